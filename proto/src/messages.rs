@@ -1,0 +1,137 @@
+//! The message types: the handshake, the worker's events and the supervisor's commands.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// Bumped whenever a message changes shape: postcard is not self-describing, so a worker and a
+/// supervisor of different versions must refuse each other rather than misread frames.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The worker's first frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    pub protocol_version: u32,
+    pub session_id: String,
+    pub worker_pid: u32,
+}
+
+impl Hello {
+    pub fn new(session_id: impl Into<String>) -> Self {
+        Hello {
+            protocol_version: PROTOCOL_VERSION,
+            session_id: session_id.into(),
+            worker_pid: std::process::id(),
+        }
+    }
+
+    /// The supervisor's side of the handshake: is this the worker it expects?
+    pub fn check(&self, expected_session_id: &str) -> Result<(), HandshakeError> {
+        if self.protocol_version != PROTOCOL_VERSION {
+            return Err(HandshakeError::VersionMismatch {
+                ours: PROTOCOL_VERSION,
+                theirs: self.protocol_version,
+            });
+        }
+        if self.session_id != expected_session_id {
+            return Err(HandshakeError::WrongSession {
+                expected: expected_session_id.to_owned(),
+                got: self.session_id.clone(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum HandshakeError {
+    #[error("protocol version mismatch: supervisor speaks {ours}, worker speaks {theirs}")]
+    VersionMismatch { ours: u32, theirs: u32 },
+    #[error("worker announced session {got:?}, expected {expected:?}")]
+    WrongSession { expected: String, got: String },
+    #[error("refused by the supervisor: {0}")]
+    Refused(String),
+}
+
+/// The supervisor's answer to [`Hello`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HelloReply {
+    Welcome,
+    Refused { reason: String },
+}
+
+/// What a worker reports. Every event concerns the worker's own session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WorkerEvent {
+    /// The browser is being launched or the page is loading: no screen is known yet.
+    Starting,
+    /// chromedriver and Chromium run; their pids, for observability and memory sampling.
+    BrowserStarted {
+        chromedriver_pid: u32,
+        browser_pid: Option<u32>,
+    },
+    /// A new live QR payload is on show. Sent once per payload, never for a dead one.
+    Qr { payload: String },
+    /// The QR on show expired; the worker is asking the page for a fresh cycle.
+    QrExpired,
+    /// A pairing code is on show (8 characters, without the dash).
+    PairingCode { code: String },
+    /// The session is linked and the chat list is loaded.
+    Ready { phone_number: String },
+    /// The page said the account is open in another window; the worker takes it back.
+    Conflict,
+    /// The phone unlinked this device; the page is back on the landing screen.
+    LoggedOut,
+    /// The answer to [`SupervisorCommand::SendText`] with the same `request_id`.
+    SendResult {
+        request_id: u64,
+        outcome: Result<SentMessage, SendError>,
+    },
+    /// A message that arrived for this account.
+    Incoming(IncomingMessage),
+    /// The worker cannot go on; it exits after sending this.
+    Fatal { reason: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentMessage {
+    pub message_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error, Serialize, Deserialize)]
+pub enum SendError {
+    #[error("the number is not on WhatsApp")]
+    NotOnWhatsApp,
+    #[error("the session is not linked to a phone")]
+    NotLinked,
+    #[error("timed out waiting for WhatsApp Web")]
+    Timeout,
+    #[error("another send is in progress")]
+    Busy,
+    #[error("{0}")]
+    Failed(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncomingMessage {
+    pub message_id: String,
+    /// The chat, as WhatsApp names it: `DIGITS@c.us`, `ID@g.us` or `ID@lid`.
+    pub chat_id: String,
+    /// The sender's name and the time as the page shows them (`[HH:MM, D/M/YYYY] Name: `).
+    pub sender: String,
+    pub text: String,
+}
+
+/// What the supervisor asks of a worker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SupervisorCommand {
+    /// Send `text` to `phone_number` (digits only); answered by [`WorkerEvent::SendResult`].
+    SendText {
+        request_id: u64,
+        phone_number: String,
+        text: String,
+    },
+    /// Ask for a pairing code for `phone_number` instead of a QR.
+    RequestPairingCode { phone_number: String },
+    /// Close the browser cleanly, kill the process group and exit.
+    Shutdown,
+}

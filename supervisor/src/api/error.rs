@@ -1,0 +1,76 @@
+//! The one error type of the API and its JSON body.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::manager::ManagerError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!(code = self.code, message = %self.message, "request failed");
+        }
+        let body = json!({"error": {"code": self.code, "message": self.message}});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<ManagerError> for ApiError {
+    fn from(e: ManagerError) -> Self {
+        let message = e.to_string();
+        match e {
+            ManagerError::Exists(_) => Self::new(StatusCode::CONFLICT, "session_exists", message),
+            ManagerError::Limit(_) => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "session_limit_reached",
+                format!("{message}; delete a session or raise --max-sessions"),
+            ),
+            ManagerError::NotFound(_) => {
+                Self::new(StatusCode::NOT_FOUND, "session_not_found", message)
+            }
+            ManagerError::Store(_) => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", message)
+            }
+            ManagerError::Gone => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "session_unavailable",
+                "the session is shutting down",
+            ),
+        }
+    }
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method",
+    )
+}

@@ -1,0 +1,235 @@
+//! `/api/sessions`: create, list, inspect, link (QR), send, start, stop, kill and delete.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::body::JsonBody;
+use super::{AppState, ApiError};
+use crate::session::{
+    SendFailure, Session, Status, generate_session_id, normalize_phone, valid_session_id,
+};
+
+/// The longest message WhatsApp Web accepts in one bubble.
+const MAX_MESSAGE_CHARS: usize = 4096;
+
+fn checked_id(id: &str) -> Result<(), ApiError> {
+    if valid_session_id(id) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_session_id",
+            "session ids are 1 to 64 characters of A-Z, a-z, 0-9, '_' and '-'",
+        ))
+    }
+}
+
+fn session(state: &AppState, id: &str) -> Result<std::sync::Arc<Session>, ApiError> {
+    checked_id(id)?;
+    Ok(state.manager.get(id)?)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateRequest {
+    session_id: Option<String>,
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<Option<CreateRequest>>,
+) -> Result<Response, ApiError> {
+    let id = match body.and_then(|b| b.session_id) {
+        Some(id) => {
+            checked_id(&id)?;
+            id
+        }
+        None => generate_session_id(),
+    };
+    let session = state.manager.create(id)?;
+    let base = format!("/api/sessions/{}", session.id);
+    let body = json!({
+        "sessionId": session.id,
+        "qrUrl": format!("{base}/qr"),
+        "statusUrl": format!("{base}/status"),
+    });
+    Ok((StatusCode::CREATED, [(header::LOCATION, base)], Json(body)).into_response())
+}
+
+pub async fn list(State(state): State<AppState>) -> Json<Value> {
+    let sessions: Vec<_> = state.manager.list().iter().map(|s| s.view()).collect();
+    let mut by_status: BTreeMap<&str, usize> =
+        Status::ALL.iter().map(|s| (s.as_str(), 0)).collect();
+    for s in &sessions {
+        *by_status.entry(s.status.as_str()).or_default() += 1;
+    }
+    Json(json!({
+        "sessions": sessions,
+        "stats": {
+            "total": sessions.len(),
+            "maxSessions": state.manager.ctx.config.max_sessions,
+            "byStatus": by_status,
+        },
+    }))
+}
+
+pub async fn detail(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(session(&state, &id)?.view())))
+}
+
+pub async fn status(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let view = session(&state, &id)?.view();
+    Ok(Json(json!({
+        "sessionId": view.session_id,
+        "status": view.status,
+        "statusSince": view.status_since,
+        "qrAvailable": view.qr_available,
+        "phoneNumber": view.phone_number,
+        "lastError": view.last_error,
+        "restarts": view.restarts,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct QrQuery {
+    format: Option<String>,
+}
+
+pub async fn qr(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<QrQuery>,
+) -> Result<Response, ApiError> {
+    let session = session(&state, &id)?;
+    let Some(payload) = session.state().qr else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "qr_not_available",
+            format!(
+                "no QR code is on show for this session (status {})",
+                session.state().status.as_str()
+            ),
+        ));
+    };
+    let no_store = (header::CACHE_CONTROL, "no-store");
+    match query.format.as_deref() {
+        Some("raw") => Ok(([no_store], Json(json!({"qr": payload}))).into_response()),
+        None | Some("png") => {
+            let png = crate::qr::render_png(&payload).map_err(|e| {
+                ApiError::new(StatusCode::BAD_GATEWAY, "qr_unrenderable", e.to_string())
+            })?;
+            Ok(([(header::CONTENT_TYPE, "image/png"), no_store], png).into_response())
+        }
+        Some(other) => Err(ApiError::bad_request(
+            "invalid_format",
+            format!("unknown format {other:?}: use png or raw"),
+        )),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SendRequest {
+    phone_number: String,
+    message: String,
+}
+
+pub async fn send_message(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<SendRequest>,
+) -> Result<Json<Value>, ApiError> {
+    session(&state, &id)?;
+    let phone = normalize_phone(&body.phone_number).ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_phone_number",
+            "phone numbers are 8 to 15 digits, with the country code; '+', spaces and dashes are ignored",
+        )
+    })?;
+    let chars = body.message.chars().count();
+    if body.message.trim().is_empty() || chars > MAX_MESSAGE_CHARS {
+        return Err(ApiError::bad_request(
+            "invalid_message",
+            format!("messages are 1 to {MAX_MESSAGE_CHARS} characters, not blank"),
+        ));
+    }
+    match state.manager.send(&id, phone.clone(), body.message).await? {
+        Ok(message_id) => Ok(Json(json!({
+            "messageId": message_id,
+            "sessionId": id,
+            "phoneNumber": phone,
+        }))),
+        Err(failure) => Err(match failure {
+            SendFailure::NotReady => ApiError::new(
+                StatusCode::CONFLICT,
+                "session_not_ready",
+                "the session is not linked to a phone yet (status must be WORKING)",
+            ),
+            SendFailure::NotOnWhatsApp => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "number_not_on_whatsapp",
+                format!("{phone} is not on WhatsApp"),
+            ),
+            SendFailure::Timeout => ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "send_timeout",
+                "WhatsApp Web did not confirm the message in time",
+            ),
+            SendFailure::WorkerGone => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "session_unavailable",
+                "the session's browser stopped during the send; it is being restarted",
+            ),
+            SendFailure::Failed(reason) => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "send_failed", reason)
+            }
+        }),
+    }
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    session(&state, &id)?;
+    state.manager.delete(&id).await?;
+    Ok(Json(json!({"sessionId": id, "deleted": true})))
+}
+
+pub async fn start(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let session = session(&state, &id)?;
+    state.manager.start(&session)?;
+    Ok(Json(json!(session.view())))
+}
+
+pub async fn stop(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let session = session(&state, &id)?;
+    state.manager.stop(&id, false).await?;
+    Ok(Json(json!(session.view())))
+}
+
+pub async fn kill(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let session = session(&state, &id)?;
+    state.manager.stop(&id, true).await?;
+    Ok(Json(json!(session.view())))
+}

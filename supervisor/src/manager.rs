@@ -1,0 +1,203 @@
+//! The sessions the daemon runs: creating, finding, listing, starting and ending them.
+//!
+//! The table in memory and the store on disk change together under one lock, so a session
+//! exists in both or in neither, and the session limit holds under concurrent creates.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use thiserror::Error;
+use tokio::sync::oneshot;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use crate::session::{Control, SendFailure, Session, SessionState, Status, now_ms};
+use crate::store::{Desired, StoreError};
+use crate::supervise::{Context, run_session};
+
+#[derive(Debug, Error)]
+pub enum ManagerError {
+    #[error("session {0:?} already exists")]
+    Exists(String),
+    #[error("the limit of {0} sessions is reached")]
+    Limit(usize),
+    #[error("session {0:?} not found")]
+    NotFound(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the session's task has ended")]
+    Gone,
+}
+
+pub struct Manager {
+    pub ctx: Arc<Context>,
+    sessions: Mutex<HashMap<String, Arc<Session>>>,
+    tasks: TaskTracker,
+}
+
+impl Manager {
+    pub fn new(ctx: Arc<Context>) -> Manager {
+        Manager {
+            ctx,
+            sessions: Mutex::new(HashMap::new()),
+            tasks: TaskTracker::new(),
+        }
+    }
+
+    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Session>>> {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Loads every stored session and starts those a person left running.
+    pub fn restore(&self) -> Result<usize, ManagerError> {
+        let stored = self.ctx.store.all()?;
+        let mut started = 0;
+        for s in stored {
+            let run = s.desired == Desired::Running;
+            let status = if run { Status::Starting } else { Status::Stopped };
+            let mut state = SessionState::new(status, s.phone_number);
+            state.restarts = s.restarts;
+            state.last_error = s.last_error;
+            if run {
+                started += 1;
+                self.ctx.store.set_status(&s.id, status.as_str(), None)?;
+            }
+            self.launch(s.id, s.created_at, state, run);
+        }
+        Ok(started)
+    }
+
+    pub fn create(&self, id: String) -> Result<Arc<Session>, ManagerError> {
+        let mut table = self.table();
+        if table.contains_key(&id) {
+            return Err(ManagerError::Exists(id));
+        }
+        let max = self.ctx.config.max_sessions;
+        if table.len() >= max {
+            return Err(ManagerError::Limit(max));
+        }
+        let created_at = now_ms();
+        if !self
+            .ctx
+            .store
+            .insert(&id, created_at, Status::Starting.as_str())?
+        {
+            return Err(ManagerError::Exists(id));
+        }
+        tracing::info!(session = %id, "session created");
+        let state = SessionState::new(Status::Starting, None);
+        Ok(self.launch_locked(&mut table, id, created_at, state, true))
+    }
+
+    fn launch(&self, id: String, created_at: i64, state: SessionState, start: bool) {
+        let mut table = self.table();
+        self.launch_locked(&mut table, id, created_at, state, start);
+    }
+
+    fn launch_locked(
+        &self,
+        table: &mut HashMap<String, Arc<Session>>,
+        id: String,
+        created_at: i64,
+        state: SessionState,
+        start: bool,
+    ) -> Arc<Session> {
+        let (session, control) = Session::new(id.clone(), created_at, state);
+        let session = Arc::new(session);
+        table.insert(id.clone(), session.clone());
+        let span = tracing::info_span!("session", session = %id);
+        self.tasks.spawn(
+            run_session(self.ctx.clone(), session.clone(), control, start).instrument(span),
+        );
+        session
+    }
+
+    pub fn get(&self, id: &str) -> Result<Arc<Session>, ManagerError> {
+        self.table()
+            .get(id)
+            .cloned()
+            .ok_or_else(|| ManagerError::NotFound(id.to_owned()))
+    }
+
+    /// Every session, oldest first.
+    pub fn list(&self) -> Vec<Arc<Session>> {
+        let mut all: Vec<_> = self.table().values().cloned().collect();
+        all.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        all
+    }
+
+    async fn ask<T>(
+        &self,
+        id: &str,
+        make: impl FnOnce(oneshot::Sender<T>) -> Control,
+    ) -> Result<T, ManagerError> {
+        let session = self.get(id)?;
+        let (tx, rx) = oneshot::channel();
+        if !session.control(make(tx)) {
+            return Err(ManagerError::Gone);
+        }
+        rx.await.map_err(|_| ManagerError::Gone)
+    }
+
+    /// Ends the worker and its whole browser tree, removes the profile and forgets the
+    /// session; returns once all of that is done.
+    pub async fn delete(&self, id: &str) -> Result<(), ManagerError> {
+        self.ask(id, |reply| Control::Delete { reply }).await?;
+        self.table().remove(id);
+        tracing::info!(session = %id, "session deleted");
+        Ok(())
+    }
+
+    /// Starts a stopped or failed session; a running one is left alone.
+    pub fn start(&self, session: &Session) -> Result<(), ManagerError> {
+        self.ctx.store.set_desired(&session.id, Desired::Running)?;
+        if session.control(Control::Start) {
+            Ok(())
+        } else {
+            Err(ManagerError::Gone)
+        }
+    }
+
+    /// Stops the session (SIGKILL to its group at once when `kill`); it stays STOPPED, also
+    /// across daemon restarts, until started.
+    pub async fn stop(&self, id: &str, kill: bool) -> Result<(), ManagerError> {
+        self.ctx.store.set_desired(id, Desired::Stopped)?;
+        self.ask(id, |reply| Control::Stop { kill, reply }).await
+    }
+
+    pub async fn send(
+        &self,
+        id: &str,
+        phone_number: String,
+        text: String,
+    ) -> Result<Result<String, SendFailure>, ManagerError> {
+        let limit = self.ctx.config.send_timeout + Duration::from_secs(30);
+        let asked = self.ask(id, |reply| Control::Send {
+            phone_number,
+            text,
+            reply,
+        });
+        match tokio::time::timeout(limit, asked).await {
+            Ok(result) => result,
+            Err(_) => Ok(Err(SendFailure::Timeout)),
+        }
+    }
+
+    /// Stops every worker cleanly, keeping the sessions for the next start.
+    pub async fn shutdown(&self) {
+        let sessions = self.list();
+        let mut waits = Vec::new();
+        for session in sessions {
+            let (reply, rx) = oneshot::channel();
+            if session.control(Control::Shutdown { reply }) {
+                waits.push(rx);
+            }
+        }
+        for rx in waits {
+            let _ = rx.await;
+        }
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+}

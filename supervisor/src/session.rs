@@ -1,0 +1,261 @@
+//! One session as the daemon sees it: its status, what its worker last reported, and the
+//! channel through which the API asks its supervising task for things.
+
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    Starting,
+    ScanQrCode,
+    Working,
+    Stopped,
+    Failed,
+}
+
+impl Status {
+    pub const ALL: [Status; 5] = [
+        Status::Starting,
+        Status::ScanQrCode,
+        Status::Working,
+        Status::Stopped,
+        Status::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Starting => "STARTING",
+            Status::ScanQrCode => "SCAN_QR_CODE",
+            Status::Working => "WORKING",
+            Status::Stopped => "STOPPED",
+            Status::Failed => "FAILED",
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionState {
+    pub status: Status,
+    pub status_since: i64,
+    /// The live QR payload, if one is on show.
+    pub qr: Option<String>,
+    pub pairing_code: Option<String>,
+    pub phone_number: Option<String>,
+    pub last_error: Option<String>,
+    pub restarts: u32,
+    pub worker_pid: Option<u32>,
+    pub chromedriver_pid: Option<u32>,
+    pub browser_pid: Option<u32>,
+}
+
+/// Why a send did not happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendFailure {
+    NotReady,
+    NotOnWhatsApp,
+    Timeout,
+    WorkerGone,
+    Failed(String),
+}
+
+/// Requests to a session's supervising task.
+#[derive(Debug)]
+pub enum Control {
+    Send {
+        phone_number: String,
+        text: String,
+        reply: oneshot::Sender<Result<String, SendFailure>>,
+    },
+    Start,
+    /// Stop the worker: cleanly, or with SIGKILL to its group at once when `kill` is set.
+    Stop {
+        kill: bool,
+        reply: oneshot::Sender<()>,
+    },
+    /// Stop the worker and remove everything of the session; the task ends.
+    Delete { reply: oneshot::Sender<()> },
+    /// The daemon is exiting: stop the worker cleanly and keep the session for the next start.
+    Shutdown { reply: oneshot::Sender<()> },
+}
+
+pub struct Session {
+    pub id: String,
+    pub created_at: i64,
+    state: Mutex<SessionState>,
+    control: mpsc::UnboundedSender<Control>,
+}
+
+/// The JSON shape of a session in the API.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionView {
+    pub session_id: String,
+    pub status: Status,
+    pub status_since: i64,
+    pub qr_available: bool,
+    pub pairing_code: Option<String>,
+    pub phone_number: Option<String>,
+    pub last_error: Option<String>,
+    pub restarts: u32,
+    pub created_at: i64,
+    pub worker_pid: Option<u32>,
+    pub chromedriver_pid: Option<u32>,
+    pub browser_pid: Option<u32>,
+}
+
+impl Session {
+    pub fn new(
+        id: String,
+        created_at: i64,
+        initial: SessionState,
+    ) -> (Session, mpsc::UnboundedReceiver<Control>) {
+        let (control, rx) = mpsc::unbounded_channel();
+        let session = Session {
+            id,
+            created_at,
+            state: Mutex::new(initial),
+            control,
+        };
+        (session, rx)
+    }
+
+    pub fn state(&self) -> SessionState {
+        self.lock().clone()
+    }
+
+    /// Changes the state under the lock; the closure must not block.
+    pub fn update<R>(&self, f: impl FnOnce(&mut SessionState) -> R) -> R {
+        f(&mut self.lock())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SessionState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Hands a request to the supervising task; `false` once that task has ended.
+    pub fn control(&self, control: Control) -> bool {
+        self.control.send(control).is_ok()
+    }
+
+    pub fn view(&self) -> SessionView {
+        let s = self.lock();
+        SessionView {
+            session_id: self.id.clone(),
+            status: s.status,
+            status_since: s.status_since,
+            qr_available: s.qr.is_some(),
+            pairing_code: s.pairing_code.clone(),
+            phone_number: s.phone_number.clone(),
+            last_error: s.last_error.clone(),
+            restarts: s.restarts,
+            created_at: self.created_at,
+            worker_pid: s.worker_pid,
+            chromedriver_pid: s.chromedriver_pid,
+            browser_pid: s.browser_pid,
+        }
+    }
+}
+
+impl SessionState {
+    pub fn new(status: Status, phone_number: Option<String>) -> Self {
+        SessionState {
+            status,
+            status_since: now_ms(),
+            qr: None,
+            pairing_code: None,
+            phone_number,
+            last_error: None,
+            restarts: 0,
+            worker_pid: None,
+            chromedriver_pid: None,
+            browser_pid: None,
+        }
+    }
+
+    /// Sets the status, restarting its clock only when it really changes.
+    pub fn set_status(&mut self, status: Status) {
+        if self.status != status {
+            self.status = status;
+            self.status_since = now_ms();
+        }
+    }
+}
+
+/// Session ids are used in paths and URLs, so they are restricted to `[A-Za-z0-9_-]{1,64}`.
+pub fn valid_session_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// A fresh id: 16 random lowercase hex characters.
+pub fn generate_session_id() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+/// Digits of a phone number as typed by a person (`+52 1 55-1234-5678`), or `None` when it
+/// is not 8 to 15 digits after dropping `+`, spaces and dashes.
+pub fn normalize_phone(input: &str) -> Option<String> {
+    let digits: String = input
+        .chars()
+        .filter(|c| !matches!(c, '+' | ' ' | '-'))
+        .collect();
+    ((8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then_some(digits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_ids() {
+        assert!(valid_session_id("abc-DEF_123"));
+        assert!(valid_session_id(&"a".repeat(64)));
+        assert!(!valid_session_id(&"a".repeat(65)));
+        assert!(!valid_session_id(""));
+        assert!(!valid_session_id("../x"));
+        assert!(!valid_session_id("ñ"));
+        assert!(!valid_session_id("a b"));
+        let id = generate_session_id();
+        assert!(valid_session_id(&id));
+        assert_ne!(id, generate_session_id());
+    }
+
+    #[test]
+    fn phone_numbers() {
+        assert_eq!(
+            normalize_phone("+52 1 55-1234-5678").as_deref(),
+            Some("5215512345678")
+        );
+        assert_eq!(normalize_phone("12345678").as_deref(), Some("12345678"));
+        assert_eq!(normalize_phone("1234567"), None);
+        assert_eq!(normalize_phone("1234567890123456"), None);
+        assert_eq!(normalize_phone("12345678a"), None);
+        assert_eq!(normalize_phone("(55) 12345678"), None);
+        assert_eq!(normalize_phone("٣٣٣٣٣٣٣٣٣"), None);
+    }
+
+    #[test]
+    fn status_clock_moves_only_on_change() {
+        let mut s = SessionState::new(Status::Starting, None);
+        s.status_since = 1;
+        s.set_status(Status::Starting);
+        assert_eq!(s.status_since, 1);
+        s.set_status(Status::Working);
+        assert!(s.status_since > 1);
+    }
+}

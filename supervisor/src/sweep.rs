@@ -1,0 +1,169 @@
+//! Finding browsers by the profile on their command line, through `/proc`.
+//!
+//! Every Chromium process carries `--user-data-dir=PROFILE`; its children rewrite their
+//! command line into one space-separated string, so the whole line is searched, and the value
+//! must end there (`s1` must never match `s10`). This finds orphans of a crashed supervisor and
+//! stragglers of a killed worker, and never touches a browser that is not ours.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+/// One row of the process table.
+#[derive(Debug, Clone)]
+pub struct ProcessInfo {
+    pub pid: u32,
+    pub ppid: u32,
+    pub pgid: u32,
+    pub zombie: bool,
+}
+
+/// Every process visible in `/proc`; processes that vanish while being read are skipped.
+pub fn processes() -> impl Iterator<Item = ProcessInfo> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            parse_stat(pid, &stat)
+        })
+}
+
+/// `/proc/PID/stat`: the command name is in parentheses and may hold spaces and `)`, so the
+/// fields are counted from the last `)`.
+fn parse_stat(pid: u32, stat: &str) -> Option<ProcessInfo> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    let pgid = fields.next()?.parse().ok()?;
+    Some(ProcessInfo {
+        pid,
+        ppid,
+        pgid,
+        zombie: state == "Z",
+    })
+}
+
+fn command_line(pid: u32) -> Option<String> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    Some(
+        String::from_utf8_lossy(&raw)
+            .replace('\0', " ")
+            .trim_end()
+            .to_owned(),
+    )
+}
+
+/// Whether `cmdline` names exactly `profile` as its `--user-data-dir`.
+pub fn uses_profile(cmdline: &str, profile: &str) -> bool {
+    let needle = format!("--user-data-dir={profile}");
+    cmdline.match_indices(&needle).any(|(at, _)| {
+        matches!(
+            cmdline[at + needle.len()..].chars().next(),
+            None | Some(' ')
+        )
+    })
+}
+
+/// The session whose profile under `sessions_dir` (`SESSIONS/ID/profile`) `cmdline` uses.
+pub fn session_of(cmdline: &str, sessions_dir: &str) -> Option<String> {
+    let needle = format!("--user-data-dir={sessions_dir}/");
+    cmdline.match_indices(&needle).find_map(|(at, _)| {
+        let rest = &cmdline[at + needle.len()..];
+        let (id, after) = rest.split_once("/profile")?;
+        let ends = matches!(after.chars().next(), None | Some(' '));
+        (ends && crate::session::valid_session_id(id)).then(|| id.to_owned())
+    })
+}
+
+/// Live processes using a profile under `sessions_dir`, by session id.
+pub fn browsers_under(sessions_dir: &Path) -> HashMap<String, Vec<u32>> {
+    let dir = sessions_dir.to_string_lossy();
+    let mut found: HashMap<String, Vec<u32>> = HashMap::new();
+    for p in processes().filter(|p| !p.zombie) {
+        if let Some(id) = command_line(p.pid).and_then(|c| session_of(&c, &dir)) {
+            found.entry(id).or_default().push(p.pid);
+        }
+    }
+    found
+}
+
+/// Live processes using exactly `profile`.
+pub fn browsers_on(profile: &Path) -> Vec<u32> {
+    let profile = profile.to_string_lossy();
+    processes()
+        .filter(|p| !p.zombie)
+        .filter(|p| command_line(p.pid).is_some_and(|c| uses_profile(&c, &profile)))
+        .map(|p| p.pid)
+        .collect()
+}
+
+/// SIGKILL to each pid; those already gone are skipped. Returns how many were signalled.
+pub fn kill_all(pids: &[u32]) -> usize {
+    pids.iter()
+        .filter(|&&pid| kill(Pid::from_raw(pid as i32), Signal::SIGKILL).is_ok())
+        .count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profile_match_is_exact() {
+        let line = "/usr/lib/chromium/chromium --type=renderer --user-data-dir=/d/sessions/s1/profile --lang=en";
+        assert!(uses_profile(line, "/d/sessions/s1/profile"));
+        assert!(!uses_profile(line, "/d/sessions/s/profile"));
+        assert!(!uses_profile(line, "/d/sessions/s1/prof"));
+        let s10 = "chromium --user-data-dir=/d/sessions/s10/profile";
+        assert!(!uses_profile(s10, "/d/sessions/s1/profile"));
+        assert!(uses_profile(s10, "/d/sessions/s10/profile"));
+        assert!(uses_profile("x --user-data-dir=/p", "/p"));
+    }
+
+    #[test]
+    fn session_is_read_from_a_command_line() {
+        let dir = "/var/lib/wamux/sessions";
+        assert_eq!(
+            session_of("chromium --user-data-dir=/var/lib/wamux/sessions/ab-1/profile --x", dir)
+                .as_deref(),
+            Some("ab-1")
+        );
+        assert_eq!(
+            session_of("chromium --user-data-dir=/var/lib/wamux/sessions/ab-1/profile", dir)
+                .as_deref(),
+            Some("ab-1")
+        );
+        assert_eq!(
+            session_of("chromium --user-data-dir=/var/lib/wamux/sessions/ab-1/profile2", dir),
+            None
+        );
+        assert_eq!(
+            session_of("chromium --user-data-dir=/other/sessions/ab-1/profile", dir),
+            None
+        );
+        assert_eq!(
+            session_of("chromium --user-data-dir=/var/lib/wamux/sessions/a/b/profile", dir),
+            None
+        );
+    }
+
+    #[test]
+    fn stat_lines_with_odd_names_parse() {
+        let p = parse_stat(42, "42 (a) b) c) S 1 40 40 0 -1").unwrap();
+        assert_eq!((p.ppid, p.pgid, p.zombie), (1, 40, false));
+        assert!(parse_stat(43, "43 (x) Z 1 43 43").unwrap().zombie);
+        assert!(parse_stat(44, "garbage").is_none());
+    }
+
+    #[test]
+    fn this_process_is_listed() {
+        let me = std::process::id();
+        assert!(processes().any(|p| p.pid == me));
+    }
+}
