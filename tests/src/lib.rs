@@ -1,0 +1,351 @@
+//! The harness of the end-to-end tests: the real `wamux` daemon (the built binary, which
+//! starts real `wamux-worker`s, chromedrivers and Chromiums) against the fake WhatsApp Web.
+//!
+//! Every wait polls a condition up to a deadline; nothing sleeps a fixed time and hopes.
+//! A [`Daemon`] dropped by a failing test still ends its process tree and every browser on
+//! its data directory, so no test leaves a process behind.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+pub use wamux_fake_web::{FakeConfig, FakeServer};
+
+/// Generous: five Chromiums starting at once on two cores take about ten seconds.
+pub const DEADLINE: Duration = Duration::from_secs(90);
+
+/// A built binary of the workspace: beside the test executable's `deps/` directory.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target directory");
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is not built: run `cargo build --workspace --bins` first (the test script does)",
+        path.display()
+    );
+    path
+}
+
+/// A fresh directory under the system temp dir, removed by [`TempDir`]'s drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let path =
+            std::env::temp_dir().join(format!("wamux-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("creating a temp dir");
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Polls `check` until it yields a value or `limit` passes.
+pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Live processes whose command line contains `needle`, with that command line.
+pub fn processes_mentioning(needle: &str) -> Vec<(u32, String)> {
+    let me = std::process::id();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let zombie = stat
+            .rfind(')')
+            .is_some_and(|i| stat[i + 1..].trim_start().starts_with('Z'));
+        let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let line = String::from_utf8_lossy(&raw).replace('\0', " ");
+        if !zombie && line.contains(needle) {
+            found.push((pid, line));
+        }
+    }
+    found
+}
+
+fn kill_mentioning(needle: &str) {
+    for (pid, _) in processes_mentioning(needle) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+/// Starts the fake WhatsApp Web in this process.
+pub async fn fake(config: FakeConfig) -> FakeServer {
+    FakeServer::start(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("starting the fake WhatsApp Web")
+}
+
+/// A running `wamux serve`.
+pub struct Daemon {
+    child: Option<Child>,
+    pub url: String,
+    pub data_dir: TempDir,
+    http: reqwest::Client,
+}
+
+impl Daemon {
+    /// Starts `wamux serve` against `web_url` with a fresh data directory.
+    pub fn start(web_url: &str, extra: &[&str]) -> Daemon {
+        Self::start_in(TempDir::new("data"), web_url, extra)
+    }
+
+    /// Starts `wamux serve` on an existing data directory (a restart).
+    pub fn start_in(data_dir: TempDir, web_url: &str, extra: &[&str]) -> Daemon {
+        let mut child = Command::new(bin("wamux"))
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0", "--web-url", web_url])
+            .arg("--data-dir")
+            .arg(data_dir.path())
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawning wamux serve");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let url = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(url) = line.strip_prefix("wamux listening on ") {
+                        break url.trim().to_owned();
+                    }
+                }
+                _ => {
+                    let status = child.wait();
+                    panic!("wamux serve exited before listening: {status:?}");
+                }
+            }
+        };
+        // Keep draining stdout so the daemon never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Daemon {
+            child: Some(child),
+            url,
+            data_dir,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or(0)
+    }
+
+    pub fn profile(&self, id: &str) -> PathBuf {
+        self.data_dir
+            .path()
+            .canonicalize()
+            .expect("data dir exists")
+            .join("sessions")
+            .join(id)
+            .join("profile")
+    }
+
+    /// Processes with this session's profile on their command line.
+    pub fn processes_of(&self, id: &str) -> Vec<(u32, String)> {
+        processes_mentioning(&self.profile(id).to_string_lossy())
+    }
+
+    /// One API call: (status code, JSON body or Null).
+    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.url));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the daemon answers");
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.unwrap_or_default();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    pub async fn create(&self, id: &str) -> Value {
+        let (status, body) = self.post("/api/sessions", json!({"sessionId": id})).await;
+        assert_eq!(status, 201, "creating {id}: {body}");
+        body
+    }
+
+    pub async fn status(&self, id: &str) -> Value {
+        let (code, body) = self.get(&format!("/api/sessions/{id}/status")).await;
+        assert_eq!(code, 200, "status of {id}: {body}");
+        body
+    }
+
+    /// Waits until session `id` has `status`; fails early if it becomes FAILED instead.
+    pub async fn wait_status(&self, id: &str, status: &str) -> Value {
+        eventually(&format!("{id} to be {status}"), DEADLINE, || async {
+            let body = self.status(id).await;
+            if status != "FAILED" && body["status"] == "FAILED" {
+                panic!("{id} failed: {body}");
+            }
+            (body["status"] == status).then_some(body)
+        })
+        .await
+    }
+
+    /// The live QR payload of `id`, once there is one.
+    pub async fn qr_payload(&self, id: &str) -> String {
+        eventually(&format!("a QR code for {id}"), DEADLINE, || async {
+            let (code, body) = self.get(&format!("/api/sessions/{id}/qr?format=raw")).await;
+            (code == 200).then(|| body["qr"].as_str().expect("qr string").to_owned())
+        })
+        .await
+    }
+
+    /// Scans the session's current QR with the fake phone `phone`, retrying when the payload
+    /// rotated between reading and scanning; waits until the session is WORKING.
+    pub async fn link(&self, fake: &FakeServer, id: &str, phone: &str) -> Value {
+        eventually(&format!("a successful scan for {id}"), DEADLINE, || async {
+            let payload = self.qr_payload(id).await;
+            let code = fake_post(fake, "/__fake/scan", json!({"qr": payload, "phone": phone})).await.0;
+            (code == 200).then_some(())
+        })
+        .await;
+        self.wait_status(id, "WORKING").await
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running daemon");
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        wait_child(&mut child, Duration::from_secs(60)).expect("wamux exits after SIGTERM")
+    }
+
+    /// Runs the `wamux` CLI against this daemon.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(bin("wamux"))
+            .args(args)
+            .env("WAMUX_URL", &self.url)
+            .output()
+            .expect("running the wamux CLI")
+    }
+}
+
+fn wait_child(child: &mut Child, limit: Duration) -> anyhow::Result<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().context("waiting for a child")? {
+            return Ok(status);
+        }
+        if Instant::now() >= deadline {
+            bail!("still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            if wait_child(&mut child, Duration::from_secs(30)).is_err() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        // Whatever happened above, nothing may outlive the test.
+        let dir = self.data_dir.path().to_string_lossy().into_owned();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !processes_mentioning(&dir).is_empty() && Instant::now() < deadline {
+            kill_mentioning(&dir);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// A call to the fake's control API: (status code, JSON body or Null).
+pub async fn fake_post(fake: &FakeServer, path: &str, body: Value) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{}{path}", fake.url()))
+        .json(&body)
+        .send()
+        .await
+        .expect("the fake answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+pub async fn fake_get(fake: &FakeServer, path: &str) -> Value {
+    reqwest::get(format!("{}{path}", fake.url()))
+        .await
+        .expect("the fake answers")
+        .json()
+        .await
+        .expect("JSON from the fake")
+}
+
+/// Decodes the QR code in a PNG image to its text.
+pub fn decode_qr_png(bytes: &[u8]) -> anyhow::Result<String> {
+    let mut reader = png::Decoder::new(std::io::Cursor::new(bytes)).read_info()?;
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf)?;
+    anyhow::ensure!(
+        info.color_type == png::ColorType::Grayscale && info.bit_depth == png::BitDepth::Eight,
+        "expected 8-bit greyscale, got {:?} {:?}",
+        info.color_type,
+        info.bit_depth
+    );
+    let (w, h) = (info.width as usize, info.height as usize);
+    let mut image = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| buf[y * w + x]);
+    let grids = image.detect_grids();
+    anyhow::ensure!(grids.len() == 1, "expected one QR code, found {}", grids.len());
+    let (_, content) = grids[0].decode().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    Ok(content)
+}
