@@ -19,6 +19,14 @@ pub struct ServeConfig {
     pub send_timeout: Duration,
     /// How long a worker may take to close its browser before its group is killed.
     pub stop_grace: Duration,
+    /// How many browsers may be launching at once; the others queue.
+    pub max_starting: usize,
+    /// A session whose process group uses more than this (PSS) is recycled.
+    pub max_session_memory: u64,
+    /// Recycle each session after it has run this long (one at a time, never mid-send).
+    pub recycle_after: Option<Duration>,
+    /// How often memory is sampled and orphans are swept.
+    pub watch_interval: Duration,
 }
 
 /// Where things live under `--data-dir`.
@@ -75,9 +83,8 @@ pub fn find_executable(candidates: &[&str], names_on_path: &[&str]) -> Option<Pa
 
 /// chromedriver: on PATH (Debian's `/usr/bin/chromedriver`) or beside Debian's Chromium.
 pub fn default_chromedriver() -> Option<PathBuf> {
-    find_executable(&[], &["chromedriver"]).or_else(|| {
-        find_executable(&["/usr/lib/chromium/chromedriver"], &[])
-    })
+    find_executable(&[], &["chromedriver"])
+        .or_else(|| find_executable(&["/usr/lib/chromium/chromedriver"], &[]))
 }
 
 /// Chromium: Debian's real binary first, because `/usr/bin/chromium` is a shell wrapper that
@@ -96,4 +103,86 @@ pub fn default_worker() -> Option<PathBuf> {
         .and_then(|exe| exe.parent().map(|d| d.join("wamux-worker")))
         .filter(|p| p.is_file());
     beside.or_else(|| find_executable(&[], &["wamux-worker"]))
+}
+
+/// Parses a duration such as `90s`, `30m`, `6h`, `1d` or `1h30m` (a bare number is seconds).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if let Ok(secs) = text.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    let mut total = Duration::ZERO;
+    let mut digits = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let n: u64 = digits
+            .parse()
+            .map_err(|_| format!("{text:?} is not a duration like 90s, 30m or 6h"))?;
+        digits.clear();
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86400,
+            _ => return Err(format!("unknown unit {c:?} in {text:?}: use s, m, h or d")),
+        };
+        total += Duration::from_secs(n * unit);
+    }
+    if !digits.is_empty() || total.is_zero() {
+        return Err(format!("{text:?} is not a duration like 90s, 30m or 6h"));
+    }
+    Ok(total)
+}
+
+/// Parses a memory size such as `800M`, `1G`, `512MiB` or `1048576` (bytes), in powers of 1024.
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size like 800M or 1G"))?;
+    let shift = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" | "KB" | "KIB" => 10,
+        "M" | "MB" | "MIB" => 20,
+        "G" | "GB" | "GIB" => 30,
+        other => return Err(format!("unknown unit {other:?} in {text:?}: use K, M or G")),
+    };
+    n.checked_mul(1 << shift)
+        .filter(|b| *b > 0)
+        .ok_or_else(|| format!("{text:?} is not a usable size"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("6h"), Ok(Duration::from_secs(6 * 3600)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86400)));
+        for bad in ["", "h", "6x", "6h3", "0s", "-1s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_bytes("800M"), Ok(800 << 20));
+        assert_eq!(parse_bytes("1G"), Ok(1 << 30));
+        assert_eq!(parse_bytes("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_bytes("4096"), Ok(4096));
+        for bad in ["", "M", "12X", "0M", "99999999999999G"] {
+            assert!(parse_bytes(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -43,8 +43,8 @@ pub async fn wait_group_gone(pgid: u32, limit: Duration) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::process::Command;
     use std::os::unix::process::CommandExt;
+    use std::process::Command;
 
     #[tokio::test]
     async fn kills_a_whole_group_including_grandchildren() {

@@ -90,7 +90,10 @@ impl WorkerLink {
         let verdict = {
             let mut expected = self.lock();
             match expected.get(&hello.session_id) {
-                None => Err(format!("session {:?} is not waiting for a worker", hello.session_id)),
+                None => Err(format!(
+                    "session {:?} is not waiting for a worker",
+                    hello.session_id
+                )),
                 Some(e) if e.pid != hello.worker_pid => Err(format!(
                     "pid {} is not the worker spawned for session {:?}",
                     hello.worker_pid, hello.session_id
@@ -111,7 +114,13 @@ impl WorkerLink {
             }
             Ok(None) => Ok(()),
             Err(reason) => {
-                let _ = write_frame(&mut stream, &HelloReply::Refused { reason: reason.clone() }).await;
+                let _ = write_frame(
+                    &mut stream,
+                    &HelloReply::Refused {
+                        reason: reason.clone(),
+                    },
+                )
+                .await;
                 anyhow::bail!(reason)
             }
         }
@@ -135,7 +144,10 @@ mod tests {
         let path = dir.join("w.sock");
         let link = Arc::new(WorkerLink::default());
         let stop = CancellationToken::new();
-        tokio::spawn(link.clone().serve(WorkerLink::bind(&path).unwrap(), stop.clone()));
+        tokio::spawn(
+            link.clone()
+                .serve(WorkerLink::bind(&path).unwrap(), stop.clone()),
+        );
 
         let unknown = handshake(&path, &Hello::new("nobody")).await;
         assert!(matches!(unknown, HelloReply::Refused { .. }));
@@ -143,11 +155,17 @@ mod tests {
         let admitted = link.expect("s1", 4242);
         let mut wrong_pid = Hello::new("s1");
         wrong_pid.worker_pid = 1;
-        assert!(matches!(handshake(&path, &wrong_pid).await, HelloReply::Refused { .. }));
+        assert!(matches!(
+            handshake(&path, &wrong_pid).await,
+            HelloReply::Refused { .. }
+        ));
         let mut old = Hello::new("s1");
         old.worker_pid = 4242;
         old.protocol_version = 0;
-        assert!(matches!(handshake(&path, &old).await, HelloReply::Refused { .. }));
+        assert!(matches!(
+            handshake(&path, &old).await,
+            HelloReply::Refused { .. }
+        ));
 
         let mut good = Hello::new("s1");
         good.worker_pid = 4242;

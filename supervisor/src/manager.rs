@@ -55,7 +55,11 @@ impl Manager {
         let mut started = 0;
         for s in stored {
             let run = s.desired == Desired::Running;
-            let status = if run { Status::Starting } else { Status::Stopped };
+            let status = if run {
+                Status::Starting
+            } else {
+                Status::Stopped
+            };
             let mut state = SessionState::new(status, s.phone_number);
             state.restarts = s.restarts;
             state.last_error = s.last_error;
@@ -107,9 +111,8 @@ impl Manager {
         let session = Arc::new(session);
         table.insert(id.clone(), session.clone());
         let span = tracing::info_span!("session", session = %id);
-        self.tasks.spawn(
-            run_session(self.ctx.clone(), session.clone(), control, start).instrument(span),
-        );
+        self.tasks
+            .spawn(run_session(self.ctx.clone(), session.clone(), control, start).instrument(span));
         session
     }
 
@@ -125,6 +128,14 @@ impl Manager {
         let mut all: Vec<_> = self.table().values().cloned().collect();
         all.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         all
+    }
+
+    /// Each session's live worker pid, which is also its process group.
+    pub fn worker_pids(&self) -> HashMap<String, u32> {
+        self.table()
+            .values()
+            .filter_map(|s| Some((s.id.clone(), s.state().worker_pid?)))
+            .collect()
     }
 
     async fn ask<T>(

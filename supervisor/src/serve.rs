@@ -3,12 +3,17 @@
 //! 1. Make the data directory (private to the service user) and open the store.
 //! 2. Kill any browser still running on one of its profiles: no worker owns one yet, so each
 //!    is an orphan of an earlier daemon that died without cleaning up.
-//! 3. Listen for workers, restore the sessions people left running, then serve HTTP.
-//! 4. On shutdown: stop taking requests, stop every worker cleanly, remove the socket.
+//! 3. Listen for workers, restore the sessions people left running, then serve HTTP. Meanwhile,
+//!    every `--watch-interval` and on SIGCHLD, kill browsers that no worker owns and reap
+//!    adopted zombies.
+//! 4. On shutdown: stop taking requests, stop every worker cleanly within a bound (then
+//!    SIGKILL to what is left), remove the socket.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
@@ -19,7 +24,10 @@ use crate::link::WorkerLink;
 use crate::manager::Manager;
 use crate::store::Store;
 use crate::supervise::Context;
-use crate::sweep;
+use crate::{reaper, sweep};
+
+/// Beyond the workers' own grace period, how long shutdown waits before killing what is left.
+const SHUTDOWN_MARGIN: Duration = Duration::from_secs(15);
 
 /// A Unix socket path must fit in `sockaddr_un.sun_path` (108 bytes with its NUL).
 const MAX_SOCKET_PATH: usize = 107;
@@ -49,12 +57,15 @@ pub async fn run(
     let data = DataDir::new(config.data_dir.clone());
     private_dir(&data.sessions())?;
 
-    let orphans: Vec<u32> = sweep::browsers_under(&data.sessions())
-        .into_values()
-        .flatten()
-        .collect();
+    if let Err(e) = reaper::become_subreaper() {
+        tracing::warn!(error = %e, "cannot become child subreaper; orphans go to PID 1");
+    }
+    let orphans = sweep::orphans(&data.sessions(), &Default::default());
     if !orphans.is_empty() {
-        tracing::warn!(count = orphans.len(), "killing browsers left by an earlier run");
+        tracing::warn!(
+            count = orphans.len(),
+            "killing browsers left by an earlier run"
+        );
         sweep::kill_all(&orphans);
     }
 
@@ -78,29 +89,61 @@ pub async fn run(
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = http.local_addr()?;
 
-    let ctx = Arc::new(Context {
-        config,
-        data,
-        store,
-        link,
-    });
+    let ctx = Arc::new(Context::new(config, data, store, link));
     let manager = Arc::new(Manager::new(ctx.clone()));
     let restored = manager.restore().context("cannot restore the sessions")?;
+    let stop_housekeeping = CancellationToken::new();
+    let housekeeping = tokio::spawn(housekeeping(manager.clone(), stop_housekeeping.clone()));
     tracing::info!(%addr, restored, data_dir = %ctx.data.root().display(), "wamux is serving");
     on_listening(addr);
 
-    axum::serve(http, app(AppState {
-        manager: manager.clone(),
-    }))
+    axum::serve(
+        http,
+        app(AppState {
+            manager: manager.clone(),
+        }),
+    )
     .with_graceful_shutdown(shutdown)
     .await
     .context("the HTTP server failed")?;
 
     tracing::info!("shutting down: stopping every worker");
-    manager.shutdown().await;
+    let bound = ctx.config.stop_grace + SHUTDOWN_MARGIN;
+    if tokio::time::timeout(bound, manager.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::error!(?bound, "workers did not stop in time; killing them");
+        reaper::kill_all_worker_groups();
+    }
+    stop_housekeeping.cancel();
+    let _ = housekeeping.await;
     stop_link.cancel();
     let _ = link_task.await;
     let _ = std::fs::remove_file(&socket);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Kills browsers no worker owns and reaps adopted zombies, until `stop`.
+async fn housekeeping(manager: Arc<Manager>, stop: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interval = tokio::time::interval(manager.ctx.config.watch_interval);
+    let mut sigchld = signal(SignalKind::child()).ok();
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = interval.tick() => {
+                let owners = manager.worker_pids();
+                let orphans = sweep::orphans(&manager.ctx.data.sessions(), &owners);
+                if !orphans.is_empty() {
+                    tracing::warn!(?orphans, "killing browsers that no worker owns");
+                    sweep::kill_all(&orphans);
+                }
+            }
+            Some(()) = async { sigchld.as_mut()?.recv().await } => {}
+        }
+        let workers: HashSet<u32> = manager.worker_pids().into_values().collect();
+        reaper::reap_adopted(&workers);
+    }
 }

@@ -58,6 +58,8 @@ pub struct SessionState {
     pub worker_pid: Option<u32>,
     pub chromedriver_pid: Option<u32>,
     pub browser_pid: Option<u32>,
+    /// The last sample of the whole process group's memory (PSS).
+    pub memory_bytes: Option<u64>,
 }
 
 /// Why a send did not happen.
@@ -85,9 +87,13 @@ pub enum Control {
         reply: oneshot::Sender<()>,
     },
     /// Stop the worker and remove everything of the session; the task ends.
-    Delete { reply: oneshot::Sender<()> },
+    Delete {
+        reply: oneshot::Sender<()>,
+    },
     /// The daemon is exiting: stop the worker cleanly and keep the session for the next start.
-    Shutdown { reply: oneshot::Sender<()> },
+    Shutdown {
+        reply: oneshot::Sender<()>,
+    },
 }
 
 pub struct Session {
@@ -113,6 +119,7 @@ pub struct SessionView {
     pub worker_pid: Option<u32>,
     pub chromedriver_pid: Option<u32>,
     pub browser_pid: Option<u32>,
+    pub memory_bytes: Option<u64>,
 }
 
 impl Session {
@@ -164,6 +171,7 @@ impl Session {
             worker_pid: s.worker_pid,
             chromedriver_pid: s.chromedriver_pid,
             browser_pid: s.browser_pid,
+            memory_bytes: s.memory_bytes,
         }
     }
 }
@@ -181,6 +189,7 @@ impl SessionState {
             worker_pid: None,
             chromedriver_pid: None,
             browser_pid: None,
+            memory_bytes: None,
         }
     }
 

@@ -3,12 +3,16 @@
 //!
 //! A session's task lives as long as the session. Each turn of its loop is one worker
 //! incarnation:
-//! 1. spawn the worker (its own process group) and wait for its handshake on the link;
-//! 2. apply its events and pass on sends until it exits or a person asks it to stop;
+//! 1. wait for a place at the start gate (`--max-starting` browsers launch at once), spawn the
+//!    worker (its own process group) and wait for its handshake on the link;
+//! 2. apply its events and pass on sends until it exits, a person asks it to stop, or it must
+//!    be recycled: its group's memory passed `--max-session-memory`, it ran longer than
+//!    `--recycle-after`, or the phone unlinked it (then its profile is wiped);
 //! 3. end the incarnation: a shutdown command and a grace period when stopping cleanly, then
 //!    SIGKILL to the group in every case, then any browser still on the profile;
-//! 4. after a crash, wait with exponential backoff and go again; after too many crashes in a
-//!    row the session is FAILED with the reason, until a person starts it again.
+//! 4. after a recycle, start again at once; after a crash, wait with exponential backoff and go
+//!    again; after too many crashes in a row the session is FAILED with the reason, until a
+//!    person starts it again.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,14 +20,15 @@ use std::time::Duration;
 
 use tokio::net::unix::OwnedWriteHalf;
 use tokio::process::Child;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Mutex, OwnedMutexGuard, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tokio::time::Instant;
 use wamux_proto::{SendError, SupervisorCommand, WorkerEvent, read_frame, write_frame};
 
 use crate::config::{DataDir, ServeConfig};
 use crate::link::WorkerLink;
 use crate::session::{Control, SendFailure, Session, Status};
 use crate::store::Store;
-use crate::{kill, spawn, sweep};
+use crate::{kill, memory, spawn, sweep};
 
 /// A worker must connect this soon after being spawned.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -38,9 +43,26 @@ pub struct Context {
     pub data: DataDir,
     pub store: Store,
     pub link: Arc<WorkerLink>,
+    /// Launching Chromium is CPU-bound: five at once on two cores starve each other and the
+    /// host. A worker holds a permit from spawn until its page shows a QR or the app.
+    start_gate: Arc<Semaphore>,
+    /// Scheduled recycles go one session at a time, so the sessions are never all down.
+    recycle_gate: Arc<Mutex<()>>,
 }
 
 impl Context {
+    pub fn new(config: ServeConfig, data: DataDir, store: Store, link: Arc<WorkerLink>) -> Self {
+        let start_gate = Arc::new(Semaphore::new(config.max_starting.max(1)));
+        Context {
+            config,
+            data,
+            store,
+            link,
+            start_gate,
+            recycle_gate: Arc::new(Mutex::new(())),
+        }
+    }
+
     /// Sets the status in memory and on disk.
     fn set_status(&self, session: &Session, status: Status, error: Option<&str>) {
         session.update(|s| {
@@ -60,7 +82,17 @@ impl Context {
 
 /// How one worker incarnation ended.
 enum Ended {
-    Crashed { reason: String, got_going: bool },
+    Crashed {
+        reason: String,
+        got_going: bool,
+    },
+    /// Ended on purpose to start afresh; `guard` holds the recycle gate until the next
+    /// incarnation gets going.
+    Recycled {
+        reason: String,
+        wipe_profile: bool,
+        guard: Option<OwnedMutexGuard<()>>,
+    },
     Stopped(oneshot::Sender<()>),
     Deleted(oneshot::Sender<()>),
     Shutdown(oneshot::Sender<()>),
@@ -76,6 +108,7 @@ pub async fn run_session(
 ) {
     let mut running = start;
     let mut crashes = 0u32;
+    let mut recycle_guard = None;
     loop {
         if !running {
             match control.recv().await {
@@ -104,7 +137,7 @@ pub async fn run_session(
         }
 
         ctx.set_status(&session, Status::Starting, None);
-        match run_worker(&ctx, &session, &mut control).await {
+        match run_worker(&ctx, &session, &mut control, recycle_guard.take()).await {
             Ended::Stopped(reply) => {
                 ctx.set_status(&session, Status::Stopped, None);
                 running = false;
@@ -119,17 +152,25 @@ pub async fn run_session(
                 let _ = reply.send(());
                 return;
             }
+            Ended::Recycled {
+                reason,
+                wipe_profile,
+                guard,
+            } => {
+                tracing::info!(%reason, "recycling the worker");
+                count_restart(&ctx, &session);
+                crashes = 0;
+                recycle_guard = guard;
+                if wipe_profile {
+                    wipe(&ctx.data.profile(&session.id)).await;
+                }
+            }
             Ended::Crashed { reason, got_going } => {
                 crashes = if got_going { 1 } else { crashes + 1 };
-                let restarts = session.update(|s| {
-                    s.restarts += 1;
-                    s.restarts
-                });
-                if let Err(e) = ctx.store.set_restarts(&session.id, restarts) {
-                    tracing::error!(error = %e, "could not record the restart count");
-                }
+                count_restart(&ctx, &session);
                 if crashes >= MAX_CRASHES_IN_A_ROW {
-                    let reason = format!("gave up after {crashes} failed starts in a row: {reason}");
+                    let reason =
+                        format!("gave up after {crashes} failed starts in a row: {reason}");
                     tracing::error!(%reason, "session failed");
                     ctx.set_status(&session, Status::Failed, Some(&reason));
                     running = false;
@@ -161,6 +202,16 @@ pub async fn run_session(
     }
 }
 
+fn count_restart(ctx: &Context, session: &Session) {
+    let restarts = session.update(|s| {
+        s.restarts += 1;
+        s.restarts
+    });
+    if let Err(e) = ctx.store.set_restarts(&session.id, restarts) {
+        tracing::error!(error = %e, "could not record the restart count");
+    }
+}
+
 fn backoff(crashes: u32) -> Duration {
     BACKOFF_FIRST
         .saturating_mul(1 << crashes.saturating_sub(1).min(16))
@@ -189,13 +240,17 @@ async fn wait_backoff(
     }
 }
 
-async fn remove_session_files(ctx: &Context, session: &Session) {
-    let dir = ctx.data.session(&session.id);
-    if let Err(e) = tokio::fs::remove_dir_all(&dir).await
+/// Removes `dir` and everything in it; a missing one is fine.
+async fn wipe(dir: &std::path::Path) {
+    if let Err(e) = tokio::fs::remove_dir_all(dir).await
         && e.kind() != std::io::ErrorKind::NotFound
     {
-        tracing::error!(error = %e, dir = %dir.display(), "could not remove the session's files");
+        tracing::error!(error = %e, dir = %dir.display(), "could not remove a session directory");
     }
+}
+
+async fn remove_session_files(ctx: &Context, session: &Session) {
+    wipe(&ctx.data.session(&session.id)).await;
     if let Err(e) = ctx.store.delete(&session.id) {
         tracing::error!(error = %e, "could not remove the session from the store");
     }
@@ -206,6 +261,7 @@ async fn run_worker(
     ctx: &Context,
     session: &Session,
     control: &mut mpsc::UnboundedReceiver<Control>,
+    recycle_guard: Option<OwnedMutexGuard<()>>,
 ) -> Ended {
     let profile = ctx.data.profile(&session.id);
     if let Err(e) = prepare_profile(&profile, &ctx.data) {
@@ -214,6 +270,10 @@ async fn run_worker(
             got_going: false,
         };
     }
+    let start_permit = tokio::select! {
+        permit = ctx.start_gate.clone().acquire_owned() => permit.ok(),
+        ending = next_ending(control) => return ending.without_worker(),
+    };
     let socket = ctx.data.worker_socket();
     let mut child = match spawn::spawn_worker(&ctx.config, &session.id, &profile, &socket) {
         Ok(child) => child,
@@ -249,6 +309,10 @@ async fn run_worker(
         next_request: 1,
         fatal: None,
         got_going: false,
+        logged_out: false,
+        start_permit,
+        recycle_guard,
+        started: Instant::now(),
     };
     let ended = incarnation.drive(control).await;
     incarnation.fail_pending();
@@ -287,6 +351,10 @@ struct Incarnation<'a> {
     /// Whether this worker got as far as a QR or the app: a crash after that is not a
     /// failing start, and resets the count of crashes in a row.
     got_going: bool,
+    logged_out: bool,
+    start_permit: Option<OwnedSemaphorePermit>,
+    recycle_guard: Option<OwnedMutexGuard<()>>,
+    started: Instant,
 }
 
 impl Incarnation<'_> {
@@ -301,7 +369,9 @@ impl Incarnation<'_> {
             ended = next_ending(control) => return self.stop(ended).await,
         };
         let Some(stream) = stream else {
-            return self.crashed("the worker did not connect in time".into()).await;
+            return self
+                .crashed("the worker did not connect in time".into())
+                .await;
         };
         let (mut reader, writer) = stream.into_split();
         self.writer = Some(writer);
@@ -317,16 +387,27 @@ impl Incarnation<'_> {
             }
         });
         let mut socket_open = true;
+        let mut watch = tokio::time::interval(self.ctx.config.watch_interval);
         let ended = loop {
             tokio::select! {
                 frame = events.recv(), if socket_open => match frame {
-                    Some(Ok(Some(event))) => self.apply(event).await,
+                    Some(Ok(Some(event))) => {
+                        self.apply(event).await;
+                        if self.logged_out {
+                            break self.recycle("the phone unlinked this session".into(), true, None).await;
+                        }
+                    }
                     Some(Ok(None)) | None => socket_open = false,
                     Some(Err(e)) => {
                         tracing::warn!(error = %e, "bad frame from the worker");
                         socket_open = false;
                     }
                 },
+                _ = watch.tick() => {
+                    if let Some(ended) = self.watch().await {
+                        break ended;
+                    }
+                }
                 status = self.child.wait() => {
                     let reason = self
                         .fatal
@@ -371,7 +452,7 @@ impl Incarnation<'_> {
             }
             WorkerEvent::Qr { payload } => {
                 tracing::info!("new QR code on show");
-                self.got_going = true;
+                self.got_going();
                 ctx.set_status(session, Status::ScanQrCode, None);
                 session.update(|s| s.qr = Some(payload));
             }
@@ -385,7 +466,7 @@ impl Incarnation<'_> {
             }
             WorkerEvent::Ready { phone_number } => {
                 tracing::info!(phone = %phone_number, "linked and ready");
-                self.got_going = true;
+                self.got_going();
                 session.update(|s| {
                     s.phone_number = Some(phone_number.clone());
                     s.pairing_code = None;
@@ -399,26 +480,25 @@ impl Incarnation<'_> {
                 tracing::warn!("WhatsApp was opened in another window; taking it back");
             }
             WorkerEvent::LoggedOut => {
-                tracing::warn!("the phone unlinked this session; a new QR code follows");
+                tracing::warn!("the phone unlinked this session; wiping its profile");
                 session.update(|s| s.phone_number = None);
                 if let Err(e) = ctx.store.set_phone_number(&session.id, None) {
                     tracing::error!(error = %e, "could not clear the phone number");
                 }
                 ctx.set_status(session, Status::Starting, Some("logged out from the phone"));
+                self.logged_out = true;
             }
             WorkerEvent::SendResult {
                 request_id,
                 outcome,
             } => {
-                let outcome = outcome
-                    .map(|sent| sent.message_id)
-                    .map_err(|e| match e {
-                        SendError::NotOnWhatsApp => SendFailure::NotOnWhatsApp,
-                        SendError::NotLinked => SendFailure::NotReady,
-                        SendError::Timeout => SendFailure::Timeout,
-                        SendError::Busy => SendFailure::Failed(e.to_string()),
-                        SendError::Failed(reason) => SendFailure::Failed(reason),
-                    });
+                let outcome = outcome.map(|sent| sent.message_id).map_err(|e| match e {
+                    SendError::NotOnWhatsApp => SendFailure::NotOnWhatsApp,
+                    SendError::NotLinked => SendFailure::NotReady,
+                    SendError::Timeout => SendFailure::Timeout,
+                    SendError::Busy => SendFailure::Failed(e.to_string()),
+                    SendError::Failed(reason) => SendFailure::Failed(reason),
+                });
                 match &outcome {
                     Ok(id) => tracing::info!(request_id, message_id = %id, "message sent"),
                     Err(e) => tracing::warn!(request_id, error = ?e, "message not sent"),
@@ -436,8 +516,60 @@ impl Incarnation<'_> {
             }
             WorkerEvent::Fatal { reason } => {
                 tracing::error!(%reason, "worker reported a fatal error");
+                self.start_permit = None;
                 self.fatal = Some(reason);
             }
+        }
+    }
+
+    /// The page shows a QR or the app: the browser is up, the next one may launch.
+    fn got_going(&mut self) {
+        self.got_going = true;
+        self.start_permit = None;
+        self.recycle_guard = None;
+    }
+
+    /// Samples the group's memory and decides whether the worker is due for a recycle. Never
+    /// while a send is in flight: that message was accepted and must get its answer.
+    async fn watch(&mut self) -> Option<Ended> {
+        let bytes = memory::group_memory(self.pid);
+        self.session.update(|s| s.memory_bytes = Some(bytes));
+        if !self.pending.is_empty() || !self.got_going {
+            return None;
+        }
+        let config = &self.ctx.config;
+        if bytes > config.max_session_memory {
+            let reason = format!(
+                "its processes use {} MiB, above the limit of {} MiB",
+                bytes >> 20,
+                config.max_session_memory >> 20
+            );
+            return Some(self.recycle(reason, false, None).await);
+        }
+        let due = config
+            .recycle_after
+            .is_some_and(|after| self.started.elapsed() >= after);
+        if due && let Ok(guard) = self.ctx.recycle_gate.clone().try_lock_owned() {
+            let reason = format!(
+                "it ran {} minutes (--recycle-after)",
+                self.started.elapsed().as_secs() / 60
+            );
+            return Some(self.recycle(reason, false, Some(guard)).await);
+        }
+        None
+    }
+
+    async fn recycle(
+        &mut self,
+        reason: String,
+        wipe_profile: bool,
+        guard: Option<OwnedMutexGuard<()>>,
+    ) -> Ended {
+        self.reap(true).await;
+        Ended::Recycled {
+            reason,
+            wipe_profile,
+            guard,
         }
     }
 
@@ -491,12 +623,7 @@ impl Incarnation<'_> {
     async fn stop(&mut self, ending: Ending) -> Ended {
         let graceful = !matches!(ending, Ending::Stop { kill: true, .. });
         self.reap(graceful).await;
-        match ending {
-            Ending::Stop { reply, .. } => Ended::Stopped(reply),
-            Ending::Delete(reply) => Ended::Deleted(reply),
-            Ending::Shutdown(Some(reply)) => Ended::Shutdown(reply),
-            Ending::Shutdown(None) => Ended::Shutdown(oneshot::channel().0),
-        }
+        ending.without_worker()
     }
 
     /// Ends the process group: a shutdown command and the grace period first when `graceful`,
@@ -532,6 +659,18 @@ enum Ending {
     },
     Delete(oneshot::Sender<()>),
     Shutdown(Option<oneshot::Sender<()>>),
+}
+
+impl Ending {
+    /// The incarnation ended before any worker was spawned.
+    fn without_worker(self) -> Ended {
+        match self {
+            Ending::Stop { reply, .. } => Ended::Stopped(reply),
+            Ending::Delete(reply) => Ended::Deleted(reply),
+            Ending::Shutdown(Some(reply)) => Ended::Shutdown(reply),
+            Ending::Shutdown(None) => Ended::Shutdown(oneshot::channel().0),
+        }
+    }
 }
 
 /// Waits, while no worker is connected yet, for a request that ends the incarnation;

@@ -82,15 +82,31 @@ pub fn session_of(cmdline: &str, sessions_dir: &str) -> Option<String> {
 }
 
 /// Live processes using a profile under `sessions_dir`, by session id.
-pub fn browsers_under(sessions_dir: &Path) -> HashMap<String, Vec<u32>> {
+pub fn browsers_under(sessions_dir: &Path) -> HashMap<String, Vec<ProcessInfo>> {
     let dir = sessions_dir.to_string_lossy();
-    let mut found: HashMap<String, Vec<u32>> = HashMap::new();
+    let mut found: HashMap<String, Vec<ProcessInfo>> = HashMap::new();
     for p in processes().filter(|p| !p.zombie) {
         if let Some(id) = command_line(p.pid).and_then(|c| session_of(&c, &dir)) {
-            found.entry(id).or_default().push(p.pid);
+            found.entry(id).or_default().push(p);
         }
     }
     found
+}
+
+/// Browsers on a profile under `sessions_dir` that no live worker owns: their session has no
+/// worker now, or they left the group of the one it has. `owners` maps a session to its
+/// worker's pid, which is also its process group.
+pub fn orphans(sessions_dir: &Path, owners: &HashMap<String, u32>) -> Vec<u32> {
+    browsers_under(sessions_dir)
+        .into_iter()
+        .flat_map(|(id, procs)| {
+            let owner = owners.get(&id).copied();
+            procs
+                .into_iter()
+                .filter(move |p| Some(p.pgid) != owner)
+                .map(|p| p.pid)
+        })
+        .collect()
 }
 
 /// Live processes using exactly `profile`.
@@ -130,17 +146,26 @@ mod tests {
     fn session_is_read_from_a_command_line() {
         let dir = "/var/lib/wamux/sessions";
         assert_eq!(
-            session_of("chromium --user-data-dir=/var/lib/wamux/sessions/ab-1/profile --x", dir)
-                .as_deref(),
+            session_of(
+                "chromium --user-data-dir=/var/lib/wamux/sessions/ab-1/profile --x",
+                dir
+            )
+            .as_deref(),
             Some("ab-1")
         );
         assert_eq!(
-            session_of("chromium --user-data-dir=/var/lib/wamux/sessions/ab-1/profile", dir)
-                .as_deref(),
+            session_of(
+                "chromium --user-data-dir=/var/lib/wamux/sessions/ab-1/profile",
+                dir
+            )
+            .as_deref(),
             Some("ab-1")
         );
         assert_eq!(
-            session_of("chromium --user-data-dir=/var/lib/wamux/sessions/ab-1/profile2", dir),
+            session_of(
+                "chromium --user-data-dir=/var/lib/wamux/sessions/ab-1/profile2",
+                dir
+            ),
             None
         );
         assert_eq!(
@@ -148,7 +173,10 @@ mod tests {
             None
         );
         assert_eq!(
-            session_of("chromium --user-data-dir=/var/lib/wamux/sessions/a/b/profile", dir),
+            session_of(
+                "chromium --user-data-dir=/var/lib/wamux/sessions/a/b/profile",
+                dir
+            ),
             None
         );
     }

@@ -42,8 +42,7 @@ impl TempDir {
     pub fn new(tag: &str) -> TempDir {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let path =
-            std::env::temp_dir().join(format!("wamux-{tag}-{}-{n}", std::process::id()));
+        let path = std::env::temp_dir().join(format!("wamux-{tag}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).expect("creating a temp dir");
         TempDir(path)
@@ -81,7 +80,11 @@ pub fn processes_mentioning(needle: &str) -> Vec<(u32, String)> {
     let me = std::process::id();
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
             continue;
         };
         if pid == me {
@@ -191,7 +194,12 @@ impl Daemon {
     }
 
     /// One API call: (status code, JSON body or Null).
-    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut request = self.http.request(method, format!("{}{path}", self.url));
         if let Some(body) = body {
             request = request.json(&body);
@@ -199,7 +207,10 @@ impl Daemon {
         let response = request.send().await.expect("the daemon answers");
         let status = response.status().as_u16();
         let bytes = response.bytes().await.unwrap_or_default();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
@@ -248,7 +259,9 @@ impl Daemon {
     pub async fn link(&self, fake: &FakeServer, id: &str, phone: &str) -> Value {
         eventually(&format!("a successful scan for {id}"), DEADLINE, || async {
             let payload = self.qr_payload(id).await;
-            let code = fake_post(fake, "/__fake/scan", json!({"qr": payload, "phone": phone})).await.0;
+            let code = fake_post(fake, "/__fake/scan", json!({"qr": payload, "phone": phone}))
+                .await
+                .0;
             (code == 200).then_some(())
         })
         .await;
@@ -345,7 +358,11 @@ pub fn decode_qr_png(bytes: &[u8]) -> anyhow::Result<String> {
     let (w, h) = (info.width as usize, info.height as usize);
     let mut image = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| buf[y * w + x]);
     let grids = image.detect_grids();
-    anyhow::ensure!(grids.len() == 1, "expected one QR code, found {}", grids.len());
+    anyhow::ensure!(
+        grids.len() == 1,
+        "expected one QR code, found {}",
+        grids.len()
+    );
     let (_, content) = grids[0].decode().map_err(|e| anyhow::anyhow!("{e:?}"))?;
     Ok(content)
 }

@@ -16,7 +16,10 @@ async fn two_sessions_started_together_both_link() {
     assert_eq!(a.0, 201, "{}", a.1);
     assert_eq!(b.0, 201, "{}", b.1);
 
-    let (qa, qb) = tokio::join!(daemon.qr_payload("ventas"), daemon.qr_payload("coordinacion"));
+    let (qa, qb) = tokio::join!(
+        daemon.qr_payload("ventas"),
+        daemon.qr_payload("coordinacion")
+    );
     assert_ne!(qa, qb, "each session has its own QR code");
     for id in ["ventas", "coordinacion"] {
         assert_eq!(daemon.status(id).await["status"], "SCAN_QR_CODE");

@@ -32,7 +32,10 @@ async fn the_qr_rotates_and_is_reloaded_after_expiry() {
         if code == 200 {
             let payload = body["qr"].as_str().unwrap().to_owned();
             if seen.last() != Some(&payload) {
-                assert!(!seen.contains(&payload), "a payload never comes back: {payload}");
+                assert!(
+                    !seen.contains(&payload),
+                    "a payload never comes back: {payload}"
+                );
                 seen.push(payload);
             }
         }
@@ -42,7 +45,12 @@ async fn the_qr_rotates_and_is_reloaded_after_expiry() {
     assert_eq!(distinct.len(), seen.len());
 
     // The first payload is long dead: the phone cannot scan it.
-    let (code, _) = fake_post(&fake, "/__fake/scan", json!({"qr": seen[0], "phone": "5215512345678"})).await;
+    let (code, _) = fake_post(
+        &fake,
+        "/__fake/scan",
+        json!({"qr": seen[0], "phone": "5215512345678"}),
+    )
+    .await;
     assert_eq!(code, 410);
     // The current one links.
     let status = daemon.link(&fake, "rota", "5215512345678").await;

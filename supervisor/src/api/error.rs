@@ -51,9 +51,11 @@ impl From<ManagerError> for ApiError {
             ManagerError::NotFound(_) => {
                 Self::new(StatusCode::NOT_FOUND, "session_not_found", message)
             }
-            ManagerError::Store(_) => {
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", message)
-            }
+            ManagerError::Store(_) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                message,
+            ),
             ManagerError::Gone => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "session_unavailable",

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::body::JsonBody;
-use super::{AppState, ApiError};
+use super::{ApiError, AppState};
 use crate::session::{
     SendFailure, Session, Status, generate_session_id, normalize_phone, valid_session_id,
 };

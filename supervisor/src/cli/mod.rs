@@ -12,7 +12,11 @@ use clap::{Parser, Subcommand};
 pub use serve::ServeArgs;
 
 #[derive(Debug, Parser)]
-#[command(name = "wamux", version, about = "Many WhatsApp Web sessions behind one HTTP API")]
+#[command(
+    name = "wamux",
+    version,
+    about = "Many WhatsApp Web sessions behind one HTTP API"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -21,7 +25,12 @@ pub struct Cli {
 #[derive(Debug, clap::Args)]
 pub struct DaemonArgs {
     /// The daemon's address.
-    #[arg(long, env = "WAMUX_URL", default_value = "http://127.0.0.1:8083", global = true)]
+    #[arg(
+        long,
+        env = "WAMUX_URL",
+        default_value = "http://127.0.0.1:8083",
+        global = true
+    )]
     url: String,
     /// Print JSON instead of a table.
     #[arg(long, global = true)]

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, ServeConfig};
 
@@ -19,7 +20,11 @@ pub struct ServeArgs {
     #[arg(long, env = "WAMUX_DATA_DIR", default_value = "./data")]
     data_dir: PathBuf,
     /// The WhatsApp Web address (a fake one for tests and demos).
-    #[arg(long, env = "WAMUX_WEB_URL", default_value = "https://web.whatsapp.com")]
+    #[arg(
+        long,
+        env = "WAMUX_WEB_URL",
+        default_value = "https://web.whatsapp.com"
+    )]
     web_url: String,
     /// How many sessions may exist at once.
     #[arg(long, env = "WAMUX_MAX_SESSIONS", default_value_t = 5)]
@@ -42,6 +47,18 @@ pub struct ServeArgs {
     /// Seconds a send may take before it is reported as timed out.
     #[arg(long, env = "WAMUX_SEND_TIMEOUT", default_value_t = 60)]
     send_timeout: u64,
+    /// How many browsers may launch at once; the other sessions queue.
+    #[arg(long, env = "WAMUX_MAX_STARTING", default_value_t = 2)]
+    max_starting: usize,
+    /// Recycle a session whose processes use more memory than this (PSS), e.g. 800M or 1G.
+    #[arg(long, env = "WAMUX_MAX_SESSION_MEMORY", default_value = "800M", value_parser = config::parse_bytes)]
+    max_session_memory: u64,
+    /// Recycle each session after it has run this long, e.g. 6h (off by default).
+    #[arg(long, env = "WAMUX_RECYCLE_AFTER", value_parser = config::parse_duration)]
+    recycle_after: Option<Duration>,
+    /// How often memory is sampled and orphan browsers are swept, e.g. 10s.
+    #[arg(long, env = "WAMUX_WATCH_INTERVAL", default_value = "10s", value_parser = config::parse_duration)]
+    watch_interval: Duration,
 }
 
 impl ServeArgs {
@@ -70,25 +87,45 @@ impl ServeArgs {
             webdriver_timeout: Duration::from_secs(self.webdriver_timeout),
             send_timeout: Duration::from_secs(self.send_timeout),
             stop_grace: Duration::from_secs(10),
+            max_starting: self.max_starting.max(1),
+            max_session_memory: self.max_session_memory,
+            recycle_after: self.recycle_after,
+            watch_interval: self.watch_interval,
         })
     }
 }
 
-/// Resolves on the first SIGTERM or SIGINT.
-async fn shutdown_signal() {
+/// Watches SIGTERM and SIGINT: the first cancels `shutdown` (a clean stop); a second one
+/// forces the stop: every worker's group is killed and the daemon exits at once.
+fn watch_signals(shutdown: CancellationToken) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("installing a SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-        _ = int.recv() => tracing::info!("SIGINT received"),
-    }
+    let mut term = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
+    tokio::spawn(async move {
+        for n in 0.. {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            if n == 0 {
+                tracing::info!("stopping; a second signal forces it");
+                shutdown.cancel();
+            } else {
+                tracing::warn!("second signal: killing every worker and exiting now");
+                crate::reaper::kill_all_worker_groups();
+                std::process::exit(130);
+            }
+        }
+    });
+    Ok(())
 }
 
 pub async fn run(args: ServeArgs) -> ExitCode {
     let result = async {
         let config = args.into_config()?;
-        crate::serve::run(config, shutdown_signal(), |addr| {
+        let shutdown = CancellationToken::new();
+        watch_signals(shutdown.clone())?;
+        crate::serve::run(config, shutdown.cancelled_owned(), |addr| {
             // Scripts and tests wait for this line to know the API answers.
             println!("wamux listening on http://{addr}");
             let _ = std::io::stdout().flush();
