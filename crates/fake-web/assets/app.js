@@ -1,0 +1,763 @@
+// The page script of the fake WhatsApp Web.
+//
+// The server owns the state: this script registers the page load (hello), polls the screen it
+// must show every POLL_MS and renders it, reusing elements where it can (the QR's data-ref is
+// rewritten in place, message rows are kept by data-id). A linked page keeps its token in
+// IndexedDB and localStorage (both written before the main app shows; either is read on load).
+// All text from the server is written with textContent.
+(function () {
+  "use strict";
+
+  var POLL_MS = 150;
+  var TOKEN_KEY = "fake-web-token";
+  var WID_KEYS = ["last-wid-md", "last-wid"];
+  var IDB_NAME = "wawc";
+  var IDB_STORE = "user";
+
+  var TEXT = {
+    modern: {
+      qrLabel: "Scan this QR code to link a device!",
+      phoneLink: "Log in with phone number",
+      qrLink: "Log in with QR code",
+      phoneInput: "Phone number",
+      invalid: "Phone number shared via url isn't on WhatsApp.",
+      title: "Log into WhatsApp Web",
+    },
+    legacy: {
+      qrLabel: "Scan me!",
+      phoneLink: "Link with phone number",
+      qrLink: "Link with QR code",
+      phoneInput: "Type your phone number to log in to WhatsApp",
+      invalid: "Phone number shared via url is invalid.",
+      title: "To use WhatsApp on your computer:",
+    },
+  };
+
+  var root = document.getElementById("app");
+  var params = new URLSearchParams(location.search);
+  var sendPhone = location.pathname === "/send" ? params.get("phone") || "" : null;
+  var prefill = location.pathname === "/send" ? params.get("text") || "" : "";
+
+  var variant = "modern";
+  var pageId = null;
+  var stopped = false;
+  var savedToken = null; // the token this page load has written to its storage
+  var screen = "loading"; // the name of the screen built in #app
+  var ui = {}; // elements of the current screen
+  var invalidDismissed = false; // "OK" of the invalid-number dialog was clicked
+  var byeSent = false;
+  var urlCleaned = false;
+
+  function t(key) {
+    return TEXT[variant][key];
+  }
+
+  // Builds an element: attrs are attributes, except `text` (textContent) and `on*` (listeners).
+  function h(tag, attrs) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (key) {
+      var value = attrs[key];
+      if (key === "text") {
+        node.textContent = value;
+      } else if (key.slice(0, 2) === "on") {
+        node.addEventListener(key.slice(2), value);
+      } else if (value !== null && value !== undefined) {
+        node.setAttribute(key, value);
+      }
+    });
+    for (var i = 2; i < arguments.length; i++) {
+      var child = arguments[i];
+      if (child === null || child === undefined) continue;
+      node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
+    }
+    return node;
+  }
+
+  function sleep(ms) {
+    return new Promise(function (resolve) {
+      setTimeout(resolve, ms);
+    });
+  }
+
+  function post(path, body) {
+    return fetch(path, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+      cache: "no-store",
+    }).then(function (response) {
+      if (!response.ok) throw new Error(path + " answered " + response.status);
+      return response.json();
+    });
+  }
+
+  function pad(n) {
+    return (n < 10 ? "0" : "") + n;
+  }
+
+  function clock(ms) {
+    var d = new Date(ms);
+    return pad(d.getHours()) + ":" + pad(d.getMinutes());
+  }
+
+  function prePlainText(ms, sender) {
+    var d = new Date(ms);
+    return "[" + clock(ms) + ", " + d.getDate() + "/" + (d.getMonth() + 1) + "/" + d.getFullYear() + "] " + sender + ": ";
+  }
+
+  // ----- storage: IndexedDB (durable at once) and localStorage (written lazily by Chromium) -----
+
+  function idbOpen() {
+    return new Promise(function (resolve, reject) {
+      var request = indexedDB.open(IDB_NAME, 1);
+      request.onupgradeneeded = function () {
+        request.result.createObjectStore(IDB_STORE);
+      };
+      request.onsuccess = function () {
+        resolve(request.result);
+      };
+      request.onerror = function () {
+        reject(request.error);
+      };
+      request.onblocked = function () {
+        reject(new Error("IndexedDB blocked"));
+      };
+    });
+  }
+
+  // Runs `work(store)` in a transaction and resolves with its request's result once committed.
+  function idb(mode, work) {
+    return idbOpen().then(function (db) {
+      return new Promise(function (resolve, reject) {
+        var tx = db.transaction(IDB_STORE, mode, { durability: "strict" });
+        var request = work(tx.objectStore(IDB_STORE));
+        tx.oncomplete = function () {
+          db.close();
+          resolve(request.result);
+        };
+        tx.onerror = tx.onabort = function () {
+          db.close();
+          reject(tx.error);
+        };
+      });
+    });
+  }
+
+  function withTimeout(promise, ms) {
+    return Promise.race([promise, sleep(ms).then(function () { return null; })]);
+  }
+
+  function readToken() {
+    var token = localStorage.getItem(TOKEN_KEY);
+    if (token) return Promise.resolve(token);
+    return withTimeout(
+      idb("readonly", function (store) {
+        return store.get("token");
+      }).catch(function () {
+        return null;
+      }),
+      3000
+    );
+  }
+
+  function saveSession(session) {
+    var wid = JSON.stringify(session.wid);
+    return idb("readwrite", function (store) {
+      store.put(wid, session.key);
+      return store.put(session.token, "token");
+    }).then(function () {
+      localStorage.setItem(TOKEN_KEY, session.token);
+      localStorage.setItem(session.key, wid);
+      savedToken = session.token;
+    });
+  }
+
+  function clearSession() {
+    localStorage.removeItem(TOKEN_KEY);
+    WID_KEYS.forEach(function (key) {
+      localStorage.removeItem(key);
+    });
+    return idb("readwrite", function (store) {
+      return store.clear();
+    }).catch(function () {});
+  }
+
+  function logout() {
+    stopped = true;
+    return clearSession().then(function () {
+      var url = new URL(location.href);
+      url.searchParams.set("post_logout", "1");
+      location.replace(url.toString());
+    });
+  }
+
+  // ----- screens -----
+
+  function show(name, node) {
+    screen = name;
+    ui = {};
+    root.replaceChildren(node);
+  }
+
+  function animateProgress() {
+    var value = 0;
+    var timer = setInterval(function () {
+      var bar = document.querySelector("#startup progress");
+      if (!bar) {
+        clearInterval(timer);
+        return;
+      }
+      value = Math.min(99, value + (100 - value) / 12);
+      bar.value = value;
+    }, 100);
+  }
+
+  function refuse() {
+    stopped = true;
+    document.body.replaceChildren(h("div", { text: "WhatsApp works with Google Chrome 85+" }));
+  }
+
+  // Tells the server this page load is gone, so its QR or code is no longer on show.
+  function sayBye() {
+    if (byeSent || !pageId) return;
+    byeSent = true;
+    navigator.sendBeacon("/__fake/page/bye", JSON.stringify({ page: pageId }));
+  }
+
+  function closedScreen() {
+    stopped = true;
+    sayBye();
+    show("closed", h("div", { class: "closed" },
+      h("div", { class: "closed-title", text: "WhatsApp Web is closed" }),
+      h("div", { text: "Reload this page to use WhatsApp in this window." })));
+  }
+
+  function renderStartingPlain() {
+    if (screen === "starting") return;
+    show("starting", h("div", { class: "starting" },
+      h("div", { class: "spinner" }),
+      h("div", { class: "starting-title", text: "Starting chat" })));
+  }
+
+  // --- landing: QR, phone number, pairing code ---
+
+  function landingFrame(content) {
+    return h("div", { class: "landing" },
+      h("div", { class: "landing-header", text: "WhatsApp" }),
+      h("div", { class: "landing-card" }, content));
+  }
+
+  function renderLanding(landing) {
+    if (landing.mode === "qr") renderQr(landing);
+    else if (landing.mode === "phone") renderPhoneForm();
+    else renderCode(landing.code);
+  }
+
+  function renderQr(landing) {
+    if (screen !== "landing-qr") {
+      var canvas = h("canvas", { "aria-label": t("qrLabel"), role: "img", width: "264", height: "264" });
+      var holder = h("div", { class: "qr", "data-ref": landing.payload }, canvas);
+      show("landing-qr", landingFrame(h("div", { class: "landing-qr" },
+        h("div", { class: "landing-steps" },
+          h("h1", { text: t("title") }),
+          h("ol", {},
+            h("li", { text: "Open WhatsApp on your phone" }),
+            h("li", { text: "Tap Menu or Settings and select Linked devices" }),
+            h("li", { text: "Tap Link a device" }),
+            h("li", { text: "Point your phone to this screen to capture the QR code" })),
+          h("a", { href: "#", class: "link", text: t("phoneLink"), onclick: onPhoneLink })),
+        holder)));
+      ui.holder = holder;
+      ui.canvas = canvas;
+      drawQr(landing.payload);
+    } else if (ui.holder.getAttribute("data-ref") !== landing.payload) {
+      ui.holder.setAttribute("data-ref", landing.payload);
+      drawQr(landing.payload);
+    }
+    if (landing.expired && !ui.reload) {
+      ui.holder.classList.add("expired");
+      ui.reload = h("button", { class: "qr-reload", onclick: onReloadQr },
+        h("span", { "data-icon": "refresh-large", class: "icon-refresh" }),
+        h("div", { text: "Click to reload QR code" }));
+      ui.holder.appendChild(ui.reload);
+    } else if (!landing.expired && ui.reload) {
+      ui.holder.classList.remove("expired");
+      ui.reload.remove();
+      ui.reload = null;
+    }
+  }
+
+  function drawQr(payload) {
+    var canvas = ui.canvas;
+    var ctx = canvas.getContext("2d");
+    ctx.fillStyle = "#ffffff";
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+    fetch("/__fake/page/qr?payload=" + encodeURIComponent(payload), { cache: "no-store" })
+      .then(function (response) {
+        if (!response.ok) throw new Error("qr " + response.status);
+        return response.json();
+      })
+      .then(function (matrix) {
+        if (!canvas.isConnected || canvas.parentNode.getAttribute("data-ref") !== payload) return;
+        var quiet = 2;
+        var cell = Math.floor(canvas.width / (matrix.size + 2 * quiet));
+        var offset = Math.floor((canvas.width - cell * matrix.size) / 2);
+        ctx.fillStyle = "#ffffff";
+        ctx.fillRect(0, 0, canvas.width, canvas.height);
+        ctx.fillStyle = "#122e31";
+        for (var y = 0; y < matrix.size; y++) {
+          for (var x = 0; x < matrix.size; x++) {
+            if (matrix.modules.charCodeAt(y * matrix.size + x) === 49) {
+              ctx.fillRect(offset + x * cell, offset + y * cell, cell, cell);
+            }
+          }
+        }
+      })
+      .catch(function () {});
+  }
+
+  function onReloadQr(event) {
+    event.preventDefault();
+    post("/__fake/page/restart-qr", { page: pageId }).catch(function () {});
+  }
+
+  function onPhoneLink(event) {
+    event.preventDefault();
+    post("/__fake/page/phone-login", { page: pageId }).catch(function () {});
+  }
+
+  function onQrLink(event) {
+    event.preventDefault();
+    post("/__fake/page/restart-qr", { page: pageId }).catch(function () {});
+  }
+
+  function renderPhoneForm() {
+    if (screen === "landing-phone") return;
+    var input = h("input", { type: "text", inputmode: "tel", "aria-label": t("phoneInput"), placeholder: "+1 555 123 4567", autocomplete: "off" });
+    var error = h("div", { class: "form-error", role: "alert" });
+    var next = h("button", { class: "primary", text: "Next" });
+    function submit(event) {
+      event.preventDefault();
+      var digits = input.value.replace(/\D/g, "");
+      if (digits.length < 5 || digits.length > 15) {
+        error.textContent = "Enter a valid phone number.";
+        return;
+      }
+      error.textContent = "";
+      next.disabled = true;
+      post("/__fake/page/request-code", { page: pageId, phone: digits }).catch(function () {
+        next.disabled = false;
+        error.textContent = "Couldn't get a code. Try again.";
+      });
+    }
+    next.addEventListener("click", submit);
+    input.addEventListener("keydown", function (event) {
+      if (event.key === "Enter") submit(event);
+    });
+    show("landing-phone", landingFrame(h("div", { class: "landing-phone" },
+      h("h1", { text: "Enter phone number" }),
+      h("div", { text: "Select a country and enter your WhatsApp phone number." }),
+      input, error, next,
+      h("a", { href: "#", class: "link", text: t("qrLink"), onclick: onQrLink }))));
+  }
+
+  function renderCode(code) {
+    if (screen !== "landing-code") {
+      var holder = h("div", { class: "link-code" });
+      show("landing-code", landingFrame(h("div", { class: "landing-code" },
+        h("h1", { text: "Enter code on phone" }),
+        holder,
+        h("ol", {},
+          h("li", { text: "Open WhatsApp on your phone" }),
+          h("li", { text: "Tap Menu or Settings and select Linked devices" }),
+          h("li", { text: "Tap Link a device, then Link with phone number instead" }),
+          h("li", { text: "Enter this code on your phone" })),
+        h("a", { href: "#", class: "link", text: t("qrLink"), onclick: onQrLink }))));
+      ui.codeHolder = holder;
+    }
+    if (ui.codeHolder.getAttribute("data-link-code") === code.split("").join(",")) return;
+    ui.codeHolder.setAttribute("data-link-code", code.split("").join(","));
+    var cells = [];
+    code.split("").forEach(function (c, i) {
+      if (i === 4) cells.push(h("span", { class: "code-dash", text: "-" }));
+      cells.push(h("span", { class: "code-cell", text: c }));
+    });
+    ui.codeHolder.replaceChildren.apply(ui.codeHolder, cells);
+  }
+
+  // --- the main app ---
+
+  function buildMain() {
+    var grid = h("div", { role: "grid", "aria-label": "Chat list", class: "chat-grid" });
+    var area = h("div", { class: "main-area" });
+    show("main", h("div", { class: "two" },
+      h("div", { id: "side", class: "side" },
+        h("header", { class: "side-header" }, h("div", { class: "avatar" }), h("span", { class: "side-title", text: "Chats" })),
+        h("div", { id: "pane-side", class: "pane-side" }, grid)),
+      area));
+    ui.grid = grid;
+    ui.area = area;
+    ui.rows = new Map();
+    ui.order = "";
+    ui.openJid = null;
+    ui.dialogKind = null;
+    showIntro();
+  }
+
+  function showIntro() {
+    ui.main = null;
+    ui.openJid = null;
+    ui.area.replaceChildren(h("div", { class: "intro" },
+      h("h1", { text: "WhatsApp Web" }),
+      h("div", { text: "Send and receive messages without keeping your phone online." })));
+  }
+
+  function renderMain(app, dialog) {
+    if (screen !== "main") buildMain();
+    renderChats(app.chats);
+    if (app.open) renderOpenChat(app.open);
+    else if (ui.main) showIntro();
+    var kind = dialog || app.dialog;
+    renderDialog(kind === "invalid" && invalidDismissed ? null : kind);
+  }
+
+  function renderChats(chats) {
+    var seen = new Set();
+    chats.forEach(function (chat) {
+      seen.add(chat.jid);
+      var row = ui.rows.get(chat.jid);
+      if (!row) {
+        row = makeChatRow(chat.jid);
+        ui.rows.set(chat.jid, row);
+      }
+      updateChatRow(row, chat);
+    });
+    ui.rows.forEach(function (row, jid) {
+      if (!seen.has(jid)) {
+        row.node.remove();
+        ui.rows.delete(jid);
+      }
+    });
+    var order = chats.map(function (chat) { return chat.jid; }).join("|");
+    if (order !== ui.order) {
+      ui.order = order;
+      chats.forEach(function (chat) {
+        ui.grid.appendChild(ui.rows.get(chat.jid).node);
+      });
+      ui.grid.setAttribute("aria-rowcount", String(chats.length));
+    }
+  }
+
+  function makeChatRow(jid) {
+    var name = h("span", { class: "chat-name", dir: "auto" });
+    var time = h("span", { class: "chat-time" });
+    var last = h("span", { class: "chat-last", dir: "ltr" });
+    var badgeSlot = h("span", { class: "chat-badge-slot" });
+    var node = h("div", { role: "row", class: "chat-row" },
+      h("div", { class: "chat", tabindex: "-1", role: "gridcell", "aria-selected": "false" },
+        h("div", { class: "avatar" }),
+        h("div", { class: "chat-body" },
+          h("div", { class: "chat-top" }, name, time),
+          h("div", { class: "chat-bottom" }, last, badgeSlot))));
+    node.addEventListener("click", function () {
+      post("/__fake/page/open", { page: pageId, jid: jid }).catch(function () {});
+    });
+    return { node: node, name: name, time: time, last: last, badgeSlot: badgeSlot, state: "" };
+  }
+
+  function updateChatRow(row, chat) {
+    var state = JSON.stringify([chat.name, chat.unread, chat.last, chat.at]);
+    if (row.state === state) return;
+    row.state = state;
+    row.name.textContent = chat.name;
+    row.name.setAttribute("title", chat.name);
+    row.time.textContent = chat.at ? clock(chat.at) : "";
+    row.last.textContent = chat.last || "";
+    if (chat.unread > 0) {
+      var label = chat.unread === 1 ? "1 unread message" : chat.unread + " unread messages";
+      row.badgeSlot.replaceChildren(h("span", { class: "badge", "aria-label": label, text: String(chat.unread) }));
+    } else {
+      row.badgeSlot.replaceChildren();
+    }
+  }
+
+  function buildOpenChat(open) {
+    var messages = h("div", { class: "messages", role: "application" });
+    var box = h("div", {
+      contenteditable: "true", role: "textbox", spellcheck: "true", "aria-label": "Type a message",
+      title: "Type a message", "data-tab": "10", class: "compose-box", "aria-placeholder": "Type a message",
+    });
+    var slot = h("div", { class: "send-slot" });
+    var title = h("span", { class: "chat-title", dir: "auto" });
+    var main = h("div", { id: "main", class: "main" },
+      h("header", { class: "main-header" }, h("div", { class: "avatar" }), title),
+      h("div", { class: "conversation" }, messages),
+      h("footer", { class: "compose" }, h("div", { class: "compose-wrap" }, box), slot));
+    ui.area.replaceChildren(main);
+    ui.main = main;
+    ui.openJid = open.jid;
+    ui.messages = messages;
+    ui.box = box;
+    ui.slot = slot;
+    ui.title = title;
+    ui.messageRows = new Map();
+    ui.sendButton = null;
+    box.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" && !event.shiftKey) {
+        event.preventDefault();
+        sendFromBox();
+      }
+    });
+    box.addEventListener("input", updateSendSlot);
+    if (prefill && sendPhone !== null && open.jid === sendPhone + "@c.us") {
+      box.innerText = prefill;
+      prefill = "";
+      box.focus();
+      var range = document.createRange();
+      range.selectNodeContents(box);
+      range.collapse(false);
+      var selection = window.getSelection();
+      selection.removeAllRanges();
+      selection.addRange(range);
+    }
+    updateSendSlot();
+  }
+
+  function composeText() {
+    return ui.box.innerText.replace(/\u00a0/g, " ").trim();
+  }
+
+  function updateSendSlot() {
+    var hasText = composeText() !== "";
+    if (ui.slot.firstChild && hasText === Boolean(ui.sendButton)) return;
+    if (hasText) {
+      ui.sendButton = variant === "modern"
+        ? h("button", { "aria-label": "Send", class: "send-button", onclick: onSendClick },
+            h("span", { "data-icon": "wds-ic-send-filled", "aria-hidden": "true" }))
+        : h("button", { class: "send-button", onclick: onSendClick },
+            h("span", { "data-icon": "send" }));
+      ui.slot.replaceChildren(ui.sendButton);
+    } else {
+      ui.sendButton = null;
+      ui.slot.replaceChildren(variant === "modern"
+        ? h("button", { "aria-label": "Voice message", class: "mic-button" },
+            h("span", { "data-icon": "mic-outlined", "aria-hidden": "true" }))
+        : h("button", { class: "mic-button" }, h("span", { "data-icon": "ptt" })));
+    }
+  }
+
+  function onSendClick(event) {
+    event.preventDefault();
+    sendFromBox();
+  }
+
+  function sendFromBox() {
+    var text = composeText();
+    if (text === "") return;
+    var jid = ui.openJid;
+    ui.box.textContent = "";
+    updateSendSlot();
+    post("/__fake/page/send", { page: pageId, jid: jid, text: text })
+      .then(function (answer) {
+        if (ui.openJid !== jid || !ui.messageRows) return;
+        addMessageRow({
+          data_id: "true_" + jid + "_" + answer.id,
+          from_me: true,
+          text: text,
+          sender: "You",
+          at: Date.now(),
+          status: "Pending",
+        });
+      })
+      .catch(function () {});
+  }
+
+  function renderOpenChat(open) {
+    if (ui.openJid !== open.jid || !ui.main) buildOpenChat(open);
+    if (ui.title.textContent !== open.name) {
+      ui.title.textContent = open.name;
+      ui.title.setAttribute("title", open.name);
+    }
+    open.messages.forEach(function (message) {
+      var row = ui.messageRows.get(message.data_id);
+      if (!row) addMessageRow(message);
+      else if (message.status) setStatus(row, message.status);
+    });
+  }
+
+  function statusIcon(status) {
+    if (variant === "modern") return "status";
+    if (status === "Pending") return "msg-time";
+    if (status === "Sent") return "msg-check";
+    return "msg-dblcheck";
+  }
+
+  function setStatus(row, status) {
+    if (!row.status || row.current === status) return;
+    row.current = status;
+    row.status.setAttribute("data-icon", statusIcon(status));
+    row.status.setAttribute("aria-label", " " + status + " ");
+    row.status.className = "msg-status status-" + status.toLowerCase();
+  }
+
+  function addMessageRow(message) {
+    if (ui.messageRows.has(message.data_id)) return;
+    var status = message.from_me ? h("span", { class: "msg-status" }) : null;
+    var node = h("div", { role: "row", class: "message-row" },
+      h("div", { "data-id": message.data_id, class: message.from_me ? "message-out" : "message-in" },
+        h("div", { class: "copyable-text", "data-pre-plain-text": prePlainText(message.at, message.sender) },
+          h("span", { class: "selectable-text", dir: "ltr", text: message.text })),
+        h("div", { class: "msg-meta" }, h("span", { class: "msg-clock", text: clock(message.at) }), status)));
+    var row = { node: node, status: status, current: null };
+    if (message.status) setStatus(row, message.status);
+    ui.messageRows.set(message.data_id, row);
+    ui.messages.appendChild(node);
+    node.scrollIntoView({ block: "end" });
+  }
+
+  function renderDialog(kind) {
+    if (ui.dialogKind === (kind || null)) return;
+    ui.dialogKind = kind || null;
+    if (ui.dialog) {
+      ui.dialog.remove();
+      ui.dialog = null;
+    }
+    if (!kind) return;
+    var body;
+    if (kind === "starting") {
+      body = [h("div", { class: "spinner" }), h("div", { text: "Starting chat" })];
+    } else if (kind === "invalid") {
+      body = [
+        h("div", { class: "dialog-text", text: t("invalid") }),
+        h("div", { class: "dialog-buttons" }, h("button", { class: "primary", text: "OK", onclick: onInvalidOk })),
+      ];
+    } else if (kind === "conflict") {
+      body = [
+        h("div", { class: "dialog-text", text: "WhatsApp is open in another window. Click \"Use here\" to use WhatsApp in this window." }),
+        h("div", { class: "dialog-buttons" },
+          h("button", { class: "secondary", text: "Close", onclick: closedScreen }),
+          h("button", { class: "primary", text: "Use here", onclick: onUseHere })),
+      ];
+    } else {
+      body = [h("div", { class: "spinner" }), h("div", { text: "Connecting\u2026" })];
+    }
+    ui.dialog = h("div", { class: "overlay" }, h.apply(null, ["div", { role: "dialog", class: "dialog", "aria-modal": "true" }].concat(body)));
+    root.firstChild.appendChild(ui.dialog);
+  }
+
+  function onInvalidOk(event) {
+    event.preventDefault();
+    invalidDismissed = true;
+    renderDialog(null);
+    post("/__fake/page/dismiss", { page: pageId }).catch(function () {});
+  }
+
+  function onUseHere(event) {
+    event.preventDefault();
+    stopped = true;
+    renderDialog("connecting");
+    setTimeout(function () {
+      location.reload();
+    }, 800);
+  }
+
+  // Once a send link is handled, the URL becomes the site's root, as on the real site (a later
+  // reload must not open the chat again); other parameters such as post_logout stay.
+  function cleanSendUrl() {
+    if (sendPhone === null || urlCleaned) return;
+    urlCleaned = true;
+    var url = new URL(location.href);
+    url.pathname = "/";
+    url.searchParams.delete("phone");
+    url.searchParams.delete("text");
+    history.replaceState(null, "", url.toString());
+  }
+
+  // ----- the loop -----
+
+  function ensureSaved(session) {
+    if (savedToken === session.token) return Promise.resolve();
+    return saveSession(session);
+  }
+
+  function render(view) {
+    switch (view.screen) {
+      case "loading":
+        return Promise.resolve();
+      case "logout":
+        return logout();
+      case "starting":
+        if (!view.app) {
+          renderStartingPlain();
+          return Promise.resolve();
+        }
+        return ensureSaved(view.app.session).then(function () {
+          if (variant === "modern") renderMain(view.app, "starting");
+          else renderStartingPlain();
+        });
+      case "landing":
+        renderLanding(view.landing);
+        return Promise.resolve();
+      case "main":
+        return ensureSaved(view.app.session).then(function () {
+          renderMain(view.app, null);
+          cleanSendUrl();
+        });
+      default:
+        return Promise.resolve();
+    }
+  }
+
+  function pollLoop() {
+    if (stopped) return;
+    fetch("/__fake/page/poll?page=" + encodeURIComponent(pageId), { cache: "no-store" })
+      .then(function (response) {
+        if (response.status === 404) {
+          // The server forgot this page (it restarted): load the site again.
+          stopped = true;
+          location.reload();
+          return null;
+        }
+        if (!response.ok) throw new Error("poll answered " + response.status);
+        return response.json();
+      })
+      .then(function (view) {
+        if (view && !stopped) return render(view);
+        return null;
+      })
+      .catch(function () {})
+      .then(function () {
+        if (!stopped) setTimeout(pollLoop, POLL_MS);
+      });
+  }
+
+  function helloLoop(token) {
+    return post("/__fake/page/hello", { token: token, send_phone: sendPhone }).catch(function () {
+      return sleep(500).then(function () {
+        return helloLoop(token);
+      });
+    });
+  }
+
+  function boot() {
+    if (navigator.userAgent.indexOf("HeadlessChrome") !== -1) {
+      refuse();
+      return;
+    }
+    animateProgress();
+    readToken()
+      .then(function (token) {
+        return helloLoop(token || null);
+      })
+      .then(function (hello) {
+        variant = hello.variant;
+        pageId = hello.page;
+        if (hello.stale_token) return logout();
+        window.addEventListener("pagehide", sayBye);
+        pollLoop();
+        return null;
+      });
+  }
+
+  boot();
+})();

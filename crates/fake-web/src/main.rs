@@ -1,0 +1,124 @@
+//! `wamux-fake-web`: the fake WhatsApp Web as a program, for demos and for tests that want it
+//! in a process of its own. Prints `listening on http://ADDR` once it accepts connections and
+//! exits 0 on SIGTERM or ctrl-c.
+
+use std::{io::Write as _, net::SocketAddr, time::Duration};
+
+use anyhow::Context as _;
+use clap::Parser;
+use tokio::net::TcpListener;
+use wamux_fake_web::{FakeConfig, Variant};
+
+/// A fake WhatsApp Web honouring the wamux contract.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, env = "WAMUX_FAKE_LISTEN", default_value = "127.0.0.1:8090")]
+    listen: SocketAddr,
+    /// Start from the real site's timings instead of the fast test defaults.
+    #[arg(long)]
+    realistic: bool,
+    /// Shortest loading screen, ms.
+    #[arg(long)]
+    boot_min_ms: Option<u64>,
+    /// Longest loading screen, ms.
+    #[arg(long)]
+    boot_max_ms: Option<u64>,
+    /// Lifetime of the first QR payload, ms.
+    #[arg(long)]
+    qr_first_ms: Option<u64>,
+    /// Lifetime of each later QR payload, ms.
+    #[arg(long)]
+    qr_next_ms: Option<u64>,
+    /// QR payloads per cycle before the reload button.
+    #[arg(long)]
+    qr_count: Option<u32>,
+    /// "Starting chat" screen time of /send, ms.
+    #[arg(long)]
+    starting_chat_ms: Option<u64>,
+    /// Time a sent message shows " Pending " before " Sent ", ms.
+    #[arg(long)]
+    ack_delay_ms: Option<u64>,
+    /// Selector and text variant.
+    #[arg(long, value_enum)]
+    variant: Option<Variant>,
+}
+
+impl Args {
+    fn config(&self) -> FakeConfig {
+        let mut config = if self.realistic {
+            FakeConfig::realistic()
+        } else {
+            FakeConfig::default()
+        };
+        let ms = Duration::from_millis;
+        let set = |field: &mut Duration, value: Option<u64>| {
+            if let Some(value) = value {
+                *field = ms(value);
+            }
+        };
+        set(&mut config.boot_min, self.boot_min_ms);
+        set(&mut config.boot_max, self.boot_max_ms);
+        set(&mut config.qr_first, self.qr_first_ms);
+        set(&mut config.qr_next, self.qr_next_ms);
+        set(&mut config.starting_chat, self.starting_chat_ms);
+        set(&mut config.ack_delay, self.ack_delay_ms);
+        if let Some(count) = self.qr_count {
+            config.qr_count = count;
+        }
+        if let Some(variant) = self.variant {
+            config.variant = variant;
+        }
+        config
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let args = Args::parse();
+    let config = args.config();
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    tracing::info!(?config, "fake WhatsApp Web ready");
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "listening on http://{addr}").context("writing to stdout")?;
+    stdout.flush().context("flushing stdout")?;
+    drop(stdout);
+    wamux_fake_web::run(config, listener, stop_signal()).await
+}
+
+/// Completes on SIGTERM or ctrl-c.
+async fn stop_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("stopping");
+}

@@ -1,0 +1,1345 @@
+//! Everything the fake knows: page loads, QR payloads, pairing codes, linked accounts, messages.
+//!
+//! The server, not the page, owns the truth: a page load registers itself (`hello`), then polls
+//! its [`View`], a description of the screen it must show. Timed behaviour (boot screen, "Starting
+//! chat", QR rotation, pairing-code lifetime, " Pending " → " Sent ") is computed from timestamps
+//! whenever asked, with the caller's `now`, so no timer task exists and unit tests can move time
+//! by hand. One `std::sync::Mutex` guards the whole state; no lock is held across an `.await`.
+//!
+//! Times handed out over HTTP (`at` of a message) are Unix epoch milliseconds.
+
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use rand::Rng;
+use serde::Serialize;
+
+use crate::{
+    config::{FakeConfig, Variant},
+    ids,
+    schedule::{QrCycle, QrPhase, QrTiming},
+};
+
+/// A page that has not polled for this long is no longer on show (its browser died or moved on
+/// without saying goodbye).
+pub const LIVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A page that has not polled for this long is forgotten.
+const PAGE_FORGET: Duration = Duration::from_secs(600);
+/// How long a pairing code lives (the real site: about 3 minutes).
+const LINK_CODE_TTL: Duration = Duration::from_secs(180);
+
+/// Why a request could not be honoured; the HTTP layer maps each kind to a status code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// 400: the request is malformed.
+    BadRequest(String),
+    /// 404: nothing known by that name.
+    NotFound(String),
+    /// 409: the page is not in a state that allows the action.
+    Conflict(String),
+    /// 410: it existed, but is no longer on show.
+    Gone(String),
+}
+
+/// A result of the state's operations.
+pub type Outcome<T> = Result<T, Failure>;
+
+/// A dialog over the main app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dialog {
+    /// "Phone number shared via url is invalid."
+    Invalid,
+    /// "WhatsApp is open in another window…"
+    Conflict,
+}
+
+/// The status of a message we sent, as its icon's `aria-label` shows it (without the padding).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum Status {
+    Pending,
+    Sent,
+    Delivered,
+    Read,
+}
+
+/// What a page load must show: the answer to its poll.
+#[derive(Debug, Serialize)]
+#[serde(tag = "screen", rename_all = "snake_case")]
+pub enum View {
+    /// The boot screen.
+    Loading,
+    /// The device was unlinked: clear the storage and reload with `post_logout=1`.
+    Logout,
+    /// "Starting chat" of `/send`; `app` is there when the page is linked.
+    Starting { app: Option<AppView> },
+    /// Not linked.
+    Landing { landing: LandingView },
+    /// Linked and ready.
+    Main { app: AppView },
+}
+
+/// The landing screen's content.
+#[derive(Debug, Serialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum LandingView {
+    /// A QR payload; `expired` means it is dead and the reload button is on show.
+    Qr { payload: String, expired: bool },
+    /// The phone-number form of the pairing-code flow.
+    Phone,
+    /// The pairing code on show.
+    Code { code: String },
+}
+
+/// The main app of a linked page.
+#[derive(Debug, Serialize)]
+pub struct AppView {
+    session: SessionView,
+    chats: Vec<ChatView>,
+    open: Option<OpenChatView>,
+    dialog: Option<Dialog>,
+}
+
+/// What a linked page keeps in its storage.
+#[derive(Debug, Serialize)]
+struct SessionView {
+    token: String,
+    /// The localStorage key of the own number (`last-wid-md` or `last-wid`).
+    key: &'static str,
+    /// Its value before `JSON.stringify`.
+    wid: String,
+}
+
+/// One row of the chat list.
+#[derive(Debug, Serialize)]
+struct ChatView {
+    jid: String,
+    name: String,
+    unread: u32,
+    last: Option<String>,
+    at: Option<u64>,
+}
+
+/// The chat open in `#main`.
+#[derive(Debug, Serialize)]
+struct OpenChatView {
+    jid: String,
+    name: String,
+    messages: Vec<MessageView>,
+}
+
+/// One message row in `#main`.
+#[derive(Debug, Serialize)]
+struct MessageView {
+    /// The whole `data-id`: `true_JID_MSGID` or `false_JID_MSGID`.
+    data_id: String,
+    from_me: bool,
+    text: String,
+    sender: String,
+    at: u64,
+    status: Option<Status>,
+}
+
+/// One message in the answer of `GET /__fake/sent`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SentView {
+    pub id: String,
+    pub to: String,
+    pub text: String,
+    /// Unix epoch milliseconds of the moment the message reached " Sent ".
+    pub at: u64,
+}
+
+/// The answer to a page's `hello`.
+#[derive(Debug, Serialize)]
+pub struct Hello {
+    pub page: String,
+    pub variant: Variant,
+    /// The page brought a token that is no longer linked: it must log out.
+    pub stale_token: bool,
+}
+
+/// What `/__fake/phone` shows.
+#[derive(Debug, Serialize)]
+pub struct PhoneView {
+    qrs: Vec<QrOnShow>,
+    codes: Vec<CodeOnShow>,
+    accounts: Vec<AccountSummary>,
+    invalid_numbers: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct QrOnShow {
+    payload: String,
+    expires_in_ms: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct CodeOnShow {
+    code: String,
+    phone: String,
+    expires_in_ms: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct AccountSummary {
+    phone: String,
+    devices: Vec<String>,
+    pages_on_show: usize,
+    chats: Vec<ChatView>,
+    sent: Vec<SentSummary>,
+}
+
+#[derive(Debug, Serialize)]
+struct SentSummary {
+    id: String,
+    to: String,
+    text: String,
+    status: Status,
+}
+
+#[derive(Debug)]
+enum Route {
+    Home,
+    Send { phone: String, resolved: bool },
+}
+
+#[derive(Debug)]
+enum Landing {
+    Qr(QrCycle),
+    Phone,
+    Code {
+        code: String,
+        phone: String,
+        expires: Instant,
+    },
+}
+
+/// One page load in some browser.
+#[derive(Debug)]
+struct Page {
+    last_seen: Instant,
+    token: Option<String>,
+    route: Route,
+    boot_until: Instant,
+    /// End of "Starting chat" (equal to `boot_until` when there is none).
+    ready_at: Instant,
+    landing: Option<Landing>,
+    cycles: u32,
+    open_chat: Option<String>,
+    dialog: Option<Dialog>,
+}
+
+impl Page {
+    fn live(&self, now: Instant) -> bool {
+        now.saturating_duration_since(self.last_seen) < LIVE_TIMEOUT
+    }
+
+    fn start_cycle(&mut self, start: Instant) {
+        self.cycles += 1;
+        self.landing = Some(Landing::Qr(QrCycle::new(self.cycles, start)));
+    }
+}
+
+#[derive(Debug, Clone)]
+struct PayloadRef {
+    page: String,
+    cycle: u32,
+    index: u32,
+}
+
+#[derive(Debug, Clone)]
+struct CodeRef {
+    page: String,
+    expires: Instant,
+}
+
+/// A linked device: what a token stands for.
+#[derive(Debug)]
+struct Device {
+    phone: String,
+    number: u32,
+}
+
+#[derive(Debug, Default)]
+struct Account {
+    /// Most recent activity first, as the chat list shows them.
+    chats: Vec<Chat>,
+}
+
+impl Account {
+    /// The chat with `jid`, moved to the top of the list (created if new).
+    fn bump_chat(&mut self, jid: &str, name: &str) -> &mut Chat {
+        let chat = match self.chats.iter().position(|chat| chat.jid == jid) {
+            Some(at) => self.chats.remove(at),
+            None => Chat {
+                jid: jid.to_owned(),
+                name: name.to_owned(),
+                unread: 0,
+                messages: Vec::new(),
+            },
+        };
+        self.chats.insert(0, chat);
+        &mut self.chats[0]
+    }
+}
+
+#[derive(Debug)]
+struct Chat {
+    jid: String,
+    name: String,
+    unread: u32,
+    messages: Vec<String>,
+}
+
+#[derive(Debug)]
+struct Message {
+    id: String,
+    account: String,
+    chat: String,
+    from_me: bool,
+    text: String,
+    sender: String,
+    created: Instant,
+    /// Unix ms when created.
+    at: u64,
+    /// The best acknowledgement received, with its Unix ms.
+    ack: Option<(Status, u64)>,
+}
+
+impl Message {
+    fn status(&self, now: Instant, ack_delay: Duration) -> Status {
+        match self.ack {
+            Some((status, _)) => status,
+            None if now.saturating_duration_since(self.created) >= ack_delay => Status::Sent,
+            None => Status::Pending,
+        }
+    }
+
+    /// Unix ms of the moment the message reached " Sent ".
+    fn sent_at(&self, ack_delay: Duration) -> u64 {
+        let by_delay = self.at + millis(ack_delay);
+        match self.ack {
+            Some((_, acked)) => by_delay.min(acked),
+            None => by_delay,
+        }
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, millis)
+}
+
+/// The phone number of a request: digits, an optional leading `+` is dropped.
+pub fn digits(field: &str, value: &str) -> Outcome<String> {
+    let trimmed = value.trim();
+    let number = trimmed.strip_prefix('+').unwrap_or(trimmed);
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Failure::BadRequest(format!(
+            "{field} must be a phone number in digits, got {value:?}"
+        )));
+    }
+    Ok(number.to_owned())
+}
+
+/// Whether `/send?phone=` names something WhatsApp could open at all.
+fn plausible_number(phone: &str) -> bool {
+    (5..=15).contains(&phone.len()) && phone.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn person_jid(phone: &str) -> String {
+    format!("{phone}@c.us")
+}
+
+/// The whole state of the fake server.
+#[derive(Debug)]
+pub struct State {
+    config: FakeConfig,
+    timing: QrTiming,
+    link_code_ttl: Duration,
+    pages: HashMap<String, Page>,
+    payloads: HashMap<String, PayloadRef>,
+    codes: HashMap<String, CodeRef>,
+    accounts: BTreeMap<String, Account>,
+    devices: HashMap<String, Device>,
+    messages: HashMap<String, Message>,
+    /// Ids of the messages we sent, in the order they were sent.
+    outgoing: Vec<String>,
+    invalid: HashSet<String>,
+}
+
+impl State {
+    /// An empty state.
+    pub fn new(config: FakeConfig) -> Self {
+        Self {
+            timing: QrTiming::from_config(&config),
+            config,
+            link_code_ttl: LINK_CODE_TTL,
+            pages: HashMap::new(),
+            payloads: HashMap::new(),
+            codes: HashMap::new(),
+            accounts: BTreeMap::new(),
+            devices: HashMap::new(),
+            messages: HashMap::new(),
+            outgoing: Vec::new(),
+            invalid: HashSet::new(),
+        }
+    }
+
+    // ----- the page's side -----
+
+    /// A page load registers itself. `token` is what it found in its storage, `send_phone` the
+    /// `phone` parameter of a `/send` URL.
+    pub fn hello(&mut self, token: Option<&str>, send_phone: Option<&str>, now: Instant) -> Hello {
+        self.pages
+            .retain(|_, page| now.saturating_duration_since(page.last_seen) < PAGE_FORGET);
+        let (token, stale_token) = match token {
+            Some(token) if self.devices.contains_key(token) => (Some(token.to_owned()), false),
+            Some(_) => (None, true),
+            None => (None, false),
+        };
+        let boot = if self.config.boot_max > self.config.boot_min {
+            rand::rng().random_range(self.config.boot_min..=self.config.boot_max)
+        } else {
+            self.config.boot_min
+        };
+        let boot_until = now + boot;
+        let route = match send_phone {
+            Some(phone) => Route::Send {
+                phone: phone.to_owned(),
+                resolved: false,
+            },
+            None => Route::Home,
+        };
+        let starting = matches!(route, Route::Send { .. })
+            && (token.is_some() || self.config.variant == Variant::Legacy);
+        let ready_at = if starting {
+            boot_until + self.config.starting_chat
+        } else {
+            boot_until
+        };
+        let id = loop {
+            let id = ids::page_id();
+            if !self.pages.contains_key(&id) {
+                break id;
+            }
+        };
+        self.pages.insert(
+            id.clone(),
+            Page {
+                last_seen: now,
+                token,
+                route,
+                boot_until,
+                ready_at,
+                landing: None,
+                cycles: 0,
+                open_chat: None,
+                dialog: None,
+            },
+        );
+        Hello {
+            page: id,
+            variant: self.config.variant,
+            stale_token,
+        }
+    }
+
+    /// What the page must show now; `None` if the page is unknown (it must reload).
+    pub fn view(&mut self, page_id: &str, now: Instant) -> Option<View> {
+        let page = self.pages.get_mut(page_id)?;
+        page.last_seen = now;
+        if now < page.boot_until {
+            return Some(View::Loading);
+        }
+        if let Some(token) = &page.token
+            && !self.devices.contains_key(token)
+        {
+            return Some(View::Logout);
+        }
+        let linked = page.token.is_some();
+        if now < page.ready_at {
+            let app = linked.then(|| self.app_view(page_id, now));
+            return Some(View::Starting { app });
+        }
+        if linked {
+            self.resolve_route(page_id);
+            return Some(View::Main {
+                app: self.app_view(page_id, now),
+            });
+        }
+        Some(View::Landing {
+            landing: self.landing_view(page_id, now),
+        })
+    }
+
+    /// After "Starting chat" of a linked `/send` page: open the chat or show the invalid dialog.
+    fn resolve_route(&mut self, page_id: &str) {
+        let Some(page) = self.pages.get_mut(page_id) else {
+            return;
+        };
+        let Route::Send { phone, resolved } = &mut page.route else {
+            return;
+        };
+        if *resolved {
+            return;
+        }
+        *resolved = true;
+        if !plausible_number(phone) || self.invalid.contains(phone.as_str()) {
+            page.dialog = Some(Dialog::Invalid);
+            return;
+        }
+        let jid = person_jid(phone);
+        page.open_chat = Some(jid.clone());
+        if let Some(chat) = page
+            .token
+            .as_ref()
+            .and_then(|token| self.devices.get(token))
+            .and_then(|device| self.accounts.get_mut(&device.phone))
+            .and_then(|account| account.chats.iter_mut().find(|chat| chat.jid == jid))
+        {
+            chat.unread = 0;
+        }
+    }
+
+    fn app_view(&self, page_id: &str, now: Instant) -> AppView {
+        let page = &self.pages[page_id];
+        let token = page.token.clone().unwrap_or_default();
+        let device = &self.devices[&token];
+        let (key, wid) = match self.config.variant {
+            Variant::Modern => (
+                "last-wid-md",
+                format!("{}:{}@c.us", device.phone, device.number),
+            ),
+            Variant::Legacy => ("last-wid", person_jid(&device.phone)),
+        };
+        let account = self.accounts.get(&device.phone);
+        let chats = account
+            .map(|account| account.chats.iter().map(|c| self.chat_view(c)).collect())
+            .unwrap_or_default();
+        let open = page.open_chat.as_ref().map(|jid| {
+            let chat = account.and_then(|a| a.chats.iter().find(|c| &c.jid == jid));
+            OpenChatView {
+                jid: jid.clone(),
+                name: chat.map_or_else(
+                    || format!("+{}", jid.trim_end_matches("@c.us")),
+                    |c| c.name.clone(),
+                ),
+                messages: chat
+                    .map(|c| {
+                        c.messages
+                            .iter()
+                            .map(|id| self.message_view(&self.messages[id], now))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            }
+        });
+        AppView {
+            session: SessionView { token, key, wid },
+            chats,
+            open,
+            dialog: page.dialog,
+        }
+    }
+
+    fn chat_view(&self, chat: &Chat) -> ChatView {
+        let last = chat.messages.last().map(|id| &self.messages[id]);
+        ChatView {
+            jid: chat.jid.clone(),
+            name: chat.name.clone(),
+            unread: chat.unread,
+            last: last.map(|m| m.text.clone()),
+            at: last.map(|m| m.at),
+        }
+    }
+
+    fn message_view(&self, message: &Message, now: Instant) -> MessageView {
+        MessageView {
+            data_id: format!("{}_{}_{}", message.from_me, message.chat, message.id),
+            from_me: message.from_me,
+            text: message.text.clone(),
+            sender: message.sender.clone(),
+            at: message.at,
+            status: message
+                .from_me
+                .then(|| message.status(now, self.config.ack_delay)),
+        }
+    }
+
+    fn landing_view(&mut self, page_id: &str, now: Instant) -> LandingView {
+        let variant = self.config.variant;
+        let timing = self.timing;
+        let link_code_ttl = self.link_code_ttl;
+        let page = self
+            .pages
+            .get_mut(page_id)
+            .expect("the caller found the page");
+        if page.landing.is_none() {
+            let start = page.ready_at;
+            page.start_cycle(start);
+        }
+        match page.landing.as_mut().expect("just set") {
+            Landing::Phone => LandingView::Phone,
+            Landing::Code {
+                code,
+                phone,
+                expires,
+            } => {
+                if now >= *expires {
+                    let fresh = new_code(&mut self.codes, page_id, now + link_code_ttl);
+                    *code = fresh;
+                    *expires = now + link_code_ttl;
+                    tracing::debug!(page = page_id, phone = %phone, code = %code, "pairing code renewed");
+                }
+                LandingView::Code { code: code.clone() }
+            }
+            Landing::Qr(cycle) => {
+                let (index, expired) = match timing.phase(cycle.start, now) {
+                    QrPhase::Showing(index) => (index, false),
+                    QrPhase::Expired => (timing.count() - 1, true),
+                };
+                let known = if expired {
+                    cycle.last()
+                } else {
+                    cycle.payload(index)
+                };
+                let payload = match known {
+                    Some(payload) => payload.to_owned(),
+                    None => {
+                        let payload = new_payload(
+                            &mut self.payloads,
+                            variant,
+                            PayloadRef {
+                                page: page_id.to_owned(),
+                                cycle: cycle.number,
+                                index,
+                            },
+                        );
+                        cycle.shown.push((index, payload.clone()));
+                        payload
+                    }
+                };
+                LandingView::Qr { payload, expired }
+            }
+        }
+    }
+
+    /// The page's user clicked "Click to reload QR code" (or "Log in with QR code").
+    pub fn restart_qr(&mut self, page_id: &str, now: Instant) -> Outcome<()> {
+        let page = self.unlinked_page(page_id)?;
+        page.start_cycle(now);
+        Ok(())
+    }
+
+    /// The page's user clicked "Log in with phone number".
+    pub fn phone_login(&mut self, page_id: &str) -> Outcome<()> {
+        let page = self.unlinked_page(page_id)?;
+        page.landing = Some(Landing::Phone);
+        Ok(())
+    }
+
+    /// The page's user typed a number and clicked "Next": a pairing code for it.
+    pub fn request_code(&mut self, page_id: &str, phone: &str, now: Instant) -> Outcome<String> {
+        let phone = digits("phone", phone)?;
+        self.unlinked_page(page_id)?;
+        let expires = now + self.link_code_ttl;
+        let code = new_code(&mut self.codes, page_id, expires);
+        let page = self.unlinked_page(page_id)?;
+        page.landing = Some(Landing::Code {
+            code: code.clone(),
+            phone,
+            expires,
+        });
+        Ok(code)
+    }
+
+    fn unlinked_page(&mut self, page_id: &str) -> Outcome<&mut Page> {
+        let page = self
+            .pages
+            .get_mut(page_id)
+            .ok_or_else(|| Failure::NotFound(format!("no page {page_id}")))?;
+        if page.token.is_some() {
+            return Err(Failure::Conflict("the page is linked".into()));
+        }
+        Ok(page)
+    }
+
+    fn linked_page(&mut self, page_id: &str) -> Outcome<(&mut Page, String)> {
+        let page = self
+            .pages
+            .get_mut(page_id)
+            .ok_or_else(|| Failure::NotFound(format!("no page {page_id}")))?;
+        let phone = page
+            .token
+            .as_ref()
+            .and_then(|token| self.devices.get(token))
+            .map(|device| device.phone.clone())
+            .ok_or_else(|| Failure::Conflict("the page is not linked".into()))?;
+        Ok((page, phone))
+    }
+
+    /// The page's user opened a chat: it shows in `#main` and is marked read.
+    pub fn open_chat(&mut self, page_id: &str, jid: &str) -> Outcome<()> {
+        let (page, phone) = self.linked_page(page_id)?;
+        page.open_chat = Some(jid.to_owned());
+        if let Some(chat) = self
+            .accounts
+            .get_mut(&phone)
+            .and_then(|account| account.chats.iter_mut().find(|chat| chat.jid == jid))
+        {
+            chat.unread = 0;
+        }
+        Ok(())
+    }
+
+    /// The page's user closed a dialog ("OK" of the invalid-number dialog, "Use here").
+    pub fn dismiss(&mut self, page_id: &str) -> Outcome<()> {
+        let (page, _) = self.linked_page(page_id)?;
+        page.dialog = None;
+        Ok(())
+    }
+
+    /// The page went away (`pagehide`): its QR or code is no longer on show.
+    pub fn bye(&mut self, page_id: &str) {
+        self.pages.remove(page_id);
+    }
+
+    /// The page's user sent `text` to the chat `jid`; the answer is the MSGID.
+    pub fn send(&mut self, page_id: &str, jid: &str, text: &str, now: Instant) -> Outcome<String> {
+        if text.trim().is_empty() {
+            return Err(Failure::BadRequest("empty message".into()));
+        }
+        let to = jid
+            .strip_suffix("@c.us")
+            .ok_or_else(|| Failure::BadRequest(format!("{jid} is no person's chat")))?;
+        let to = digits("to", to)?;
+        let (_, phone) = self.linked_page(page_id)?;
+        let id = self.new_message_id(ids::outgoing_message_id);
+        let jid = person_jid(&to);
+        let chat = self
+            .accounts
+            .entry(phone.clone())
+            .or_default()
+            .bump_chat(&jid, &format!("+{to}"));
+        chat.unread = 0;
+        chat.messages.push(id.clone());
+        self.messages.insert(
+            id.clone(),
+            Message {
+                id: id.clone(),
+                account: phone.clone(),
+                chat: jid,
+                from_me: true,
+                text: text.to_owned(),
+                sender: "You".to_owned(),
+                created: now,
+                at: unix_ms(),
+                ack: None,
+            },
+        );
+        self.outgoing.push(id.clone());
+        tracing::info!(from = %phone, %to, id = %id, "message sent by a page");
+        Ok(id)
+    }
+
+    fn new_message_id(&self, make: fn() -> String) -> String {
+        loop {
+            let id = make();
+            if !self.messages.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
+    fn link(&mut self, page_id: &str, phone: &str) {
+        let token = loop {
+            let token = ids::token();
+            if !self.devices.contains_key(&token) {
+                break token;
+            }
+        };
+        let number = ids::device_number();
+        self.devices.insert(
+            token.clone(),
+            Device {
+                phone: phone.to_owned(),
+                number,
+            },
+        );
+        self.accounts.entry(phone.to_owned()).or_default();
+        if let Some(page) = self.pages.get_mut(page_id) {
+            page.token = Some(token);
+            page.landing = None;
+        }
+        tracing::info!(page = page_id, phone, device = number, "page linked");
+    }
+
+    // ----- the phone's side: the control API -----
+
+    /// The phone scans a QR payload.
+    pub fn scan(&mut self, payload: &str, phone: &str, now: Instant) -> Outcome<()> {
+        let phone = digits("phone", phone)?;
+        let reference = self
+            .payloads
+            .get(payload)
+            .cloned()
+            .ok_or_else(|| Failure::NotFound("no page shows this QR payload".into()))?;
+        let gone = || Failure::Gone("this QR payload has rotated away or expired".into());
+        let page = self.pages.get(&reference.page).ok_or_else(gone)?;
+        let on_show = page.live(now)
+            && page.token.is_none()
+            && matches!(&page.landing, Some(Landing::Qr(cycle))
+                if cycle.number == reference.cycle
+                    && self.timing.phase(cycle.start, now) == QrPhase::Showing(reference.index));
+        if !on_show {
+            return Err(gone());
+        }
+        self.link(&reference.page, &phone);
+        Ok(())
+    }
+
+    /// The phone enters a pairing code (`ABCDEFGH` or `ABCD-EFGH`, any case).
+    pub fn enter_code(&mut self, code: &str, phone: &str, now: Instant) -> Outcome<()> {
+        let phone = digits("phone", phone)?;
+        let code: String = code
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .map(|c| c.to_ascii_uppercase())
+            .collect();
+        let reference = self
+            .codes
+            .get(&code)
+            .cloned()
+            .ok_or_else(|| Failure::NotFound(format!("no pairing code {code}")))?;
+        let gone = || Failure::Gone(format!("pairing code {code} has expired"));
+        if now >= reference.expires {
+            return Err(gone());
+        }
+        let page = self.pages.get(&reference.page).ok_or_else(gone)?;
+        let on_show = page.live(now)
+            && page.token.is_none()
+            && matches!(&page.landing, Some(Landing::Code { code: shown, .. }) if *shown == code);
+        if !on_show {
+            return Err(gone());
+        }
+        self.link(&reference.page, &phone);
+        Ok(())
+    }
+
+    /// The phone unlinks its devices: their pages log out.
+    pub fn unlink(&mut self, phone: &str) -> Outcome<()> {
+        let phone = digits("phone", phone)?;
+        if self.accounts.remove(&phone).is_none() {
+            return Err(Failure::NotFound(format!("{phone} is not linked")));
+        }
+        self.devices.retain(|_, device| device.phone != phone);
+        tracing::info!(phone, "devices unlinked");
+        Ok(())
+    }
+
+    /// Another window opens the account: its pages on show get the "Use here" dialog.
+    pub fn conflict(&mut self, phone: &str, now: Instant) -> Outcome<()> {
+        let phone = digits("phone", phone)?;
+        if !self.accounts.contains_key(&phone) {
+            return Err(Failure::NotFound(format!("{phone} is not linked")));
+        }
+        for page in self.pages.values_mut() {
+            let of_phone = page
+                .token
+                .as_ref()
+                .and_then(|token| self.devices.get(token))
+                .is_some_and(|device| device.phone == phone);
+            if of_phone && page.live(now) {
+                page.dialog = Some(Dialog::Conflict);
+            }
+        }
+        tracing::info!(phone, "conflict raised");
+        Ok(())
+    }
+
+    /// A message from `from` (shown as `name`) arrives for the linked account `to`.
+    pub fn incoming(
+        &mut self,
+        to: &str,
+        from: &str,
+        name: &str,
+        text: &str,
+        now: Instant,
+    ) -> Outcome<String> {
+        let to = digits("to", to)?;
+        let from = digits("from", from)?;
+        if !self.accounts.contains_key(&to) {
+            return Err(Failure::NotFound(format!("{to} is not linked")));
+        }
+        let id = self.new_message_id(ids::incoming_message_id);
+        let jid = person_jid(&from);
+        let shown_name = if name.trim().is_empty() {
+            format!("+{from}")
+        } else {
+            name.to_owned()
+        };
+        let account = self.accounts.get_mut(&to).expect("checked above");
+        let chat = account.bump_chat(&jid, &shown_name);
+        chat.name.clone_from(&shown_name);
+        chat.unread += 1;
+        chat.messages.push(id.clone());
+        self.messages.insert(
+            id.clone(),
+            Message {
+                id: id.clone(),
+                account: to.clone(),
+                chat: jid,
+                from_me: false,
+                text: text.to_owned(),
+                sender: shown_name,
+                created: now,
+                at: unix_ms(),
+                ack: None,
+            },
+        );
+        tracing::info!(%to, %from, id = %id, "incoming message");
+        Ok(id)
+    }
+
+    /// These numbers are not on WhatsApp.
+    pub fn add_invalid(&mut self, numbers: &[String]) -> Outcome<()> {
+        for number in numbers {
+            let number = digits("numbers", number)?;
+            self.invalid.insert(number);
+        }
+        Ok(())
+    }
+
+    /// What `from` has sent (reached " Sent "), oldest first.
+    pub fn sent(&self, from: &str, now: Instant) -> Outcome<Vec<SentView>> {
+        let from = digits("from", from)?;
+        let ack_delay = self.config.ack_delay;
+        let mut sent: Vec<SentView> = self
+            .outgoing
+            .iter()
+            .map(|id| &self.messages[id])
+            .filter(|m| m.account == from && m.status(now, ack_delay) >= Status::Sent)
+            .map(|m| SentView {
+                id: m.id.clone(),
+                to: m.chat.trim_end_matches("@c.us").to_owned(),
+                text: m.text.clone(),
+                at: m.sent_at(ack_delay),
+            })
+            .collect();
+        sent.sort_by_key(|m| m.at);
+        Ok(sent)
+    }
+
+    /// The recipient's phone acknowledges a message we sent.
+    pub fn ack(&mut self, id: &str, status: Status) -> Outcome<()> {
+        let message = self
+            .messages
+            .get_mut(id)
+            .filter(|message| message.from_me)
+            .ok_or_else(|| Failure::NotFound(format!("no sent message {id}")))?;
+        if message.ack.is_none_or(|(best, _)| best < status) {
+            message.ack = Some((status, unix_ms()));
+        }
+        Ok(())
+    }
+
+    /// The state summarized for `/__fake/phone`.
+    pub fn phone_view(&mut self, now: Instant) -> PhoneView {
+        let mut qrs = Vec::new();
+        let mut codes = Vec::new();
+        let mut live_linked: HashMap<String, usize> = HashMap::new();
+        for page in self.pages.values().filter(|page| page.live(now)) {
+            if let Some(device) = page.token.as_ref().and_then(|t| self.devices.get(t)) {
+                *live_linked.entry(device.phone.clone()).or_default() += 1;
+                continue;
+            }
+            match &page.landing {
+                Some(Landing::Qr(cycle)) => {
+                    if let QrPhase::Showing(index) = self.timing.phase(cycle.start, now)
+                        && let Some(payload) = cycle.payload(index)
+                    {
+                        let end = self.timing.end_of(cycle.start, index);
+                        qrs.push(QrOnShow {
+                            payload: payload.to_owned(),
+                            expires_in_ms: millis(end.saturating_duration_since(now)),
+                        });
+                    }
+                }
+                Some(Landing::Code {
+                    code,
+                    phone,
+                    expires,
+                }) if now < *expires => codes.push(CodeOnShow {
+                    code: code.clone(),
+                    phone: phone.clone(),
+                    expires_in_ms: millis(expires.saturating_duration_since(now)),
+                }),
+                _ => {}
+            }
+        }
+        let ack_delay = self.config.ack_delay;
+        let accounts = self
+            .accounts
+            .iter()
+            .map(|(phone, account)| AccountSummary {
+                phone: phone.clone(),
+                devices: self
+                    .devices
+                    .values()
+                    .filter(|device| &device.phone == phone)
+                    .map(|device| format!("{phone}:{}@c.us", device.number))
+                    .collect(),
+                pages_on_show: live_linked.get(phone).copied().unwrap_or(0),
+                chats: account.chats.iter().map(|c| self.chat_view(c)).collect(),
+                sent: self
+                    .outgoing
+                    .iter()
+                    .map(|id| &self.messages[id])
+                    .filter(|m| &m.account == phone)
+                    .map(|m| SentSummary {
+                        id: m.id.clone(),
+                        to: m.chat.trim_end_matches("@c.us").to_owned(),
+                        text: m.text.clone(),
+                        status: m.status(now, ack_delay),
+                    })
+                    .collect(),
+            })
+            .collect();
+        let mut invalid_numbers: Vec<String> = self.invalid.iter().cloned().collect();
+        invalid_numbers.sort();
+        PhoneView {
+            qrs,
+            codes,
+            accounts,
+            invalid_numbers,
+        }
+    }
+
+    /// Whether `payload` is a payload the server handed out (the page may draw its QR).
+    pub fn knows_payload(&self, payload: &str) -> bool {
+        self.payloads.contains_key(payload)
+    }
+}
+
+fn new_payload(
+    payloads: &mut HashMap<String, PayloadRef>,
+    variant: Variant,
+    reference: PayloadRef,
+) -> String {
+    loop {
+        let payload = ids::qr_payload(variant);
+        if !payloads.contains_key(&payload) {
+            payloads.insert(payload.clone(), reference);
+            return payload;
+        }
+    }
+}
+
+fn new_code(codes: &mut HashMap<String, CodeRef>, page_id: &str, expires: Instant) -> String {
+    loop {
+        let code = ids::link_code();
+        if !codes.contains_key(&code) {
+            codes.insert(
+                code.clone(),
+                CodeRef {
+                    page: page_id.to_owned(),
+                    expires,
+                },
+            );
+            return code;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> FakeConfig {
+        FakeConfig {
+            boot_min: Duration::ZERO,
+            boot_max: Duration::ZERO,
+            qr_first: Duration::from_secs(60),
+            qr_next: Duration::from_secs(20),
+            qr_count: 3,
+            starting_chat: Duration::from_secs(1),
+            ack_delay: Duration::from_secs(1),
+            variant: Variant::Modern,
+        }
+    }
+
+    fn qr(view: Option<View>) -> (String, bool) {
+        match view {
+            Some(View::Landing {
+                landing: LandingView::Qr { payload, expired },
+            }) => (payload, expired),
+            other => panic!("expected a QR, got {other:?}"),
+        }
+    }
+
+    fn app(view: Option<View>) -> AppView {
+        match view {
+            Some(View::Main { app }) => app,
+            other => panic!("expected the main app, got {other:?}"),
+        }
+    }
+
+    /// A page linked to `phone` by a QR scan.
+    fn linked_page(state: &mut State, phone: &str, now: Instant) -> String {
+        let page = state.hello(None, None, now).page;
+        let (payload, _) = qr(state.view(&page, now));
+        state.scan(&payload, phone, now).expect("scan");
+        page
+    }
+
+    #[test]
+    fn qr_rotates_in_place_then_expires_and_reloads() {
+        let mut state = State::new(config());
+        let t0 = Instant::now();
+        let at = |secs| t0 + Duration::from_secs(secs);
+        let page = state.hello(None, None, t0).page;
+        let (first, expired) = qr(state.view(&page, at(0)));
+        assert!(!expired);
+        assert_eq!(qr(state.view(&page, at(59))).0, first);
+        let (second, _) = qr(state.view(&page, at(60)));
+        assert_ne!(second, first);
+        assert_eq!(
+            state.scan(&first, "123456", at(60)),
+            Err(Failure::Gone(
+                "this QR payload has rotated away or expired".into()
+            ))
+        );
+        let (third, _) = qr(state.view(&page, at(85)));
+        let (dead, expired) = qr(state.view(&page, at(100)));
+        assert!(expired);
+        assert_eq!(dead, third);
+        assert!(matches!(
+            state.scan(&third, "123456", at(100)),
+            Err(Failure::Gone(_))
+        ));
+        assert!(matches!(
+            state.scan("2@nothing", "123456", at(100)),
+            Err(Failure::NotFound(_))
+        ));
+        state.restart_qr(&page, at(101)).unwrap();
+        let (fresh, expired) = qr(state.view(&page, at(101)));
+        assert!(!expired);
+        assert!(![&first, &second, &third].contains(&&fresh));
+        state.scan(&fresh, "+5215512345678", at(102)).unwrap();
+        let app = app(state.view(&page, at(102)));
+        assert_eq!(app.session.key, "last-wid-md");
+        assert!(app.session.wid.starts_with("5215512345678:"));
+        assert!(app.session.wid.ends_with("@c.us"));
+        assert!(matches!(
+            state.scan(&fresh, "5215512345678", at(102)),
+            Err(Failure::Gone(_))
+        ));
+    }
+
+    #[test]
+    fn a_page_that_stopped_polling_no_longer_shows_its_qr() {
+        let mut state = State::new(config());
+        let t0 = Instant::now();
+        let page = state.hello(None, None, t0).page;
+        let (payload, _) = qr(state.view(&page, t0));
+        let later = t0 + LIVE_TIMEOUT;
+        assert!(matches!(
+            state.scan(&payload, "123456", later),
+            Err(Failure::Gone(_))
+        ));
+        let other = state.hello(None, None, t0).page;
+        let (payload, _) = qr(state.view(&other, t0));
+        state.bye(&other);
+        assert!(matches!(
+            state.scan(&payload, "123456", t0),
+            Err(Failure::Gone(_))
+        ));
+    }
+
+    #[test]
+    fn token_survives_a_new_page_load_and_unlink_logs_out() {
+        let mut state = State::new(config());
+        let now = Instant::now();
+        let page = linked_page(&mut state, "111222333", now);
+        let token = app(state.view(&page, now)).session.token;
+        let again = state.hello(Some(&token), None, now);
+        assert!(!again.stale_token);
+        app(state.view(&again.page, now));
+        state.unlink("111222333").unwrap();
+        assert!(matches!(state.view(&page, now), Some(View::Logout)));
+        assert!(state.hello(Some(&token), None, now).stale_token);
+        assert!(matches!(
+            state.unlink("111222333"),
+            Err(Failure::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn send_route_opens_the_chat_or_the_invalid_dialog() {
+        let mut state = State::new(config());
+        let t0 = Instant::now();
+        let page = linked_page(&mut state, "111222333", t0);
+        let token = app(state.view(&page, t0)).session.token;
+        state.add_invalid(&["999888777".into()]).unwrap();
+
+        let send = state.hello(Some(&token), Some("444555666"), t0).page;
+        match state.view(&send, t0) {
+            Some(View::Starting { app: Some(_) }) => {}
+            other => panic!("expected Starting chat over the app, got {other:?}"),
+        }
+        let ready = app(state.view(&send, t0 + Duration::from_secs(1)));
+        assert_eq!(ready.open.expect("chat open").jid, "444555666@c.us");
+        assert_eq!(ready.dialog, None);
+
+        let invalid = state.hello(Some(&token), Some("999888777"), t0).page;
+        let shown = app(state.view(&invalid, t0 + Duration::from_secs(1)));
+        assert_eq!(shown.dialog, Some(Dialog::Invalid));
+        assert!(shown.open.is_none());
+        state.dismiss(&invalid).unwrap();
+        assert_eq!(
+            app(state.view(&invalid, t0 + Duration::from_secs(2))).dialog,
+            None
+        );
+
+        let unlinked = state.hello(None, Some("444555666"), t0).page;
+        qr(state.view(&unlinked, t0));
+    }
+
+    #[test]
+    fn sent_messages_go_pending_sent_then_acked() {
+        let mut state = State::new(config());
+        let t0 = Instant::now();
+        let page = linked_page(&mut state, "111222333", t0);
+        let id = state
+            .send(&page, "444555666@c.us", "hello there", t0)
+            .unwrap();
+        assert!(state.sent("111222333", t0).unwrap().is_empty());
+        let view = app(state.view(&page, t0));
+        assert_eq!(view.chats[0].jid, "444555666@c.us");
+        let t1 = t0 + Duration::from_secs(1);
+        let sent = state.sent("111222333", t1).unwrap();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].id, id);
+        assert_eq!(sent[0].to, "444555666");
+        assert_eq!(sent[0].text, "hello there");
+        state.open_chat(&page, "444555666@c.us").unwrap();
+        let status = |state: &mut State| {
+            app(state.view(&page, t1)).open.unwrap().messages[0]
+                .status
+                .unwrap()
+        };
+        assert_eq!(status(&mut state), Status::Sent);
+        state.ack(&id, Status::Read).unwrap();
+        state.ack(&id, Status::Delivered).unwrap();
+        assert_eq!(status(&mut state), Status::Read);
+        assert!(matches!(
+            state.ack("3EB0NOPE", Status::Read),
+            Err(Failure::NotFound(_))
+        ));
+        assert!(matches!(
+            state.send(&page, "444555666@c.us", "  ", t1),
+            Err(Failure::BadRequest(_))
+        ));
+    }
+
+    #[test]
+    fn incoming_messages_count_unread_until_opened() {
+        let mut state = State::new(config());
+        let now = Instant::now();
+        let page = linked_page(&mut state, "111222333", now);
+        assert!(matches!(
+            state.incoming("999", "444", "Ann", "hi", now),
+            Err(Failure::NotFound(_))
+        ));
+        state
+            .incoming("111222333", "444555666", "Ann", "one", now)
+            .unwrap();
+        let id = state
+            .incoming("111222333", "444555666", "Ann", "two", now)
+            .unwrap();
+        let view = app(state.view(&page, now));
+        assert_eq!(view.chats[0].unread, 2);
+        assert_eq!(view.chats[0].name, "Ann");
+        state.open_chat(&page, "444555666@c.us").unwrap();
+        let view = app(state.view(&page, now));
+        assert_eq!(view.chats[0].unread, 0);
+        let open = view.open.unwrap();
+        assert_eq!(open.messages.len(), 2);
+        assert_eq!(
+            open.messages[1].data_id,
+            format!("false_444555666@c.us_{id}")
+        );
+        assert_eq!(open.messages[1].sender, "Ann");
+    }
+
+    #[test]
+    fn pairing_code_links_and_expires() {
+        let mut state = State::new(config());
+        state.link_code_ttl = Duration::from_secs(5);
+        let t0 = Instant::now();
+        let page = state.hello(None, None, t0).page;
+        qr(state.view(&page, t0));
+        state.phone_login(&page).unwrap();
+        let code = state.request_code(&page, "+52 155", t0);
+        assert!(matches!(code, Err(Failure::BadRequest(_))));
+        let code = state.request_code(&page, "5215512345678", t0).unwrap();
+        assert!(matches!(
+            state.enter_code("ZZZZZZZZ", "5215512345678", t0),
+            Err(Failure::NotFound(_))
+        ));
+        let t5 = t0 + Duration::from_secs(5);
+        assert!(matches!(
+            state.enter_code(&code, "5215512345678", t5),
+            Err(Failure::Gone(_))
+        ));
+        let renewed = match state.view(&page, t5) {
+            Some(View::Landing {
+                landing: LandingView::Code { code },
+            }) => code,
+            other => panic!("expected a code, got {other:?}"),
+        };
+        assert_ne!(renewed, code);
+        let dashed = format!("{}-{}", &renewed[..4], renewed[4..].to_lowercase());
+        state.enter_code(&dashed, "5215512345678", t5).unwrap();
+        app(state.view(&page, t5));
+    }
+
+    #[test]
+    fn conflict_reaches_the_pages_of_the_phone() {
+        let mut state = State::new(config());
+        let now = Instant::now();
+        let page = linked_page(&mut state, "111222333", now);
+        let other = linked_page(&mut state, "444555666", now);
+        assert!(matches!(
+            state.conflict("777", now),
+            Err(Failure::NotFound(_))
+        ));
+        state.conflict("111222333", now).unwrap();
+        assert_eq!(app(state.view(&page, now)).dialog, Some(Dialog::Conflict));
+        assert_eq!(app(state.view(&other, now)).dialog, None);
+        state.dismiss(&page).unwrap();
+        assert_eq!(app(state.view(&page, now)).dialog, None);
+    }
+
+    #[test]
+    fn legacy_keeps_the_old_key() {
+        let mut state = State::new(FakeConfig {
+            variant: Variant::Legacy,
+            ..config()
+        });
+        let now = Instant::now();
+        let page = linked_page(&mut state, "111222333", now);
+        let session = app(state.view(&page, now)).session;
+        assert_eq!(session.key, "last-wid");
+        assert_eq!(session.wid, "111222333@c.us");
+    }
+}
