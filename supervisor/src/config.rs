@@ -27,6 +27,8 @@ pub struct ServeConfig {
     pub recycle_after: Option<Duration>,
     /// How often memory is sampled and orphans are swept.
     pub watch_interval: Duration,
+    /// When set, every `/api` route and the dashboard need it.
+    pub api_key: Option<String>,
 }
 
 /// Where things live under `--data-dir`.

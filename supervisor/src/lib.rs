@@ -9,10 +9,12 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod events;
 pub mod kill;
 pub mod link;
 pub mod manager;
 pub mod memory;
+pub mod metrics;
 pub mod qr;
 pub mod reaper;
 pub mod serve;

@@ -90,6 +90,14 @@ impl Manager {
             return Err(ManagerError::Exists(id));
         }
         tracing::info!(session = %id, "session created");
+        self.ctx.events.publish(&id, crate::events::EventKind::Created);
+        self.ctx.events.publish(
+            &id,
+            crate::events::EventKind::Status {
+                status: Status::Starting,
+                last_error: None,
+            },
+        );
         let state = SessionState::new(Status::Starting, None);
         Ok(self.launch_locked(&mut table, id, created_at, state, true))
     }
@@ -157,6 +165,7 @@ impl Manager {
         self.ask(id, |reply| Control::Delete { reply }).await?;
         self.table().remove(id);
         tracing::info!(session = %id, "session deleted");
+        self.ctx.events.publish(id, crate::events::EventKind::Deleted);
         Ok(())
     }
 
@@ -168,6 +177,31 @@ impl Manager {
         } else {
             Err(ManagerError::Gone)
         }
+    }
+
+    /// Stops the worker cleanly and starts a new one.
+    pub async fn restart(&self, id: &str) -> Result<(), ManagerError> {
+        self.ask(id, |reply| Control::Stop { kill: false, reply })
+            .await?;
+        self.start(&*self.get(id)?)
+    }
+
+    /// Unlinks the device: the profile is wiped and the session starts again with a new QR.
+    pub async fn logout(&self, id: &str) -> Result<(), ManagerError> {
+        self.ctx.store.set_desired(id, Desired::Running)?;
+        self.ask(id, |reply| Control::Logout { reply }).await
+    }
+
+    /// Starts every STOPPED or FAILED session; returns their ids.
+    pub fn restore_stopped(&self) -> Result<Vec<String>, ManagerError> {
+        let mut started = Vec::new();
+        for session in self.list() {
+            if matches!(session.state().status, Status::Stopped | Status::Failed) {
+                self.start(&session)?;
+                started.push(session.id.clone());
+            }
+        }
+        Ok(started)
     }
 
     /// Stops the session (SIGKILL to its group at once when `kill`); it stays STOPPED, also

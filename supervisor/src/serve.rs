@@ -97,15 +97,18 @@ pub async fn run(
     tracing::info!(%addr, restored, data_dir = %ctx.data.root().display(), "wamux is serving");
     on_listening(addr);
 
-    axum::serve(
-        http,
-        app(AppState {
-            manager: manager.clone(),
-        }),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
-    .context("the HTTP server failed")?;
+    let stop_streams = CancellationToken::new();
+    let state = AppState {
+        manager: manager.clone(),
+        shutdown: stop_streams.clone(),
+    };
+    axum::serve(http, app(state))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            stop_streams.cancel();
+        })
+        .await
+        .context("the HTTP server failed")?;
 
     tracing::info!("shutting down: stopping every worker");
     let bound = ctx.config.stop_grace + SHUTDOWN_MARGIN;

@@ -86,6 +86,8 @@ pub enum Control {
         kill: bool,
         reply: oneshot::Sender<()>,
     },
+    /// Unlink the device: stop the worker, wipe the profile, start afresh with a new QR.
+    Logout { reply: oneshot::Sender<()> },
     /// Stop the worker and remove everything of the session; the task ends.
     Delete {
         reply: oneshot::Sender<()>,

@@ -100,6 +100,17 @@ impl Store {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Whether a write could go through now: takes the write lock and gives it back.
+    pub fn check_writable(&self) -> Result<(), StoreError> {
+        self.conn()
+            .execute_batch(
+                "BEGIN IMMEDIATE;
+                 INSERT INTO sessions (id, created_at, status) VALUES (' probe', 0, '');
+                 ROLLBACK;",
+            )?;
+        Ok(())
+    }
+
     /// Adds a session; `Ok(false)` when the id is taken.
     pub fn insert(&self, id: &str, created_at: i64, status: &str) -> Result<bool, StoreError> {
         let n = self.conn().execute(

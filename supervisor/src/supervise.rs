@@ -25,6 +25,8 @@ use tokio::time::Instant;
 use wamux_proto::{SendError, SupervisorCommand, WorkerEvent, read_frame, write_frame};
 
 use crate::config::{DataDir, ServeConfig};
+use crate::events::{EventBus, EventKind};
+use crate::metrics::Metrics;
 use crate::link::WorkerLink;
 use crate::session::{Control, SendFailure, Session, Status};
 use crate::store::Store;
@@ -48,6 +50,9 @@ pub struct Context {
     start_gate: Arc<Semaphore>,
     /// Scheduled recycles go one session at a time, so the sessions are never all down.
     recycle_gate: Arc<Mutex<()>>,
+    pub events: EventBus,
+    pub metrics: Metrics,
+    pub started: Instant,
 }
 
 impl Context {
@@ -60,12 +65,16 @@ impl Context {
             link,
             start_gate,
             recycle_gate: Arc::new(Mutex::new(())),
+            events: EventBus::default(),
+            metrics: Metrics::default(),
+            started: Instant::now(),
         }
     }
 
     /// Sets the status in memory and on disk.
     fn set_status(&self, session: &Session, status: Status, error: Option<&str>) {
-        session.update(|s| {
+        let changed = session.update(|s| {
+            let changed = s.status != status;
             s.set_status(status);
             if let Some(e) = error {
                 s.last_error = Some(e.to_owned());
@@ -73,9 +82,19 @@ impl Context {
             if status != Status::ScanQrCode {
                 s.qr = None;
             }
+            changed
         });
         if let Err(e) = self.store.set_status(&session.id, status.as_str(), error) {
             tracing::error!(error = %e, "could not record the status");
+        }
+        if changed || error.is_some() {
+            self.events.publish(
+                &session.id,
+                EventKind::Status {
+                    status,
+                    last_error: error.map(str::to_owned),
+                },
+            );
         }
     }
 }
@@ -92,6 +111,8 @@ enum Ended {
         reason: String,
         wipe_profile: bool,
         guard: Option<OwnedMutexGuard<()>>,
+        /// A person's logout waits for the wipe.
+        reply: Option<oneshot::Sender<()>>,
     },
     Stopped(oneshot::Sender<()>),
     Deleted(oneshot::Sender<()>),
@@ -121,6 +142,12 @@ pub async fn run_session(
                     let _ = reply.send(Err(SendFailure::NotReady));
                 }
                 Some(Control::Stop { reply, .. }) => {
+                    let _ = reply.send(());
+                }
+                Some(Control::Logout { reply }) => {
+                    unlink(&ctx, &session).await;
+                    running = true;
+                    crashes = 0;
                     let _ = reply.send(());
                 }
                 Some(Control::Delete { reply }) => {
@@ -156,13 +183,17 @@ pub async fn run_session(
                 reason,
                 wipe_profile,
                 guard,
+                reply,
             } => {
                 tracing::info!(%reason, "recycling the worker");
                 count_restart(&ctx, &session);
                 crashes = 0;
                 recycle_guard = guard;
                 if wipe_profile {
-                    wipe(&ctx.data.profile(&session.id)).await;
+                    unlink(&ctx, &session).await;
+                }
+                if let Some(reply) = reply {
+                    let _ = reply.send(());
                 }
             }
             Ended::Crashed { reason, got_going } => {
@@ -184,6 +215,10 @@ pub async fn run_session(
                     Some(Control::Stop { reply, .. }) => {
                         ctx.set_status(&session, Status::Stopped, None);
                         running = false;
+                        let _ = reply.send(());
+                    }
+                    Some(Control::Logout { reply }) => {
+                        unlink(&ctx, &session).await;
                         let _ = reply.send(());
                     }
                     Some(Control::Delete { reply }) => {
@@ -246,6 +281,15 @@ async fn wipe(dir: &std::path::Path) {
         && e.kind() != std::io::ErrorKind::NotFound
     {
         tracing::error!(error = %e, dir = %dir.display(), "could not remove a session directory");
+    }
+}
+
+/// Forgets the link to the phone: the profile holding its keys and the number.
+async fn unlink(ctx: &Context, session: &Session) {
+    wipe(&ctx.data.profile(&session.id)).await;
+    session.update(|s| s.phone_number = None);
+    if let Err(e) = ctx.store.set_phone_number(&session.id, None) {
+        tracing::error!(error = %e, "could not clear the phone number");
     }
 }
 
@@ -339,13 +383,20 @@ fn prepare_profile(profile: &std::path::Path, data: &DataDir) -> std::io::Result
     Ok(())
 }
 
+/// A send passed to the worker, waiting for its result.
+struct PendingSend {
+    reply: oneshot::Sender<Result<String, SendFailure>>,
+    phone_number: String,
+    since: Instant,
+}
+
 struct Incarnation<'a> {
     ctx: &'a Context,
     session: &'a Session,
     pid: u32,
     child: &'a mut Child,
     writer: Option<OwnedWriteHalf>,
-    pending: HashMap<u64, oneshot::Sender<Result<String, SendFailure>>>,
+    pending: HashMap<u64, PendingSend>,
     next_request: u64,
     fatal: Option<String>,
     /// Whether this worker got as far as a QR or the app: a crash after that is not a
@@ -394,7 +445,7 @@ impl Incarnation<'_> {
                     Some(Ok(Some(event))) => {
                         self.apply(event).await;
                         if self.logged_out {
-                            break self.recycle("the phone unlinked this session".into(), true, None).await;
+                            break self.recycle("the phone unlinked this session".into(), true, None, None).await;
                         }
                     }
                     Some(Ok(None)) | None => socket_open = false,
@@ -423,6 +474,9 @@ impl Incarnation<'_> {
                     Some(Control::Start) => {}
                     Some(Control::Stop { kill, reply }) => {
                         break self.stop(Ending::Stop { kill, reply }).await;
+                    }
+                    Some(Control::Logout { reply }) => {
+                        break self.recycle("logged out by request".into(), true, None, Some(reply)).await;
                     }
                     Some(Control::Delete { reply }) => break self.stop(Ending::Delete(reply)).await,
                     Some(Control::Shutdown { reply }) => {
@@ -455,6 +509,7 @@ impl Incarnation<'_> {
                 self.got_going();
                 ctx.set_status(session, Status::ScanQrCode, None);
                 session.update(|s| s.qr = Some(payload));
+                ctx.events.publish(&session.id, EventKind::Qr);
             }
             WorkerEvent::QrExpired => {
                 tracing::info!("QR code expired; asking for a fresh one");
@@ -475,16 +530,14 @@ impl Incarnation<'_> {
                     tracing::error!(error = %e, "could not record the phone number");
                 }
                 ctx.set_status(session, Status::Working, None);
+                ctx.events
+                    .publish(&session.id, EventKind::Ready { phone_number });
             }
             WorkerEvent::Conflict => {
                 tracing::warn!("WhatsApp was opened in another window; taking it back");
             }
             WorkerEvent::LoggedOut => {
                 tracing::warn!("the phone unlinked this session; wiping its profile");
-                session.update(|s| s.phone_number = None);
-                if let Err(e) = ctx.store.set_phone_number(&session.id, None) {
-                    tracing::error!(error = %e, "could not clear the phone number");
-                }
                 ctx.set_status(session, Status::Starting, Some("logged out from the phone"));
                 self.logged_out = true;
             }
@@ -499,19 +552,46 @@ impl Incarnation<'_> {
                     SendError::Busy => SendFailure::Failed(e.to_string()),
                     SendError::Failed(reason) => SendFailure::Failed(reason),
                 });
-                match &outcome {
-                    Ok(id) => tracing::info!(request_id, message_id = %id, "message sent"),
-                    Err(e) => tracing::warn!(request_id, error = ?e, "message not sent"),
-                }
-                if let Some(reply) = self.pending.remove(&request_id) {
-                    let _ = reply.send(outcome);
-                }
+                let Some(pending) = self.pending.remove(&request_id) else {
+                    tracing::warn!(request_id, "a send result nobody waits for");
+                    return;
+                };
+                ctx.metrics
+                    .record_send(outcome.is_ok(), pending.since.elapsed());
+                let phone_number = pending.phone_number;
+                let event = match &outcome {
+                    Ok(id) => {
+                        tracing::info!(request_id, message_id = %id, "message sent");
+                        EventKind::MessageSent {
+                            message_id: id.clone(),
+                            phone_number,
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(request_id, error = ?e, "message not sent");
+                        EventKind::MessageFailed {
+                            phone_number,
+                            error: format!("{e:?}"),
+                        }
+                    }
+                };
+                ctx.events.publish(&session.id, event);
+                let _ = pending.reply.send(outcome);
             }
             WorkerEvent::Incoming(message) => {
                 tracing::info!(
                     message_id = %message.message_id,
                     chat = %message.chat_id,
                     "message received"
+                );
+                ctx.events.publish(
+                    &session.id,
+                    EventKind::MessageReceived {
+                        message_id: message.message_id,
+                        chat_id: message.chat_id,
+                        sender: message.sender,
+                        text: message.text,
+                    },
                 );
             }
             WorkerEvent::Fatal { reason } => {
@@ -534,7 +614,9 @@ impl Incarnation<'_> {
     async fn watch(&mut self) -> Option<Ended> {
         let bytes = memory::group_memory(self.pid);
         self.session.update(|s| s.memory_bytes = Some(bytes));
-        if !self.pending.is_empty() || !self.got_going {
+        // Only a linked session is recycled: it comes back linked, while recycling one that
+        // shows a QR would change the code under the eyes of the person scanning it.
+        if !self.pending.is_empty() || self.session.state().status != Status::Working {
             return None;
         }
         let config = &self.ctx.config;
@@ -544,7 +626,7 @@ impl Incarnation<'_> {
                 bytes >> 20,
                 config.max_session_memory >> 20
             );
-            return Some(self.recycle(reason, false, None).await);
+            return Some(self.recycle(reason, false, None, None).await);
         }
         let due = config
             .recycle_after
@@ -554,7 +636,7 @@ impl Incarnation<'_> {
                 "it ran {} minutes (--recycle-after)",
                 self.started.elapsed().as_secs() / 60
             );
-            return Some(self.recycle(reason, false, Some(guard)).await);
+            return Some(self.recycle(reason, false, Some(guard), None).await);
         }
         None
     }
@@ -564,12 +646,14 @@ impl Incarnation<'_> {
         reason: String,
         wipe_profile: bool,
         guard: Option<OwnedMutexGuard<()>>,
+        reply: Option<oneshot::Sender<()>>,
     ) -> Ended {
         self.reap(true).await;
         Ended::Recycled {
             reason,
             wipe_profile,
             guard,
+            reply,
         }
     }
 
@@ -591,12 +675,19 @@ impl Incarnation<'_> {
         self.next_request += 1;
         let command = SupervisorCommand::SendText {
             request_id,
-            phone_number,
+            phone_number: phone_number.clone(),
             text,
         };
         match write_frame(writer, &command).await {
             Ok(()) => {
-                self.pending.insert(request_id, reply);
+                self.pending.insert(
+                    request_id,
+                    PendingSend {
+                        reply,
+                        phone_number,
+                        since: Instant::now(),
+                    },
+                );
             }
             Err(e) => {
                 tracing::warn!(error = %e, "could not pass a send to the worker");
@@ -606,8 +697,11 @@ impl Incarnation<'_> {
     }
 
     fn fail_pending(&mut self) {
-        for (_, reply) in self.pending.drain() {
-            let _ = reply.send(Err(SendFailure::WorkerGone));
+        for (_, pending) in self.pending.drain() {
+            self.ctx
+                .metrics
+                .record_send(false, pending.since.elapsed());
+            let _ = pending.reply.send(Err(SendFailure::WorkerGone));
         }
     }
 
@@ -657,6 +751,7 @@ enum Ending {
         kill: bool,
         reply: oneshot::Sender<()>,
     },
+    Logout(oneshot::Sender<()>),
     Delete(oneshot::Sender<()>),
     Shutdown(Option<oneshot::Sender<()>>),
 }
@@ -666,6 +761,12 @@ impl Ending {
     fn without_worker(self) -> Ended {
         match self {
             Ending::Stop { reply, .. } => Ended::Stopped(reply),
+            Ending::Logout(reply) => Ended::Recycled {
+                reason: "logged out by request".into(),
+                wipe_profile: true,
+                guard: None,
+                reply: Some(reply),
+            },
             Ending::Delete(reply) => Ended::Deleted(reply),
             Ending::Shutdown(Some(reply)) => Ended::Shutdown(reply),
             Ending::Shutdown(None) => Ended::Shutdown(oneshot::channel().0),
@@ -684,6 +785,7 @@ async fn next_ending(control: &mut mpsc::UnboundedReceiver<Control>) -> Ending {
             }
             Some(Control::Start) => {}
             Some(Control::Stop { kill, reply }) => return Ending::Stop { kill, reply },
+            Some(Control::Logout { reply }) => return Ending::Logout(reply),
             Some(Control::Delete { reply }) => return Ending::Delete(reply),
             Some(Control::Shutdown { reply }) => return Ending::Shutdown(Some(reply)),
         }

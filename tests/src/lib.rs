@@ -105,6 +105,45 @@ pub fn processes_mentioning(needle: &str) -> Vec<(u32, String)> {
     found
 }
 
+/// Live processes of process group `pgid`.
+pub fn group_members(pgid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        if let Some((state, group)) = stat_of(pid)
+            && state != 'Z'
+            && group == pgid
+        {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// Whether `pid` is a live (non-zombie) process.
+pub fn alive(pid: u32) -> bool {
+    stat_of(pid).is_some_and(|(state, _)| state != 'Z')
+}
+
+fn stat_of(pid: u32) -> Option<(char, u32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let pgid = fields.nth(1)?.parse().ok()?;
+    Some((state, pgid))
+}
+
+/// SIGKILL to one process.
+pub fn kill9(pid: u32) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("SIGKILL");
+}
+
 fn kill_mentioning(needle: &str) {
     for (pid, _) in processes_mentioning(needle) {
         let _ = nix::sys::signal::kill(
@@ -135,37 +174,9 @@ impl Daemon {
         Self::start_in(TempDir::new("data"), web_url, extra)
     }
 
-    /// Starts `wamux serve` on an existing data directory (a restart).
+    /// Starts `wamux serve` on an existing data directory.
     pub fn start_in(data_dir: TempDir, web_url: &str, extra: &[&str]) -> Daemon {
-        let mut child = Command::new(bin("wamux"))
-            .arg("serve")
-            .args(["--listen", "127.0.0.1:0", "--web-url", web_url])
-            .arg("--data-dir")
-            .arg(data_dir.path())
-            .args(extra)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawning wamux serve");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let url = loop {
-            match lines.next() {
-                Some(Ok(line)) => {
-                    if let Some(url) = line.strip_prefix("wamux listening on ") {
-                        break url.trim().to_owned();
-                    }
-                }
-                _ => {
-                    let status = child.wait();
-                    panic!("wamux serve exited before listening: {status:?}");
-                }
-            }
-        };
-        // Keep draining stdout so the daemon never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        let (child, url) = spawn_daemon(data_dir.path(), web_url, extra);
         Daemon {
             child: Some(child),
             url,
@@ -174,8 +185,32 @@ impl Daemon {
         }
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().map(Child::id).unwrap_or(0)
+    /// Starts a new `wamux serve` on the same data directory, after the last one ended.
+    pub fn restart(&mut self, web_url: &str, extra: &[&str]) {
+        assert!(self.child.is_none(), "the previous daemon still runs");
+        let (child, url) = spawn_daemon(self.data_dir.path(), web_url, extra);
+        self.child = Some(child);
+        self.url = url;
+    }
+
+    /// `kill -9` of the daemon; its workers and browsers are left to fend for themselves.
+    pub fn kill9(&mut self) {
+        let mut child = self.child.take().expect("running daemon");
+        child.kill().expect("SIGKILL to the daemon");
+        child.wait().expect("reaping the daemon");
+    }
+
+    /// Everything the daemon knows of session `id`.
+    pub async fn detail(&self, id: &str) -> Value {
+        let (code, body) = self.get(&format!("/api/sessions/{id}")).await;
+        assert_eq!(code, 200, "detail of {id}: {body}");
+        body
+    }
+
+    /// The pids of session `id`'s worker process group, as the daemon reports its worker.
+    pub async fn worker_tree(&self, id: &str) -> Vec<u32> {
+        let pgid = self.detail(id).await["workerPid"].as_u64().expect("a worker pid") as u32;
+        group_members(pgid)
     }
 
     pub fn profile(&self, id: &str) -> PathBuf {
@@ -288,6 +323,39 @@ impl Daemon {
     }
 }
 
+fn spawn_daemon(data_dir: &Path, web_url: &str, extra: &[&str]) -> (Child, String) {
+    let mut child = Command::new(bin("wamux"))
+        .arg("serve")
+        .args(["--listen", "127.0.0.1:0", "--web-url", web_url])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(extra)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawning wamux serve");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let url = loop {
+        match lines.next() {
+            Some(Ok(line)) => {
+                if let Some(url) = line.strip_prefix("wamux listening on ") {
+                    break url.trim().to_owned();
+                }
+            }
+            _ => {
+                let status = child.wait();
+                panic!("wamux serve exited before listening: {status:?}");
+            }
+        }
+    };
+    // Keep draining stdout so the daemon never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, url)
+}
+
 fn wait_child(child: &mut Child, limit: Duration) -> anyhow::Result<std::process::ExitStatus> {
     let deadline = Instant::now() + limit;
     loop {
@@ -365,4 +433,28 @@ pub fn decode_qr_png(bytes: &[u8]) -> anyhow::Result<String> {
     );
     let (_, content) = grids[0].decode().map_err(|e| anyhow::anyhow!("{e:?}"))?;
     Ok(content)
+}
+
+/// Waits until session `id` is WORKING again after a restart (its restart count passed
+/// `restarts_before`), failing if it ever asks for a new QR code on the way.
+pub async fn back_to_working_without_qr(daemon: &Daemon, id: &str, restarts_before: u64) -> Value {
+    eventually(&format!("{id} to come back WORKING"), DEADLINE, || async {
+        let (code, d) = daemon.get(&format!("/api/sessions/{id}")).await;
+        if code != 200 {
+            return None;
+        }
+        assert_ne!(d["status"], "SCAN_QR_CODE", "{id} asked for a new QR: {d}");
+        assert_ne!(d["status"], "FAILED", "{id} failed: {d}");
+        let restarted = d["restarts"].as_u64().unwrap_or(0) > restarts_before;
+        (restarted && d["status"] == "WORKING").then_some(d)
+    })
+    .await
+}
+
+/// Waits until none of `pids` is alive.
+pub async fn all_gone(what: &str, pids: &[u32]) {
+    eventually(what, DEADLINE, || async {
+        pids.iter().all(|p| !alive(*p)).then_some(())
+    })
+    .await
 }

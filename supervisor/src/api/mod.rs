@@ -1,14 +1,21 @@
 //! The HTTP API: JSON in and out, every error as `{"error": {"code", "message"}}`.
+//!
+//! Every route is declared once, in [`routes!`] below: the same declaration builds the router
+//! and the OpenAPI document ([`openapi`]), so the document cannot miss a route.
 
+mod auth;
 mod body;
 mod error;
+mod events;
+pub mod openapi;
 mod sessions;
+mod system;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use tokio_util::sync::CancellationToken;
 
 pub use error::ApiError;
 
@@ -20,30 +27,172 @@ pub const MAX_BODY: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub manager: Arc<Manager>,
+    /// Cancelled when the daemon stops, so that endless responses (event streams) end and the
+    /// graceful shutdown of the HTTP server is not held up by them.
+    pub shutdown: CancellationToken,
+}
+
+/// One documented route.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteDoc {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub summary: &'static str,
+    /// The name of the request body's schema in the document's components.
+    pub body: Option<&'static str>,
+    /// Status codes with what they mean; 2xx first.
+    pub responses: &'static [(u16, &'static str)],
+    /// Whether `--api-key` guards it.
+    pub guarded: bool,
+}
+
+macro_rules! routes {
+    ($( $method:ident $path:literal => $handler:path {
+        $summary:literal, guarded: $guarded:literal, body: $body:expr,
+        [$($status:literal => $desc:literal),* $(,)?]
+    } )*) => {
+        /// Every route the API serves.
+        pub const ROUTES: &[RouteDoc] = &[$(RouteDoc {
+            method: stringify!($method),
+            path: $path,
+            summary: $summary,
+            body: $body,
+            responses: &[$(($status, $desc)),*],
+            guarded: $guarded,
+        }),*];
+
+        fn guarded_routes() -> Router<AppState> {
+            let router = Router::new();
+            $(let router = if $guarded {
+                router.route($path, axum::routing::$method($handler))
+            } else {
+                router
+            };)*
+            router
+        }
+
+        fn open_routes() -> Router<AppState> {
+            let router = Router::new();
+            $(let router = if $guarded {
+                router
+            } else {
+                router.route($path, axum::routing::$method($handler))
+            };)*
+            router
+        }
+    };
+}
+
+routes! {
+    post "/api/sessions" => sessions::create {
+        "Create a session; its worker starts at once", guarded: true, body: Some("CreateSession"),
+        [201 => "Created", 400 => "invalid_session_id, invalid_json, invalid_body", 409 => "session_exists",
+         413 => "body_too_large", 429 => "session_limit_reached"]
+    }
+    get "/api/sessions" => sessions::list {
+        "List the sessions with totals", guarded: true, body: None, [200 => "SessionList"]
+    }
+    post "/api/sessions/restore" => sessions::restore {
+        "Start every STOPPED or FAILED session", guarded: true, body: None, [200 => "Restored"]
+    }
+    get "/api/sessions/{id}" => sessions::detail {
+        "Everything known of a session", guarded: true, body: None,
+        [200 => "Session", 400 => "invalid_session_id", 404 => "session_not_found"]
+    }
+    delete "/api/sessions/{id}" => sessions::delete {
+        "Delete a session: its processes and profile are gone before the answer", guarded: true, body: None,
+        [200 => "Deleted", 400 => "invalid_session_id", 404 => "session_not_found"]
+    }
+    get "/api/sessions/{id}/status" => sessions::status {
+        "A session's status", guarded: true, body: None,
+        [200 => "Status", 400 => "invalid_session_id", 404 => "session_not_found"]
+    }
+    get "/api/sessions/{id}/qr" => sessions::qr {
+        "The QR code on show: PNG, ?format=raw, or JSON with Accept: application/json", guarded: true, body: None,
+        [200 => "image/png or Qr", 400 => "invalid_session_id, invalid_format", 404 => "session_not_found, qr_not_available"]
+    }
+    post "/api/sessions/{id}/send-message" => sessions::send_message {
+        "Send a text; answers once WhatsApp shows it sent", guarded: true, body: Some("SendMessage"),
+        [200 => "Sent", 400 => "invalid_session_id, invalid_phone_number, invalid_message, invalid_json, invalid_body",
+         404 => "session_not_found", 409 => "session_not_ready", 413 => "body_too_large",
+         422 => "number_not_on_whatsapp", 502 => "send_failed", 503 => "session_unavailable", 504 => "send_timeout"]
+    }
+    post "/api/sessions/{id}/start" => sessions::start {
+        "Start a stopped or failed session", guarded: true, body: None,
+        [200 => "Session", 400 => "invalid_session_id", 404 => "session_not_found"]
+    }
+    post "/api/sessions/{id}/stop" => sessions::stop {
+        "Stop a session cleanly; it stays stopped across restarts", guarded: true, body: None,
+        [200 => "Session", 400 => "invalid_session_id", 404 => "session_not_found"]
+    }
+    post "/api/sessions/{id}/restart" => sessions::restart {
+        "Stop the worker cleanly and start a new one", guarded: true, body: None,
+        [200 => "Session", 400 => "invalid_session_id", 404 => "session_not_found"]
+    }
+    post "/api/sessions/{id}/kill" => sessions::kill {
+        "Kill the worker and its browsers at once; the session shows STOPPED", guarded: true, body: None,
+        [200 => "Session", 400 => "invalid_session_id", 404 => "session_not_found"]
+    }
+    post "/api/sessions/{id}/logout" => sessions::logout {
+        "Unlink the device: the profile is wiped and a new QR code follows", guarded: true, body: None,
+        [200 => "Session", 400 => "invalid_session_id", 404 => "session_not_found"]
+    }
+    get "/api/stats" => system::stats {
+        "Sessions by status, memory, restarts, messages, uptime", guarded: true, body: None, [200 => "Stats"]
+    }
+    get "/api/events" => events::stream {
+        "Server-Sent Events of sessions; ?session=ID filters", guarded: true, body: None,
+        [200 => "text/event-stream of Event", 400 => "invalid_session_id"]
+    }
+    get "/api/openapi.json" => openapi::document {
+        "This document", guarded: true, body: None, [200 => "OpenAPI 3.1"]
+    }
+    get "/health" => system::health {
+        "The process answers", guarded: false, body: None, [200 => "Health"]
+    }
+    get "/ready" => system::ready {
+        "The store is writable and chromedriver and Chromium are found", guarded: false, body: None,
+        [200 => "Ready", 503 => "not_ready"]
+    }
+    get "/metrics" => system::metrics {
+        "Prometheus text format", guarded: false, body: None, [200 => "text/plain; version=0.0.4"]
+    }
 }
 
 pub fn app(state: AppState) -> Router {
+    let guarded = guarded_routes().layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_key,
+    ));
     Router::new()
-        .route("/api/sessions", post(sessions::create).get(sessions::list))
-        .route(
-            "/api/sessions/{id}",
-            get(sessions::detail).delete(sessions::delete),
-        )
-        .route("/api/sessions/{id}/status", get(sessions::status))
-        .route("/api/sessions/{id}/qr", get(sessions::qr))
-        .route(
-            "/api/sessions/{id}/send-message",
-            post(sessions::send_message),
-        )
-        .route("/api/sessions/{id}/start", post(sessions::start))
-        .route("/api/sessions/{id}/stop", post(sessions::stop))
-        .route("/api/sessions/{id}/kill", post(sessions::kill))
-        .route(
-            "/health",
-            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
-        )
+        .merge(guarded)
+        .merge(open_routes())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_declared_once_and_documents_its_errors() {
+        let mut seen = std::collections::HashSet::new();
+        for r in ROUTES {
+            assert!(seen.insert((r.method, r.path)), "{} {} twice", r.method, r.path);
+            assert!(!r.responses.is_empty());
+            if r.path.contains("{id}") {
+                assert!(
+                    r.responses
+                        .iter()
+                        .any(|(s, d)| *s == 404 && d.contains("session_not_found")),
+                    "{} {} must document session_not_found",
+                    r.method,
+                    r.path
+                );
+            }
+        }
+    }
 }

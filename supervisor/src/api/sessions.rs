@@ -1,19 +1,16 @@
-//! `/api/sessions`: create, list, inspect, link (QR), send, start, stop, kill and delete.
-
-use std::collections::BTreeMap;
+//! `/api/sessions`: create, list, inspect, link (QR), send, start, stop, restart, kill,
+//! log out, restore and delete.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::body::JsonBody;
 use super::{ApiError, AppState};
-use crate::session::{
-    SendFailure, Session, Status, generate_session_id, normalize_phone, valid_session_id,
-};
+use crate::session::{SendFailure, Session, generate_session_id, normalize_phone, valid_session_id};
 
 /// The longest message WhatsApp Web accepts in one bubble.
 const MAX_MESSAGE_CHARS: usize = 4096;
@@ -63,19 +60,15 @@ pub async fn create(
 
 pub async fn list(State(state): State<AppState>) -> Json<Value> {
     let sessions: Vec<_> = state.manager.list().iter().map(|s| s.view()).collect();
-    let mut by_status: BTreeMap<&str, usize> =
-        Status::ALL.iter().map(|s| (s.as_str(), 0)).collect();
-    for s in &sessions {
-        *by_status.entry(s.status.as_str()).or_default() += 1;
-    }
     Json(json!({
+        "stats": super::system::session_totals(&state, &sessions),
         "sessions": sessions,
-        "stats": {
-            "total": sessions.len(),
-            "maxSessions": state.manager.ctx.config.max_sessions,
-            "byStatus": by_status,
-        },
     }))
+}
+
+pub async fn restore(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let started = state.manager.restore_stopped()?;
+    Ok(Json(json!({"started": started})))
 }
 
 pub async fn detail(
@@ -110,6 +103,7 @@ pub async fn qr(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(query): Query<QrQuery>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let session = session(&state, &id)?;
     let Some(payload) = session.state().qr else {
@@ -123,13 +117,23 @@ pub async fn qr(
         ));
     };
     let no_store = (header::CACHE_CONTROL, "no-store");
+    let render = || {
+        crate::qr::render_png(&payload)
+            .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "qr_unrenderable", e.to_string()))
+    };
+    let wants_json = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"));
     match query.format.as_deref() {
         Some("raw") => Ok(([no_store], Json(json!({"qr": payload}))).into_response()),
+        None if wants_json => {
+            use base64::Engine;
+            let png = base64::engine::general_purpose::STANDARD.encode(render()?);
+            Ok(([no_store], Json(json!({"qr": payload, "png": png}))).into_response())
+        }
         None | Some("png") => {
-            let png = crate::qr::render_png(&payload).map_err(|e| {
-                ApiError::new(StatusCode::BAD_GATEWAY, "qr_unrenderable", e.to_string())
-            })?;
-            Ok(([(header::CONTENT_TYPE, "image/png"), no_store], png).into_response())
+            Ok(([(header::CONTENT_TYPE, "image/png"), no_store], render()?).into_response())
         }
         Some(other) => Err(ApiError::bad_request(
             "invalid_format",
@@ -231,5 +235,23 @@ pub async fn kill(
 ) -> Result<Json<Value>, ApiError> {
     let session = session(&state, &id)?;
     state.manager.stop(&id, true).await?;
+    Ok(Json(json!(session.view())))
+}
+
+pub async fn restart(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let session = session(&state, &id)?;
+    state.manager.restart(&id).await?;
+    Ok(Json(json!(session.view())))
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let session = session(&state, &id)?;
+    state.manager.logout(&id).await?;
     Ok(Json(json!(session.view())))
 }

@@ -40,7 +40,7 @@ pub struct DaemonArgs {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the daemon.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// List the sessions.
     List {
         #[command(flatten)]
@@ -58,7 +58,7 @@ enum Command {
 impl Cli {
     pub async fn run(self) -> ExitCode {
         match self.command {
-            Command::Serve(args) => serve::run(args).await,
+            Command::Serve(args) => serve::run(*args).await,
             Command::List { daemon } => list::list(&daemon).await,
             Command::Kill { id, daemon } => list::kill(&daemon, &id).await,
         }

@@ -56,6 +56,12 @@ pub struct ServeArgs {
     /// Recycle each session after it has run this long, e.g. 6h (off by default).
     #[arg(long, env = "WAMUX_RECYCLE_AFTER", value_parser = config::parse_duration)]
     recycle_after: Option<Duration>,
+    /// Require this key (X-Api-Key or Authorization: Bearer) on the API and the dashboard.
+    #[arg(long, env = "WAMUX_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// Allow listening beyond loopback without an API key.
+    #[arg(long, env = "WAMUX_INSECURE_NO_AUTH")]
+    insecure_no_auth: bool,
     /// How often memory is sampled and orphan browsers are swept, e.g. 10s.
     #[arg(long, env = "WAMUX_WATCH_INTERVAL", default_value = "10s", value_parser = config::parse_duration)]
     watch_interval: Duration,
@@ -63,6 +69,14 @@ pub struct ServeArgs {
 
 impl ServeArgs {
     fn into_config(self) -> anyhow::Result<ServeConfig> {
+        let api_key = self.api_key.filter(|k| !k.is_empty());
+        anyhow::ensure!(
+            self.listen.ip().is_loopback() || api_key.is_some() || self.insecure_no_auth,
+            "refusing to listen on {} without an API key: anyone who reaches it could send messages \
+             from your numbers. Set --api-key (WAMUX_API_KEY), listen on 127.0.0.1, or pass \
+             --insecure-no-auth",
+            self.listen
+        );
         let chromedriver = self
             .chromedriver
             .or_else(config::default_chromedriver)
@@ -91,6 +105,7 @@ impl ServeArgs {
             max_session_memory: self.max_session_memory,
             recycle_after: self.recycle_after,
             watch_interval: self.watch_interval,
+            api_key,
         })
     }
 }

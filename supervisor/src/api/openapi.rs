@@ -1,0 +1,189 @@
+//! `GET /api/openapi.json`: the OpenAPI 3.1 document, built from the route table
+//! ([`super::ROUTES`]) and the schemas below, so every route the router serves is in it.
+
+use axum::Json;
+use serde_json::{Map, Value, json};
+
+use super::ROUTES;
+
+/// The JSON schemas named by the route table, and those their answers use.
+fn schemas() -> Value {
+    let session = json!({
+        "type": "object",
+        "properties": {
+            "sessionId": {"type": "string"},
+            "status": {"$ref": "#/components/schemas/Status"},
+            "statusSince": {"type": "integer", "description": "Unix milliseconds"},
+            "qrAvailable": {"type": "boolean"},
+            "pairingCode": {"type": ["string", "null"]},
+            "phoneNumber": {"type": ["string", "null"]},
+            "lastError": {"type": ["string", "null"]},
+            "restarts": {"type": "integer"},
+            "createdAt": {"type": "integer", "description": "Unix milliseconds"},
+            "workerPid": {"type": ["integer", "null"]},
+            "chromedriverPid": {"type": ["integer", "null"]},
+            "browserPid": {"type": ["integer", "null"]},
+            "memoryBytes": {"type": ["integer", "null"]}
+        },
+        "required": ["sessionId", "status", "qrAvailable", "phoneNumber"]
+    });
+    json!({
+        "Status": {"type": "string", "enum": ["STARTING", "SCAN_QR_CODE", "WORKING", "STOPPED", "FAILED"]},
+        "Error": {
+            "type": "object",
+            "properties": {"error": {
+                "type": "object",
+                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                "required": ["code", "message"]
+            }},
+            "required": ["error"]
+        },
+        "CreateSession": {
+            "type": ["object", "null"],
+            "properties": {"sessionId": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}},
+            "additionalProperties": false
+        },
+        "Created": {
+            "type": "object",
+            "properties": {
+                "sessionId": {"type": "string"}, "qrUrl": {"type": "string"}, "statusUrl": {"type": "string"}
+            },
+            "required": ["sessionId", "qrUrl", "statusUrl"]
+        },
+        "SendMessage": {
+            "type": "object",
+            "properties": {
+                "phoneNumber": {"type": "string", "description": "8 to 15 digits with the country code; '+', spaces and dashes are ignored"},
+                "message": {"type": "string", "minLength": 1, "maxLength": 4096}
+            },
+            "required": ["phoneNumber", "message"]
+        },
+        "Sent": {
+            "type": "object",
+            "properties": {"messageId": {"type": "string"}, "sessionId": {"type": "string"}, "phoneNumber": {"type": "string"}},
+            "required": ["messageId"]
+        },
+        "Session": session,
+        "SessionList": {
+            "type": "object",
+            "properties": {
+                "sessions": {"type": "array", "items": {"$ref": "#/components/schemas/Session"}},
+                "stats": {"type": "object"}
+            },
+            "required": ["sessions", "stats"]
+        },
+        "Qr": {
+            "type": "object",
+            "properties": {"qr": {"type": "string"}, "png": {"type": "string", "contentEncoding": "base64"}},
+            "required": ["qr"]
+        },
+        "Deleted": {"type": "object", "properties": {"sessionId": {"type": "string"}, "deleted": {"type": "boolean"}}},
+        "Restored": {"type": "object", "properties": {"started": {"type": "array", "items": {"type": "string"}}}},
+        "Stats": {"type": "object", "properties": {
+            "sessions": {"type": "object"}, "memory": {"type": "object"}, "restarts": {"type": "integer"},
+            "messages": {"type": "object"}, "uptimeSeconds": {"type": "integer"}
+        }},
+        "Event": {"type": "object", "properties": {
+            "type": {"type": "string", "enum": ["created", "deleted", "status", "qr", "ready", "messageSent", "messageFailed", "messageReceived"]},
+            "sessionId": {"type": "string"}, "at": {"type": "integer"}
+        }, "required": ["type", "sessionId", "at"]},
+        "Health": {"type": "object", "properties": {"status": {"type": "string"}}},
+        "Ready": {"type": "object", "properties": {"status": {"type": "string"}}}
+    })
+}
+
+fn response(status: u16, description: &str) -> Value {
+    if status >= 400 {
+        return json!({
+            "description": format!("error codes: {description}"),
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+        });
+    }
+    let schema_name = description.split_whitespace().last().unwrap_or_default();
+    let content = match description {
+        d if d.starts_with("text/") => json!({d.split(' ').next().unwrap_or(d): {"schema": {"type": "string"}}}),
+        "image/png or Qr" => json!({
+            "image/png": {"schema": {"type": "string", "contentEncoding": "binary"}},
+            "application/json": {"schema": {"$ref": "#/components/schemas/Qr"}}
+        }),
+        "OpenAPI 3.1" => json!({"application/json": {"schema": {"type": "object"}}}),
+        "Status" => json!({"application/json": {"schema": {"$ref": "#/components/schemas/Session"}}}),
+        _ => json!({"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema_name}")}}}),
+    };
+    json!({"description": description, "content": content})
+}
+
+/// The whole document.
+pub fn build() -> Value {
+    let mut paths = Map::new();
+    for route in ROUTES {
+        let mut operation = json!({
+            "summary": route.summary,
+            "operationId": format!("{}{}", route.method, route.path.replace(['/', '{', '}', '-', '.'], "_")),
+            "responses": route.responses.iter()
+                .map(|(status, description)| (status.to_string(), response(*status, description)))
+                .collect::<Map<_, _>>(),
+        });
+        if route.path.contains("{id}") {
+            operation["parameters"] = json!([{
+                "name": "id", "in": "path", "required": true,
+                "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}
+            }]);
+        }
+        if let Some(body) = route.body {
+            operation["requestBody"] = json!({
+                "required": body != "CreateSession",
+                "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{body}")}}}
+            });
+        }
+        if route.guarded {
+            operation["security"] = json!([{"apiKey": []}, {"bearer": []}]);
+            operation["responses"]["401"] = response(401, "unauthorized");
+        } else {
+            operation["security"] = json!([]);
+        }
+        let entry = paths
+            .entry(route.path.to_owned())
+            .or_insert_with(|| json!({}));
+        entry[route.method] = operation;
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "wamux",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Many WhatsApp Web sessions behind one HTTP API. Every error is {\"error\": {\"code\", \"message\"}}."
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas(),
+            "securitySchemes": {
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
+                "bearer": {"type": "http", "scheme": "bearer"}
+            }
+        }
+    })
+}
+
+pub async fn document() -> Json<Value> {
+    Json(build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_schema_the_document_names_exists() {
+        let doc = build();
+        let text = doc.to_string();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        for name in text.split("#/components/schemas/").skip(1) {
+            let name: String = name.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+            assert!(schemas.contains_key(&name), "missing schema {name}");
+        }
+        for route in ROUTES {
+            assert!(doc["paths"][route.path][route.method].is_object(), "{} {}", route.method, route.path);
+        }
+    }
+}
