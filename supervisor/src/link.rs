@@ -4,7 +4,9 @@
 //!    session id and the worker's pid, and waits on the returned receiver.
 //! 2. A connecting worker sends `Hello`. It is admitted only if it speaks our protocol version,
 //!    names a session that is waiting, and is the very process that was spawned for it (a stale
-//!    or foreign worker is refused, so two workers can never drive one session).
+//!    or foreign worker is refused, so two workers can never drive one session). A worker can
+//!    say hello before its task has registered it (the pid is known only after the spawn), so
+//!    an unknown hello waits for a registration until [`HELLO_TIMEOUT`].
 //! 3. The admitted stream is answered `Welcome` and handed to the waiting task.
 
 use std::collections::HashMap;
@@ -12,25 +14,48 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use anyhow::Context;
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use wamux_proto::{Hello, HelloReply, read_frame, write_frame};
 
-/// A worker must say hello this soon after connecting.
-const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// A worker must be admitted this soon after connecting.
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
 struct Expected {
     pid: u32,
     admit: oneshot::Sender<UnixStream>,
 }
 
-#[derive(Default)]
+enum Verdict {
+    Unknown,
+    Refused(String),
+    Admitted(oneshot::Sender<UnixStream>),
+}
+
 pub struct WorkerLink {
     expected: Mutex<HashMap<String, Expected>>,
+    registered: Notify,
+    hello_timeout: Duration,
+}
+
+impl Default for WorkerLink {
+    fn default() -> Self {
+        Self::with_hello_timeout(HELLO_TIMEOUT)
+    }
 }
 
 impl WorkerLink {
+    pub fn with_hello_timeout(hello_timeout: Duration) -> Self {
+        WorkerLink {
+            expected: Mutex::default(),
+            registered: Notify::new(),
+            hello_timeout,
+        }
+    }
+
     /// Binds the socket, replacing a stale one left by a previous daemon; only the service
     /// user may connect.
     pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
@@ -48,6 +73,7 @@ impl WorkerLink {
     pub fn expect(&self, id: &str, pid: u32) -> oneshot::Receiver<UnixStream> {
         let (admit, rx) = oneshot::channel();
         self.lock().insert(id.to_owned(), Expected { pid, admit });
+        self.registered.notify_waiters();
         rx
     }
 
@@ -81,46 +107,60 @@ impl WorkerLink {
         }
     }
 
+    fn verdict(&self, hello: &Hello) -> Verdict {
+        let mut expected = self.lock();
+        match expected.get(&hello.session_id) {
+            None => Verdict::Unknown,
+            Some(e) if e.pid != hello.worker_pid => Verdict::Refused(format!(
+                "pid {} is not the worker spawned for session {:?}",
+                hello.worker_pid, hello.session_id
+            )),
+            Some(_) => match hello.check(&hello.session_id) {
+                Err(e) => Verdict::Refused(e.to_string()),
+                Ok(()) => match expected.remove(&hello.session_id) {
+                    Some(e) => Verdict::Admitted(e.admit),
+                    None => Verdict::Unknown,
+                },
+            },
+        }
+    }
+
     async fn admit(&self, mut stream: UnixStream) -> anyhow::Result<()> {
-        use anyhow::Context;
-        let hello: Hello = tokio::time::timeout(HELLO_TIMEOUT, read_frame(&mut stream))
+        let deadline = Instant::now() + self.hello_timeout;
+        let hello: Hello = tokio::time::timeout_at(deadline, read_frame(&mut stream))
             .await
             .context("no hello in time")??
             .context("closed before hello")?;
-        let verdict = {
-            let mut expected = self.lock();
-            match expected.get(&hello.session_id) {
-                None => Err(format!(
-                    "session {:?} is not waiting for a worker",
-                    hello.session_id
-                )),
-                Some(e) if e.pid != hello.worker_pid => Err(format!(
-                    "pid {} is not the worker spawned for session {:?}",
-                    hello.worker_pid, hello.session_id
-                )),
-                Some(_) => match hello.check(&hello.session_id) {
-                    Err(e) => Err(e.to_string()),
-                    Ok(()) => Ok(expected.remove(&hello.session_id).map(|e| e.admit)),
-                },
+        let verdict = loop {
+            // Listen before looking, so that a registration in between is not missed.
+            let registered = self.registered.notified();
+            match self.verdict(&hello) {
+                Verdict::Unknown if Instant::now() < deadline => {
+                    let _ = tokio::time::timeout_at(deadline, registered).await;
+                }
+                Verdict::Unknown => {
+                    break Err(format!(
+                        "session {:?} is not waiting for a worker",
+                        hello.session_id
+                    ));
+                }
+                Verdict::Refused(reason) => break Err(reason),
+                Verdict::Admitted(admit) => break Ok(admit),
             }
         };
         match verdict {
-            Ok(Some(admit)) => {
+            Ok(admit) => {
                 write_frame(&mut stream, &HelloReply::Welcome).await?;
                 // The waiting task may have given up meanwhile; dropping the stream tells the
                 // worker so.
                 let _ = admit.send(stream);
                 Ok(())
             }
-            Ok(None) => Ok(()),
             Err(reason) => {
-                let _ = write_frame(
-                    &mut stream,
-                    &HelloReply::Refused {
-                        reason: reason.clone(),
-                    },
-                )
-                .await;
+                let refusal = HelloReply::Refused {
+                    reason: reason.clone(),
+                };
+                let _ = write_frame(&mut stream, &refusal).await;
                 anyhow::bail!(reason)
             }
         }
@@ -142,13 +182,14 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("wamux-link-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("w.sock");
-        let link = Arc::new(WorkerLink::default());
+        let link = Arc::new(WorkerLink::with_hello_timeout(Duration::from_millis(300)));
         let stop = CancellationToken::new();
         tokio::spawn(
             link.clone()
                 .serve(WorkerLink::bind(&path).unwrap(), stop.clone()),
         );
 
+        // Nobody registers "nobody": refused once the wait runs out.
         let unknown = handshake(&path, &Hello::new("nobody")).await;
         assert!(matches!(unknown, HelloReply::Refused { .. }));
 

@@ -90,7 +90,9 @@ impl Manager {
             return Err(ManagerError::Exists(id));
         }
         tracing::info!(session = %id, "session created");
-        self.ctx.events.publish(&id, crate::events::EventKind::Created);
+        self.ctx
+            .events
+            .publish(&id, crate::events::EventKind::Created);
         self.ctx.events.publish(
             &id,
             crate::events::EventKind::Status {
@@ -165,7 +167,9 @@ impl Manager {
         self.ask(id, |reply| Control::Delete { reply }).await?;
         self.table().remove(id);
         tracing::info!(session = %id, "session deleted");
-        self.ctx.events.publish(id, crate::events::EventKind::Deleted);
+        self.ctx
+            .events
+            .publish(id, crate::events::EventKind::Deleted);
         Ok(())
     }
 

@@ -47,7 +47,10 @@ impl Metrics {
     /// The send-latency histogram in the Prometheus text format (cumulative buckets).
     pub fn write_latency(&self, out: &mut String) {
         let name = "wamux_send_duration_seconds";
-        let _ = writeln!(out, "# HELP {name} Time from a send request to WhatsApp's Sent.");
+        let _ = writeln!(
+            out,
+            "# HELP {name} Time from a send request to WhatsApp's Sent."
+        );
         let _ = writeln!(out, "# TYPE {name} histogram");
         for (bound, bucket) in LATENCY_BUCKETS.iter().zip(&self.latency_buckets) {
             let _ = writeln!(

@@ -66,7 +66,9 @@ pub async fn run(
             count = orphans.len(),
             "killing browsers left by an earlier run"
         );
-        sweep::kill_all(&orphans);
+        if !sweep::kill_and_wait(&orphans, Duration::from_secs(5)).await {
+            tracing::error!("some orphan browsers outlived SIGKILL");
+        }
     }
 
     let store = Store::open(&data.database())

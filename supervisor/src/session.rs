@@ -87,7 +87,9 @@ pub enum Control {
         reply: oneshot::Sender<()>,
     },
     /// Unlink the device: stop the worker, wipe the profile, start afresh with a new QR.
-    Logout { reply: oneshot::Sender<()> },
+    Logout {
+        reply: oneshot::Sender<()>,
+    },
     /// Stop the worker and remove everything of the session; the task ends.
     Delete {
         reply: oneshot::Sender<()>,

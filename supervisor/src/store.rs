@@ -102,12 +102,11 @@ impl Store {
 
     /// Whether a write could go through now: takes the write lock and gives it back.
     pub fn check_writable(&self) -> Result<(), StoreError> {
-        self.conn()
-            .execute_batch(
-                "BEGIN IMMEDIATE;
+        self.conn().execute_batch(
+            "BEGIN IMMEDIATE;
                  INSERT INTO sessions (id, created_at, status) VALUES (' probe', 0, '');
                  ROLLBACK;",
-            )?;
+        )?;
         Ok(())
     }
 

@@ -26,8 +26,8 @@ use wamux_proto::{SendError, SupervisorCommand, WorkerEvent, read_frame, write_f
 
 use crate::config::{DataDir, ServeConfig};
 use crate::events::{EventBus, EventKind};
-use crate::metrics::Metrics;
 use crate::link::WorkerLink;
+use crate::metrics::Metrics;
 use crate::session::{Control, SendFailure, Session, Status};
 use crate::store::Store;
 use crate::{kill, memory, spawn, sweep};
@@ -698,9 +698,7 @@ impl Incarnation<'_> {
 
     fn fail_pending(&mut self) {
         for (_, pending) in self.pending.drain() {
-            self.ctx
-                .metrics
-                .record_send(false, pending.since.elapsed());
+            self.ctx.metrics.record_send(false, pending.since.elapsed());
             let _ = pending.reply.send(Err(SendFailure::WorkerGone));
         }
     }
@@ -740,8 +738,12 @@ impl Incarnation<'_> {
         let stragglers = sweep::browsers_on(&profile);
         if !stragglers.is_empty() {
             tracing::warn!(?stragglers, "killing browsers left on the profile");
-            sweep::kill_all(&stragglers);
+            if !sweep::kill_and_wait(&stragglers, Duration::from_secs(5)).await {
+                tracing::error!(?stragglers, "browsers outlived SIGKILL");
+                return;
+            }
         }
+        sweep::remove_browser_leftovers(&profile);
     }
 }
 

@@ -119,11 +119,51 @@ pub fn browsers_on(profile: &Path) -> Vec<u32> {
         .collect()
 }
 
+/// What a killed Chromium leaves once nothing runs on `profile`: the profile's `Singleton*`
+/// links and the `/tmp/org.chromium.*` folder its `SingletonSocket` points into (Chromium
+/// removes both itself when it closes cleanly; one folder per SIGKILL would pile up forever).
+pub fn remove_browser_leftovers(profile: &Path) {
+    let socket = profile.join("SingletonSocket");
+    if let Ok(target) = std::fs::read_link(&socket)
+        && let Some(folder) = target.parent()
+        && folder.starts_with(std::env::temp_dir())
+        && folder
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("org.chromium."))
+    {
+        let _ = std::fs::remove_dir_all(folder);
+    }
+    for name in ["SingletonLock", "SingletonSocket", "SingletonCookie"] {
+        let _ = std::fs::remove_file(profile.join(name));
+    }
+}
+
 /// SIGKILL to each pid; those already gone are skipped. Returns how many were signalled.
 pub fn kill_all(pids: &[u32]) -> usize {
     pids.iter()
         .filter(|&&pid| kill(Pid::from_raw(pid as i32), Signal::SIGKILL).is_ok())
         .count()
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| parse_stat(pid, &stat))
+        .is_some_and(|p| !p.zombie)
+}
+
+/// SIGKILL to each pid, then waits (at most `limit`) until they are dead: a signal is
+/// delivered asynchronously, and a browser still dying holds its profile lock.
+pub async fn kill_and_wait(pids: &[u32], limit: std::time::Duration) -> bool {
+    kill_all(pids);
+    let deadline = tokio::time::Instant::now() + limit;
+    while pids.iter().any(|&pid| alive(pid)) {
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    true
 }
 
 #[cfg(test)]

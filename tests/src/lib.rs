@@ -109,7 +109,11 @@ pub fn processes_mentioning(needle: &str) -> Vec<(u32, String)> {
 pub fn group_members(pgid: u32) -> Vec<u32> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
             continue;
         };
         if let Some((state, group)) = stat_of(pid)
@@ -209,7 +213,9 @@ impl Daemon {
 
     /// The pids of session `id`'s worker process group, as the daemon reports its worker.
     pub async fn worker_tree(&self, id: &str) -> Vec<u32> {
-        let pgid = self.detail(id).await["workerPid"].as_u64().expect("a worker pid") as u32;
+        let pgid = self.detail(id).await["workerPid"]
+            .as_u64()
+            .expect("a worker pid") as u32;
         group_members(pgid)
     }
 

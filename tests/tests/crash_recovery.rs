@@ -13,19 +13,28 @@ async fn survives_the_death_of(victim: fn(&Value) -> u32) {
 
     let before = daemon.detail("s").await;
     let old_tree = daemon.worker_tree("s").await;
-    assert!(old_tree.len() >= 3, "worker, chromedriver and browsers: {old_tree:?}");
+    assert!(
+        old_tree.len() >= 3,
+        "worker, chromedriver and browsers: {old_tree:?}"
+    );
     let pid = victim(&before);
-    assert!(old_tree.contains(&pid), "the victim {pid} belongs to the tree {old_tree:?}");
+    assert!(
+        old_tree.contains(&pid),
+        "the victim {pid} belongs to the tree {old_tree:?}"
+    );
     kill9(pid);
 
-    let after = back_to_working_without_qr(&daemon, "s", before["restarts"].as_u64().unwrap()).await;
+    let after =
+        back_to_working_without_qr(&daemon, "s", before["restarts"].as_u64().unwrap()).await;
     assert_eq!(after["phoneNumber"], "5215512340001");
     assert_ne!(after["workerPid"], before["workerPid"]);
     all_gone("the old tree to be gone", &old_tree).await;
 }
 
 fn pid_of(detail: &Value, field: &str) -> u32 {
-    detail[field].as_u64().unwrap_or_else(|| panic!("{field} in {detail}")) as u32
+    detail[field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{field} in {detail}")) as u32
 }
 
 #[tokio::test(flavor = "multi_thread")]

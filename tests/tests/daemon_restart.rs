@@ -14,9 +14,16 @@ async fn kill_9_of_the_daemon_then_a_restart_restores_both_sessions() {
     let mut old_browsers = Vec::new();
     let mut old_trees = Vec::new();
     for id in ["uno", "dos"] {
-        old_browsers.extend(daemon.processes_of(id).into_iter().map(|(pid, _)| pid));
+        old_browsers.extend(
+            daemon
+                .processes_of(id)
+                .into_iter()
+                .filter(|(_, cmdline)| cmdline.contains("--user-data-dir="))
+                .map(|(pid, _)| pid),
+        );
         old_trees.extend(daemon.worker_tree(id).await);
     }
+    assert!(!old_browsers.is_empty());
     let restarts: Vec<u64> = vec![
         daemon.detail("uno").await["restarts"].as_u64().unwrap(),
         daemon.detail("dos").await["restarts"].as_u64().unwrap(),
@@ -26,11 +33,17 @@ async fn kill_9_of_the_daemon_then_a_restart_restores_both_sessions() {
     daemon.restart(&fake.url(), &[]);
     // The new daemon answers only after its start-up sweep.
     let survivors: Vec<_> = old_browsers.iter().filter(|p| alive(**p)).collect();
-    assert!(survivors.is_empty(), "old browsers outlived the sweep: {survivors:?}");
+    assert!(
+        survivors.is_empty(),
+        "old browsers outlived the sweep: {survivors:?}"
+    );
     all_gone("the old workers and chromedrivers to be gone", &old_trees).await;
 
     // A restored session is a first start for the new daemon: its count starts from the store.
-    for (id, phone, before) in [("uno", "5215512340011", restarts[0]), ("dos", "5215512340012", restarts[1])] {
+    for (id, phone, before) in [
+        ("uno", "5215512340011", restarts[0]),
+        ("dos", "5215512340012", restarts[1]),
+    ] {
         let d = eventually(&format!("{id} restored WORKING"), DEADLINE, || async {
             let d = daemon.detail(id).await;
             assert_ne!(d["status"], "SCAN_QR_CODE", "{id} asked for a new QR: {d}");
@@ -53,7 +66,11 @@ async fn sigterm_stops_cleanly_and_the_next_start_restores() {
     let status = daemon.terminate();
     assert!(status.success(), "exit status after SIGTERM: {status:?}");
     let dir = daemon.data_dir.path().to_string_lossy().into_owned();
-    assert_eq!(processes_mentioning(&dir), vec![], "processes left after SIGTERM");
+    assert_eq!(
+        processes_mentioning(&dir),
+        vec![],
+        "processes left after SIGTERM"
+    );
     let survivors: Vec<_> = tree.iter().filter(|p| alive(**p)).collect();
     assert!(survivors.is_empty(), "{survivors:?}");
 

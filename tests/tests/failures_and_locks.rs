@@ -43,9 +43,15 @@ async fn a_session_that_keeps_crashing_fails_and_the_daemon_carries_on() {
     let (code, body) = daemon.get("/api/sessions").await;
     assert_eq!(code, 200, "{body}");
     let (code, body) = daemon
-        .post("/api/sessions/broken/send-message", json!({"phoneNumber": "5215512345678", "message": "x"}))
+        .post(
+            "/api/sessions/broken/send-message",
+            json!({"phoneNumber": "5215512345678", "message": "x"}),
+        )
         .await;
-    assert_eq!((code, body["error"]["code"].as_str()), (409, Some("session_not_ready")));
+    assert_eq!(
+        (code, body["error"]["code"].as_str()),
+        (409, Some("session_not_ready"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -56,7 +62,11 @@ async fn a_stale_lock_from_another_host_does_not_block_a_session() {
     std::fs::create_dir_all(&profile).unwrap();
     std::os::unix::fs::symlink("another-host-4242", profile.join("SingletonLock")).unwrap();
     std::os::unix::fs::symlink("1234567890", profile.join("SingletonCookie")).unwrap();
-    std::os::unix::fs::symlink("/tmp/gone-4242/SingletonSocket", profile.join("SingletonSocket")).unwrap();
+    std::os::unix::fs::symlink(
+        "/tmp/gone-4242/SingletonSocket",
+        profile.join("SingletonSocket"),
+    )
+    .unwrap();
 
     let daemon = Daemon::start_in(data, &fake.url(), &[]);
     daemon.create("locked").await;

@@ -11,12 +11,23 @@ async fn five_sessions_at_once_all_reach_the_qr() {
     let fake = fake(FakeConfig::default()).await;
     let daemon = Daemon::start(&fake.url(), &["--max-starting", "2", "--max-sessions", "5"]);
     let create = |id: &'static str| daemon.post("/api/sessions", json!({"sessionId": id}));
-    let created = tokio::join!(create("s1"), create("s2"), create("s3"), create("s4"), create("s5"));
+    let created = tokio::join!(
+        create("s1"),
+        create("s2"),
+        create("s3"),
+        create("s4"),
+        create("s5")
+    );
     for (code, body) in [created.0, created.1, created.2, created.3, created.4] {
         assert_eq!(code, 201, "{body}");
     }
-    let (code, body) = daemon.post("/api/sessions", json!({"sessionId": "s6"})).await;
-    assert_eq!((code, body["error"]["code"].as_str()), (429, Some("session_limit_reached")));
+    let (code, body) = daemon
+        .post("/api/sessions", json!({"sessionId": "s6"}))
+        .await;
+    assert_eq!(
+        (code, body["error"]["code"].as_str()),
+        (429, Some("session_limit_reached"))
+    );
 
     let mut payloads = HashSet::new();
     for id in ["s1", "s2", "s3", "s4", "s5"] {

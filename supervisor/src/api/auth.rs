@@ -25,9 +25,10 @@ pub async fn require_key(State(state): State<AppState>, request: Request, next: 
             };
             let mut response =
                 ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message).into_response();
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("static header"));
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                "Bearer".parse().expect("static header"),
+            );
             response
         }
     }

@@ -51,9 +51,9 @@ pub async fn stream(
                             .unwrap_or_else(|_| SseEvent::default().event("error"))
                     }
                     Ok(_) => continue,
-                    Err(RecvError::Lagged(missed)) => SseEvent::default()
-                        .event("lagged")
-                        .data(missed.to_string()),
+                    Err(RecvError::Lagged(missed)) => {
+                        SseEvent::default().event("lagged").data(missed.to_string())
+                    }
                     Err(RecvError::Closed) => return None,
                 };
                 return Some((Ok(event), rx));

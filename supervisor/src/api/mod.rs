@@ -181,7 +181,12 @@ mod tests {
     fn every_route_is_declared_once_and_documents_its_errors() {
         let mut seen = std::collections::HashSet::new();
         for r in ROUTES {
-            assert!(seen.insert((r.method, r.path)), "{} {} twice", r.method, r.path);
+            assert!(
+                seen.insert((r.method, r.path)),
+                "{} {} twice",
+                r.method,
+                r.path
+            );
             assert!(!r.responses.is_empty());
             if r.path.contains("{id}") {
                 assert!(

@@ -101,14 +101,20 @@ fn response(status: u16, description: &str) -> Value {
     }
     let schema_name = description.split_whitespace().last().unwrap_or_default();
     let content = match description {
-        d if d.starts_with("text/") => json!({d.split(' ').next().unwrap_or(d): {"schema": {"type": "string"}}}),
+        d if d.starts_with("text/") => {
+            json!({d.split(' ').next().unwrap_or(d): {"schema": {"type": "string"}}})
+        }
         "image/png or Qr" => json!({
             "image/png": {"schema": {"type": "string", "contentEncoding": "binary"}},
             "application/json": {"schema": {"$ref": "#/components/schemas/Qr"}}
         }),
         "OpenAPI 3.1" => json!({"application/json": {"schema": {"type": "object"}}}),
-        "Status" => json!({"application/json": {"schema": {"$ref": "#/components/schemas/Session"}}}),
-        _ => json!({"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema_name}")}}}),
+        "Status" => {
+            json!({"application/json": {"schema": {"$ref": "#/components/schemas/Session"}}})
+        }
+        _ => {
+            json!({"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema_name}")}}})
+        }
     };
     json!({"description": description, "content": content})
 }
@@ -179,11 +185,19 @@ mod tests {
         let text = doc.to_string();
         let schemas = doc["components"]["schemas"].as_object().unwrap();
         for name in text.split("#/components/schemas/").skip(1) {
-            let name: String = name.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+            let name: String = name
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
             assert!(schemas.contains_key(&name), "missing schema {name}");
         }
         for route in ROUTES {
-            assert!(doc["paths"][route.path][route.method].is_object(), "{} {}", route.method, route.path);
+            assert!(
+                doc["paths"][route.path][route.method].is_object(),
+                "{} {}",
+                route.method,
+                route.path
+            );
         }
     }
 }

@@ -10,7 +10,9 @@ use serde_json::{Value, json};
 
 use super::body::JsonBody;
 use super::{ApiError, AppState};
-use crate::session::{SendFailure, Session, generate_session_id, normalize_phone, valid_session_id};
+use crate::session::{
+    SendFailure, Session, generate_session_id, normalize_phone, valid_session_id,
+};
 
 /// The longest message WhatsApp Web accepts in one bubble.
 const MAX_MESSAGE_CHARS: usize = 4096;

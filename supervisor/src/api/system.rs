@@ -152,7 +152,10 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     );
     ctx.metrics.write_latency(&mut out);
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         out,
     )
 }
