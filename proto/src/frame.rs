@@ -150,7 +150,12 @@ mod tests {
             let got: WorkerEvent = read_frame(&mut reader).await.unwrap().unwrap();
             assert_eq!(&got, event);
         }
-        assert!(read_frame::<_, WorkerEvent>(&mut reader).await.unwrap().is_none());
+        assert!(
+            read_frame::<_, WorkerEvent>(&mut reader)
+                .await
+                .unwrap()
+                .is_none()
+        );
 
         for command in [
             SupervisorCommand::SendText {
@@ -173,7 +178,9 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(got, hello);
-        let reply = HelloReply::Refused { reason: "no".into() };
+        let reply = HelloReply::Refused {
+            reason: "no".into(),
+        };
         let got: HelloReply = read_frame(&mut encode(&reply).await.as_slice())
             .await
             .unwrap()

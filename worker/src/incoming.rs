@@ -1,0 +1,289 @@
+//! Noticing messages that arrive for the account, from the page's snapshots alone.
+//!
+//! 1. A chat-list row with an unread badge ("3 unread messages") is clicked open; the ids of the
+//!    rows shown before the click are kept, so the chat is known to be on show once other rows
+//!    appear.
+//! 2. Its last N incoming (`false_`) rows, N from the badge, are reported unless already
+//!    reported; every row of the chat then counts as seen, so its history is never reported.
+//! 3. While a chat stays open the page shows no badge for it, so new incoming rows of the open
+//!    chat are reported as they appear. A chat the worker did not open this way (a `/send` link)
+//!    is taken as seen when it first shows ([`Inbox::mark_seen`]).
+//!
+//! The reported ids are remembered (a bounded set), as opening a chat shows old rows again.
+
+use std::collections::{HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use wamux_proto::IncomingMessage;
+
+use crate::page::{MessageKey, MessageRow, Snapshot, unread_count};
+
+/// How long a clicked chat may take to show before the click is tried again.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(3);
+const SEEN_CAPACITY: usize = 10_000;
+
+/// What the session should do after looking at a snapshot.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Step {
+    Nothing,
+    /// Click the chat-list row at this index.
+    Open(usize),
+    Report(Vec<IncomingMessage>),
+}
+
+#[derive(Default)]
+pub struct Inbox {
+    seen: SeenIds,
+    /// The chat whose rows are all in `seen`, so that any new row of it is news.
+    open_chat: Option<String>,
+    opening: Option<Opening>,
+}
+
+struct Opening {
+    rows_before: HashSet<String>,
+    count: Option<usize>,
+    since: Instant,
+}
+
+impl Inbox {
+    pub fn step(&mut self, snap: &Snapshot, now: Instant) -> Step {
+        let rows: Vec<(MessageKey, &MessageRow)> = snap
+            .messages
+            .iter()
+            .filter_map(|row| Some((MessageKey::parse(&row.id)?, row)))
+            .collect();
+        if let Some(opening) = &self.opening {
+            if rows
+                .iter()
+                .all(|(_, row)| opening.rows_before.contains(&row.id))
+            {
+                if now.duration_since(opening.since) >= OPEN_TIMEOUT {
+                    self.opening = None;
+                }
+                return Step::Nothing;
+            }
+            let count = opening.count;
+            self.opening = None;
+            let incoming: Vec<_> = rows.iter().filter(|(key, _)| !key.from_me).collect();
+            let keep = count.unwrap_or(incoming.len()).min(incoming.len());
+            let recent = &incoming[incoming.len() - keep..];
+            let fresh = recent
+                .iter()
+                .filter(|(_, row)| !self.seen.contains(&row.id))
+                .map(|(key, row)| message(key, row))
+                .collect();
+            self.mark_seen(snap);
+            return Step::Report(fresh);
+        }
+        if let Some(chat) = rows.last().map(|(key, _)| key.chat_id.clone()) {
+            if self.open_chat.as_deref() != Some(chat.as_str()) {
+                self.mark_seen(snap);
+            } else {
+                let fresh: Vec<_> = rows
+                    .iter()
+                    .filter(|(key, row)| !key.from_me && !self.seen.contains(&row.id))
+                    .map(|(key, row)| message(key, row))
+                    .collect();
+                if !fresh.is_empty() {
+                    self.mark_seen(snap);
+                    return Step::Report(fresh);
+                }
+            }
+        }
+        match snap.unread.first() {
+            Some(chat) => {
+                self.opening = Some(Opening {
+                    rows_before: rows.iter().map(|(_, row)| row.id.clone()).collect(),
+                    count: unread_count(&chat.label),
+                    since: now,
+                });
+                Step::Open(chat.index)
+            }
+            None => Step::Nothing,
+        }
+    }
+
+    /// Takes every row of the open chat as seen: its history is not news.
+    pub fn mark_seen(&mut self, snap: &Snapshot) {
+        let mut chat = None;
+        for row in &snap.messages {
+            if let Some(key) = MessageKey::parse(&row.id) {
+                self.seen.insert(&row.id);
+                chat = Some(key.chat_id);
+            }
+        }
+        if chat.is_some() {
+            self.open_chat = chat;
+        }
+    }
+}
+
+fn message(key: &MessageKey, row: &MessageRow) -> IncomingMessage {
+    IncomingMessage {
+        message_id: key.message_id.clone(),
+        chat_id: key.chat_id.clone(),
+        sender: row.sender.clone().unwrap_or_default(),
+        text: row.text.clone().unwrap_or_default(),
+    }
+}
+
+/// Message ids already seen, forgetting the oldest past [`SEEN_CAPACITY`].
+#[derive(Default)]
+struct SeenIds {
+    set: HashSet<String>,
+    order: VecDeque<String>,
+}
+
+impl SeenIds {
+    fn contains(&self, id: &str) -> bool {
+        self.set.contains(id)
+    }
+
+    fn insert(&mut self, id: &str) {
+        if self.set.insert(id.to_owned()) {
+            self.order.push_back(id.to_owned());
+            if self.order.len() > SEEN_CAPACITY
+                && let Some(oldest) = self.order.pop_front()
+            {
+                self.set.remove(&oldest);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn snap(messages: serde_json::Value, unread: serde_json::Value) -> Snapshot {
+        serde_json::from_value(json!({"paneSide": true, "messages": messages, "unread": unread}))
+            .unwrap()
+    }
+
+    fn incoming(chat: &str, id: &str, text: &str) -> serde_json::Value {
+        json!({"id": format!("false_{chat}_{id}"), "labels": [], "text": text,
+               "sender": "[10:00, 1/2/2026] Ana: "})
+    }
+
+    fn outgoing(chat: &str, id: &str) -> serde_json::Value {
+        json!({"id": format!("true_{chat}_{id}"), "labels": [" Read "]})
+    }
+
+    fn texts(step: Step) -> Vec<String> {
+        match step {
+            Step::Report(messages) => messages.into_iter().map(|m| m.text).collect(),
+            other => panic!("expected a report, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_unread_chat_is_opened_and_only_its_new_messages_reported() {
+        let mut inbox = Inbox::default();
+        let t = Instant::now();
+        let idle = snap(
+            json!([]),
+            json!([{"index": 1, "label": "2 unread messages"}]),
+        );
+        assert_eq!(inbox.step(&idle, t), Step::Open(1));
+        assert_eq!(
+            inbox.step(&idle, t),
+            Step::Nothing,
+            "waits for the chat to show"
+        );
+        let chat = "111@c.us";
+        let opened = snap(
+            json!([
+                incoming(chat, "OLD", "history"),
+                outgoing(chat, "MINE"),
+                incoming(chat, "N1", "one"),
+                incoming(chat, "N2", "two"),
+            ]),
+            json!([]),
+        );
+        let step = inbox.step(&opened, t);
+        if let Step::Report(messages) = &step {
+            assert_eq!(messages[0].message_id, "N1");
+            assert_eq!(messages[0].chat_id, chat);
+            assert_eq!(messages[0].sender, "[10:00, 1/2/2026] Ana: ");
+        }
+        assert_eq!(texts(step), ["one", "two"]);
+        assert_eq!(inbox.step(&opened, t), Step::Nothing, "reported once");
+    }
+
+    #[test]
+    fn new_rows_of_the_open_chat_are_reported() {
+        let mut inbox = Inbox::default();
+        let t = Instant::now();
+        let chat = "111@c.us";
+        let before = snap(json!([incoming(chat, "A", "old")]), json!([]));
+        assert_eq!(
+            inbox.step(&before, t),
+            Step::Nothing,
+            "an unknown chat is history"
+        );
+        let after = snap(
+            json!([incoming(chat, "A", "old"), incoming(chat, "B", "new")]),
+            json!([]),
+        );
+        assert_eq!(texts(inbox.step(&after, t)), ["new"]);
+        assert_eq!(inbox.step(&after, t), Step::Nothing);
+    }
+
+    #[test]
+    fn a_chat_opened_for_sending_is_history() {
+        let mut inbox = Inbox::default();
+        let t = Instant::now();
+        let chat = "222@c.us";
+        let shown = snap(json!([incoming(chat, "A", "old")]), json!([]));
+        inbox.mark_seen(&shown);
+        let reply = snap(
+            json!([
+                incoming(chat, "A", "old"),
+                outgoing(chat, "M"),
+                incoming(chat, "R", "reply")
+            ]),
+            json!([]),
+        );
+        assert_eq!(texts(inbox.step(&reply, t)), ["reply"]);
+    }
+
+    #[test]
+    fn a_click_that_opens_nothing_is_retried() {
+        let mut inbox = Inbox::default();
+        let t = Instant::now();
+        let idle = snap(json!([]), json!([{"index": 0, "label": "unread message"}]));
+        assert_eq!(inbox.step(&idle, t), Step::Open(0));
+        assert_eq!(inbox.step(&idle, t + Duration::from_secs(1)), Step::Nothing);
+        assert_eq!(inbox.step(&idle, t + OPEN_TIMEOUT), Step::Nothing);
+        assert_eq!(inbox.step(&idle, t + OPEN_TIMEOUT), Step::Open(0));
+    }
+
+    #[test]
+    fn a_badge_without_a_count_reports_every_unseen_row() {
+        let mut inbox = Inbox::default();
+        let t = Instant::now();
+        let idle = snap(json!([]), json!([{"index": 0, "label": "unread messages"}]));
+        assert_eq!(inbox.step(&idle, t), Step::Open(0));
+        let chat = "9@g.us";
+        let opened = snap(
+            json!([
+                incoming(chat, "A_1@c.us", "a"),
+                incoming(chat, "B_2@c.us", "b")
+            ]),
+            json!([]),
+        );
+        assert_eq!(texts(inbox.step(&opened, t)), ["a", "b"]);
+    }
+
+    #[test]
+    fn the_seen_set_is_bounded() {
+        let mut seen = SeenIds::default();
+        for i in 0..SEEN_CAPACITY + 5 {
+            seen.insert(&i.to_string());
+        }
+        assert!(!seen.contains("0"));
+        assert!(seen.contains(&(SEEN_CAPACITY + 4).to_string()));
+        assert_eq!(seen.set.len(), SEEN_CAPACITY);
+    }
+}

@@ -1,0 +1,234 @@
+//! `wamux-worker`: one WhatsApp Web session, driven for the wamux supervisor.
+//!
+//! 1. Become the leader of its own process group and die with the supervisor (PDEATHSIG), so
+//!    that chromedriver and Chromium, which stay in that group, can always be killed at once.
+//! 2. Connect to the supervisor's socket and shake hands ([`link`]), then report `Starting`.
+//! 3. Start chromedriver and Chromium on the session's profile ([`browser`]), report their pids.
+//! 4. Follow the page and serve commands ([`session`]) until a stop: the `Shutdown` command,
+//!    SIGTERM/SIGINT, or the supervisor's end of the socket closing ([`stop`]).
+//! 5. Close the browser through chromedriver, kill whatever is left of the group ([`group`]) and
+//!    exit: 0 after a stop, non-zero after a fatal error (reported as `Fatal` first). Each step
+//!    is bounded, about 6 s in all at worst; a clean close takes well under a second.
+
+mod browser;
+mod group;
+mod incoming;
+mod link;
+mod page;
+mod pairing;
+mod procfs;
+mod profile;
+mod send;
+mod session;
+mod stop;
+mod webdriver;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use nix::sys::signal::Signal;
+use nix::unistd::{Pid, getpgrp, getpid, getppid, setpgid};
+use tokio::time::Instant;
+use tracing::{error, info, warn};
+use wamux_proto::WorkerEvent;
+
+use crate::browser::{BrowserOptions, Chromedriver};
+use crate::session::SessionOptions;
+use crate::stop::StopCause;
+
+/// How long chromedriver and Chromium get to exit by themselves after `/shutdown`: a browser
+/// killed in the middle of its exit may lose what it had not yet written to the profile.
+const CLEAN_EXIT_GRACE: Duration = Duration::from_secs(3);
+
+/// A desktop Chrome on Linux: the page refuses user agents that say `HeadlessChrome`.
+const DEFAULT_USER_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
+
+#[derive(Debug, Parser)]
+#[command(name = "wamux-worker", version, about)]
+struct Args {
+    /// The session this worker runs; announced in the handshake and in every log line.
+    #[arg(long)]
+    session_id: String,
+    /// Chromium's profile for this session: everything that keeps it linked lives there.
+    #[arg(long)]
+    profile_dir: PathBuf,
+    /// Where WhatsApp Web is served, e.g. https://web.whatsapp.com.
+    #[arg(long)]
+    web_url: String,
+    /// The supervisor's Unix socket.
+    #[arg(long)]
+    socket: PathBuf,
+    #[arg(long)]
+    chromedriver: PathBuf,
+    /// The Chromium binary itself (not a wrapper script that execs it).
+    #[arg(long)]
+    chromium: PathBuf,
+    /// Bound on chromedriver being up plus the browser session being created.
+    #[arg(long, default_value_t = 120)]
+    browser_start_timeout_secs: u64,
+    /// Bound on every single WebDriver call.
+    #[arg(long, default_value_t = 180)]
+    webdriver_timeout_secs: u64,
+    /// Bound on one SendText, from the command to the message being sent.
+    #[arg(long, default_value_t = 60)]
+    send_timeout_secs: u64,
+    #[arg(long, default_value = DEFAULT_USER_AGENT)]
+    user_agent: String,
+    /// Show the browser window instead of running headless.
+    #[arg(long)]
+    headful: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    // Entered around the whole runtime: on a current-thread runtime every task, including those
+    // spawned inside fantoccini and hyper, runs on this thread, so every line carries the id.
+    let span = tracing::info_span!("worker", session = %args.session_id);
+    let _entered = span.enter();
+
+    if let Err(err) = take_over_process_group() {
+        error!("cannot set up the process group: {err:#}");
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            error!("cannot start the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(code) => code,
+        Err(err) => {
+            error!("{err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Makes this process the leader of a group that holds chromedriver and Chromium, and ties its
+/// life to the supervisor's.
+fn take_over_process_group() -> Result<()> {
+    let parent = getppid();
+    if getpgrp() != getpid() {
+        setpgid(Pid::from_raw(0), Pid::from_raw(0)).context("setpgid(0, 0)")?;
+    }
+    nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).context("prctl(PR_SET_PDEATHSIG)")?;
+    // The supervisor may have died before the prctl took effect: then no signal will come.
+    if getppid() != parent {
+        anyhow::bail!("the supervisor exited while the worker was starting");
+    }
+    Ok(())
+}
+
+async fn run(args: Args) -> Result<ExitCode> {
+    let (stop_tx, mut stop_rx) = stop::channel();
+    stop::spawn_signal_listener(stop_tx.clone()).context("cannot listen for signals")?;
+    let (mut events, mut commands) = link::connect(&args.socket, &args.session_id, stop_tx.clone())
+        .await
+        .context("cannot reach the supervisor")?;
+    events.send(WorkerEvent::Starting).await;
+
+    let profile_dir = match profile::prepare(&args.profile_dir).await {
+        Ok(dir) => dir,
+        Err(err) => return fail(&mut events, None, err).await,
+    };
+    let browser_options = BrowserOptions {
+        chromedriver: args.chromedriver.clone(),
+        chromium: args.chromium.clone(),
+        profile_dir: profile_dir.clone(),
+        user_agent: args.user_agent.clone(),
+        headless: !args.headful,
+        no_sandbox: nix::unistd::geteuid().is_root(),
+        start_deadline: Instant::now() + Duration::from_secs(args.browser_start_timeout_secs),
+        webdriver_timeout: Duration::from_secs(args.webdriver_timeout_secs),
+    };
+
+    let mut driver = tokio::select! {
+        cause = stop::stopped(&mut stop_rx) => {
+            info!(?cause, "stopping before chromedriver was up");
+            group::kill_all_but_self().await;
+            return Ok(ExitCode::SUCCESS);
+        }
+        started = Chromedriver::start(&browser_options) => match started {
+            Ok(driver) => driver,
+            Err(err) => return fail(&mut events, None, err).await,
+        },
+    };
+
+    let session_options = SessionOptions {
+        web_url: args.web_url.trim_end_matches('/').to_owned(),
+        send_timeout: Duration::from_secs(args.send_timeout_secs),
+    };
+    let port = driver.port();
+    let chromedriver_pid = driver.pid();
+    let outcome: Result<StopCause> = tokio::select! {
+        cause = stop::stopped(&mut stop_rx) => Ok(cause),
+        status = driver.exited() => Err(anyhow::anyhow!("chromedriver exited unexpectedly ({status})")),
+        result = async {
+            let client = browser::open_session(port, &browser_options).await?;
+            let browser_pid = procfs::browser_pid(&profile_dir);
+            info!(chromedriver_pid, ?browser_pid, "browser started");
+            events.send(WorkerEvent::BrowserStarted { chromedriver_pid, browser_pid }).await;
+            session::run(client, &session_options, &mut events, &mut commands).await
+        } => result.map(|never| match never {}),
+    };
+    match outcome {
+        Ok(cause) => {
+            info!(?cause, "stopping");
+            shut_down(Some(driver)).await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(err) => fail(&mut events, Some(driver), err).await,
+    }
+}
+
+/// Reports a fatal error, then tears everything down.
+async fn fail(
+    events: &mut link::EventSink,
+    driver: Option<Chromedriver>,
+    err: anyhow::Error,
+) -> Result<ExitCode> {
+    let reason = format!("{err:#}");
+    error!("fatal: {reason}");
+    events.send(WorkerEvent::Fatal { reason }).await;
+    shut_down(driver).await;
+    Ok(ExitCode::FAILURE)
+}
+
+async fn shut_down(driver: Option<Chromedriver>) {
+    let started = Instant::now();
+    if let Some(mut driver) = driver {
+        match driver.request_shutdown().await {
+            Ok(()) => {
+                if !group::wait_until_alone(Instant::now() + CLEAN_EXIT_GRACE).await {
+                    warn!("the browser did not exit within {CLEAN_EXIT_GRACE:?} of /shutdown");
+                }
+            }
+            Err(err) => warn!("chromedriver could not close the browser: {err:#}"),
+        }
+        group::kill_all_but_self().await;
+        driver.reap().await;
+    } else {
+        group::kill_all_but_self().await;
+    }
+    info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "shut down"
+    );
+}

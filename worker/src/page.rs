@@ -1,0 +1,717 @@
+//! Everything the worker knows about WhatsApp Web's page: selectors, page scripts, and how a
+//! snapshot of the page is read. A change of the real site is a change of this file only.
+//!
+//! One poll is one WebDriver round trip: [`SNAPSHOT_SCRIPT`] gathers every fact the worker needs
+//! into one JSON object ([`Snapshot`]); [`Screen::of`] then decides, in Rust where it is tested,
+//! which screen that is. Every variant the site has shipped is accepted (aria-labels, dialog
+//! texts, send buttons, own-number keys); the QR payload is passed on whole, never parsed.
+//! Elements to act on are found by [`FIND_SCRIPT`] and acted on with real WebDriver input.
+
+use std::time::Duration;
+
+use fantoccini::elements::Element;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::webdriver::{Driver, DriverError};
+
+/// How often the page is looked at while waiting for it.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Gathers the page's facts. `bodyText` is read only when no known element is on the page: the
+/// boot and refusal screens are small, the app is not.
+const SNAPSHOT_SCRIPT: &str = r#"
+const q = (sel, root) => (root || document).querySelector(sel);
+const qa = (sel, root) => Array.from((root || document).querySelectorAll(sel));
+const txt = (el) => (el ? (el.innerText || el.textContent || '').trim() : '');
+const stored = (key) => { try { return localStorage.getItem(key); } catch (e) { return null; } };
+const paneSide = q('#pane-side');
+const main = q('#main');
+const refs = qa('div[data-ref]');
+const qrBox = refs.find((d) => d.getAttribute('data-ref'));
+const dialogs = qa('div[role="dialog"]').map((d) => ({
+  text: txt(d).slice(0, 600),
+  buttons: qa('button, [role="button"]', d).map(txt).filter((t) => t).slice(0, 10),
+}));
+const compose = main ? q('footer div[contenteditable="true"][role="textbox"]', main) : null;
+const messages = [];
+if (main) {
+  const ids = new Set();
+  for (const el of qa('[data-id]', main).slice(-100)) {
+    const id = el.getAttribute('data-id');
+    if (!/^(true|false)_/.test(id) || ids.has(id)) continue;
+    ids.add(id);
+    const row = el.closest('[role="row"]') || el;
+    const labels = qa('[aria-label]', row)
+      .map((e) => e.getAttribute('aria-label'))
+      .filter((l) => l.length < 40);
+    const m = { id, labels };
+    if (id.startsWith('false_')) {
+      const pre = row.matches('[data-pre-plain-text]') ? row : q('[data-pre-plain-text]', row);
+      m.sender = pre ? pre.getAttribute('data-pre-plain-text') : null;
+      m.text = txt((pre && q('span.selectable-text', pre)) || q('span.selectable-text', row));
+    }
+    messages.push(m);
+  }
+}
+const unread = paneSide
+  ? qa('div[role="row"]', paneSide)
+      .map((row, index) => {
+        const label = qa('span[aria-label]', row)
+          .map((s) => s.getAttribute('aria-label'))
+          .find((l) => /unread messages?\s*$/i.test(l));
+        return label ? { index, label } : null;
+      })
+      .filter((u) => u)
+  : [];
+const linkCode = q('div[data-link-code]');
+const phoneInput = q('input[aria-label="Type your phone number to log in to WhatsApp" i], input[aria-label="Phone number" i]');
+const known = paneSide || main || refs.length || dialogs.length || linkCode || phoneInput;
+return {
+  url: location.href,
+  progress: !!q('progress'),
+  bodyText: known ? null : txt(document.body).slice(0, 2000),
+  qr: qrBox
+    ? {
+        ref: qrBox.getAttribute('data-ref'),
+        reload: !!q('button, [role="button"]', qrBox) || /reload/i.test(txt(qrBox)),
+      }
+    : null,
+  landing: refs.length > 0,
+  paneSide: !!paneSide,
+  dialogs,
+  compose: compose ? txt(compose) : null,
+  messages,
+  unread,
+  linkCode: linkCode ? linkCode.getAttribute('data-link-code') : null,
+  phoneInput: !!phoneInput,
+  widMd: stored('last-wid-md'),
+  wid: stored('last-wid'),
+};
+"#;
+
+/// Finds one element to act on: `arguments[0]` names it (see [`Target`]), `arguments[1]` is an
+/// index where one is needed. Returns the element or null.
+const FIND_SCRIPT: &str = r#"
+const [what, index] = arguments;
+const q = (sel, root) => (root || document).querySelector(sel);
+const qa = (sel, root) => Array.from((root || document).querySelectorAll(sel));
+const txt = (el) => (el ? (el.innerText || el.textContent || '').trim() : '');
+const byText = (sel, root, re) => qa(sel, root).find((e) => re.test(txt(e))) || null;
+const buttons = 'button, [role="button"]';
+const inDialogs = (re) => {
+  for (const d of qa('div[role="dialog"]')) {
+    const b = byText(buttons, d, re);
+    if (b) return b;
+  }
+  return null;
+};
+const phoneLogin = /^(log in|link) with phone number$/i;
+switch (what) {
+  case 'qr-reload': {
+    const box = qa('div[data-ref]').find((d) => q(buttons, d) || /reload/i.test(txt(d)));
+    return box ? q(buttons, box) || box : null;
+  }
+  case 'use-here':
+    return inDialogs(/^use here$/i);
+  case 'dialog-ok':
+    return inDialogs(/^ok$/i);
+  case 'phone-login':
+    return byText('a, ' + buttons + ', [role="link"]', null, phoneLogin) || byText('span, div', null, phoneLogin);
+  case 'phone-input':
+    return q('input[aria-label="Type your phone number to log in to WhatsApp" i], input[aria-label="Phone number" i]');
+  case 'next':
+    return byText(buttons, null, /^next$/i);
+  case 'compose': {
+    const main = q('#main');
+    return main ? q('footer div[contenteditable="true"][role="textbox"]', main) : null;
+  }
+  case 'send-button': {
+    const labelled = q('#main button[aria-label="Send"]') || q('button[aria-label="Send"]');
+    if (labelled) return labelled;
+    const icon = q('span[data-icon="wds-ic-send-filled"]') || q('span[data-icon="send"]');
+    return icon ? icon.closest(buttons) || icon : null;
+  }
+  case 'unread-chat':
+    return qa('#pane-side div[role="row"]')[index] || null;
+}
+return null;
+"#;
+
+/// The DOM's own click, for an element that a pointer cannot reach (covered by an overlay or
+/// an animation): the page's handlers run just the same.
+const DOM_CLICK_SCRIPT: &str = "arguments[0].click();";
+
+/// Texts of a page that refuses the browser ("WhatsApp works with Google Chrome 85+").
+const REFUSAL_TEXTS: [&str; 8] = [
+    "works with google chrome",
+    "works with chrome",
+    "whatsapp works with",
+    "update google chrome",
+    "update chrome",
+    "unsupported browser",
+    "browser is not supported",
+    "browser isn't supported",
+];
+const INVALID_NUMBER_TEXTS: [&str; 3] = [
+    "shared via url is invalid",
+    "isn't on whatsapp",
+    "is not on whatsapp",
+];
+const CONFLICT_TEXT: &str = "open in another window";
+const USE_HERE: &str = "use here";
+const STARTING_CHAT_TEXT: &str = "starting chat";
+/// The dialog shown between "Use here" and the reload that follows it.
+const CONNECTING_TEXT: &str = "connecting";
+const LOADING_TEXT: &str = "loading your chats";
+const PHONE_LOGIN_TEXTS: [&str; 2] = ["log in with phone number", "link with phone number"];
+
+/// The facts of one poll, as [`SNAPSHOT_SCRIPT`] returns them.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Snapshot {
+    pub url: String,
+    pub progress: bool,
+    pub body_text: Option<String>,
+    pub qr: Option<QrBox>,
+    pub landing: bool,
+    pub pane_side: bool,
+    pub dialogs: Vec<Dialog>,
+    pub compose: Option<String>,
+    pub messages: Vec<MessageRow>,
+    pub unread: Vec<UnreadChat>,
+    pub link_code: Option<String>,
+    pub phone_input: bool,
+    pub wid_md: Option<String>,
+    pub wid: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct QrBox {
+    #[serde(rename = "ref")]
+    pub payload: String,
+    pub reload: bool,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct Dialog {
+    pub text: String,
+    pub buttons: Vec<String>,
+}
+
+/// One message of the open chat (`#main`), oldest first.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct MessageRow {
+    /// `data-id`: `FROMME_CHATJID_MSGID`.
+    pub id: String,
+    /// The aria-labels inside the row, the status icon's among them.
+    pub labels: Vec<String>,
+    /// Incoming rows only: the text and `data-pre-plain-text`.
+    pub text: Option<String>,
+    pub sender: Option<String>,
+}
+
+/// A chat-list row showing an unread badge; `index` among `#pane-side div[role="row"]`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct UnreadChat {
+    pub index: usize,
+    pub label: String,
+}
+
+/// Which screen the page shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Screen {
+    /// Booting, or nothing recognisable yet.
+    Loading,
+    /// The page refuses this browser; the text it shows.
+    Refused(String),
+    /// The landing screen with a live QR code: its payload.
+    Qr(String),
+    /// The landing screen with a dead QR code and its reload button.
+    QrExpired,
+    /// The landing screen without a QR code on show (one being drawn, or the phone-number form).
+    Landing,
+    /// A pairing code on show, without its commas.
+    PairingCode(String),
+    /// The linked app with its chat list.
+    App,
+    /// An open chat: the text in its compose box.
+    Chat { compose: String },
+    /// "WhatsApp is open in another window".
+    Conflict,
+    /// "Starting chat" while a `/send` link is opening a chat.
+    StartingChat,
+    /// The number of a `/send` link is not on WhatsApp.
+    InvalidNumber,
+}
+
+impl Screen {
+    pub fn of(snap: &Snapshot) -> Screen {
+        for dialog in &snap.dialogs {
+            let text = normalize(&dialog.text);
+            if text.contains(CONFLICT_TEXT)
+                || dialog.buttons.iter().any(|b| normalize(b) == USE_HERE)
+            {
+                return Screen::Conflict;
+            }
+            if INVALID_NUMBER_TEXTS.iter().any(|t| text.contains(t)) {
+                return Screen::InvalidNumber;
+            }
+            if text.contains(STARTING_CHAT_TEXT) {
+                return Screen::StartingChat;
+            }
+            if text.starts_with(CONNECTING_TEXT) {
+                return Screen::Loading;
+            }
+        }
+        if let Some(code) = &snap.link_code {
+            return Screen::PairingCode(code.chars().filter(|c| c.is_alphanumeric()).collect());
+        }
+        if let Some(compose) = &snap.compose {
+            return Screen::Chat {
+                compose: compose.clone(),
+            };
+        }
+        if snap.pane_side {
+            return Screen::App;
+        }
+        if let Some(qr) = snap.qr.as_ref().filter(|qr| !qr.payload.is_empty()) {
+            return if qr.reload {
+                Screen::QrExpired
+            } else {
+                Screen::Qr(qr.payload.clone())
+            };
+        }
+        if snap.landing || snap.phone_input {
+            return Screen::Landing;
+        }
+        let body = normalize(snap.body_text.as_deref().unwrap_or_default());
+        if PHONE_LOGIN_TEXTS.iter().any(|t| body.contains(t)) {
+            return Screen::Landing;
+        }
+        if body.contains(STARTING_CHAT_TEXT) {
+            return Screen::StartingChat;
+        }
+        if snap.progress || body.contains(LOADING_TEXT) {
+            return Screen::Loading;
+        }
+        if REFUSAL_TEXTS.iter().any(|t| body.contains(t)) {
+            let shown = snap.body_text.as_deref().unwrap_or_default();
+            return Screen::Refused(shown.split_whitespace().collect::<Vec<_>>().join(" "));
+        }
+        Screen::Loading
+    }
+
+    /// A screen of a linked session.
+    pub fn is_linked(&self) -> bool {
+        matches!(
+            self,
+            Screen::App | Screen::Chat { .. } | Screen::Conflict | Screen::StartingChat
+        )
+    }
+
+    /// A screen of a session that is not linked: the landing screen in any of its forms.
+    pub fn is_landing(&self) -> bool {
+        matches!(
+            self,
+            Screen::Qr(_) | Screen::QrExpired | Screen::Landing | Screen::PairingCode(_)
+        )
+    }
+}
+
+impl Snapshot {
+    /// The account's own number, from `last-wid-md` or else the older `last-wid`.
+    pub fn own_number(&self) -> Option<String> {
+        [&self.wid_md, &self.wid]
+            .into_iter()
+            .flatten()
+            .find_map(|raw| parse_own_number(raw))
+    }
+}
+
+fn normalize(text: &str) -> String {
+    text.replace('\u{2019}', "'")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+/// Digits of a stored wid: `"5215512345678:12@c.us"` or `"5215512345678@c.us"`, JSON quotes
+/// included (or not).
+pub fn parse_own_number(raw: &str) -> Option<String> {
+    let wid = serde_json::from_str::<String>(raw).unwrap_or_else(|_| raw.to_owned());
+    let user = wid.split('@').next()?.split(':').next()?;
+    (!user.is_empty() && user.bytes().all(|b| b.is_ascii_digit())).then(|| user.to_owned())
+}
+
+/// The parts of a message row's `data-id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageKey {
+    pub from_me: bool,
+    pub chat_id: String,
+    pub message_id: String,
+}
+
+impl MessageKey {
+    /// `FROMME_CHATJID_MSGID`, where group messages append `_PARTICIPANT` (which holds an `@`).
+    pub fn parse(data_id: &str) -> Option<MessageKey> {
+        let mut parts = data_id.splitn(3, '_');
+        let from_me = match parts.next()? {
+            "true" => true,
+            "false" => false,
+            _ => return None,
+        };
+        let chat_id = parts.next()?;
+        let mut message_id = parts.next()?;
+        if let Some((id, participant)) = message_id.rsplit_once('_')
+            && participant.contains('@')
+        {
+            message_id = id;
+        }
+        if !chat_id.contains('@') || message_id.is_empty() {
+            return None;
+        }
+        Some(MessageKey {
+            from_me,
+            chat_id: chat_id.to_owned(),
+            message_id: message_id.to_owned(),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    Pending,
+    Sent,
+    Delivered,
+    Read,
+}
+
+impl Delivery {
+    /// The status among a row's aria-labels, which carry padding spaces (`" Sent "`).
+    pub fn of(labels: &[String]) -> Option<Delivery> {
+        labels
+            .iter()
+            .find_map(|label| match label.trim().to_lowercase().as_str() {
+                "pending" => Some(Delivery::Pending),
+                "sent" => Some(Delivery::Sent),
+                "delivered" => Some(Delivery::Delivered),
+                "read" => Some(Delivery::Read),
+                _ => None,
+            })
+    }
+
+    pub fn is_sent(self) -> bool {
+        self != Delivery::Pending
+    }
+}
+
+/// How many messages an unread badge announces ("3 unread messages"), if it says.
+pub fn unread_count(label: &str) -> Option<usize> {
+    let digits: String = label
+        .trim()
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    digits.parse().ok().filter(|&n| n > 0)
+}
+
+/// An element the worker acts on.
+#[derive(Debug, Clone, Copy)]
+pub enum Target {
+    QrReload,
+    UseHere,
+    DialogOk,
+    PhoneLogin,
+    PhoneInput,
+    Next,
+    Compose,
+    SendButton,
+    UnreadChat(usize),
+}
+
+impl Target {
+    fn args(self) -> Vec<Value> {
+        let (name, index) = match self {
+            Target::QrReload => ("qr-reload", 0),
+            Target::UseHere => ("use-here", 0),
+            Target::DialogOk => ("dialog-ok", 0),
+            Target::PhoneLogin => ("phone-login", 0),
+            Target::PhoneInput => ("phone-input", 0),
+            Target::Next => ("next", 0),
+            Target::Compose => ("compose", 0),
+            Target::SendButton => ("send-button", 0),
+            Target::UnreadChat(index) => ("unread-chat", index),
+        };
+        vec![json!(name), json!(index)]
+    }
+}
+
+pub async fn snapshot(driver: &Driver) -> Result<Snapshot, DriverError> {
+    let value = driver.execute(SNAPSHOT_SCRIPT, Vec::new()).await?;
+    serde_json::from_value(value)
+        .map_err(|err| DriverError::Page(format!("unreadable page snapshot: {err}")))
+}
+
+/// One snapshot after a pause of [`POLL_INTERVAL`]; `None` when the page could not be read
+/// this time (a page in the middle of loading), which callers treat as "not yet".
+pub async fn poll(driver: &Driver) -> Result<Option<Snapshot>, DriverError> {
+    tokio::time::sleep(POLL_INTERVAL).await;
+    match snapshot(driver).await {
+        Ok(snap) => Ok(Some(snap)),
+        Err(err) if !err.is_fatal() => {
+            tracing::debug!("page not readable yet: {err}");
+            Ok(None)
+        }
+        Err(err) => Err(err),
+    }
+}
+
+pub async fn find(driver: &Driver, target: Target) -> Result<Option<Element>, DriverError> {
+    let value = driver.execute(FIND_SCRIPT, target.args()).await?;
+    tracing::debug!(?target, found = !value.is_null(), "looked for an element");
+    Ok(driver.element(&value))
+}
+
+/// Clicks `target`; `Ok(false)` when it is not on the page.
+pub async fn click(driver: &Driver, target: Target) -> Result<bool, DriverError> {
+    let Some(element) = find(driver, target).await? else {
+        return Ok(false);
+    };
+    match driver.click(&element).await {
+        Err(DriverError::Page(reason)) => {
+            tracing::debug!(
+                ?target,
+                "pointer click refused ({reason}), clicking through the DOM"
+            );
+            driver.execute_on(DOM_CLICK_SCRIPT, &element).await?;
+        }
+        other => other?,
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(value: Value) -> Snapshot {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn an_empty_or_booting_page_is_loading() {
+        assert_eq!(Screen::of(&snap(json!({}))), Screen::Loading);
+        assert_eq!(
+            Screen::of(&snap(json!({"progress": true, "bodyText": ""}))),
+            Screen::Loading
+        );
+        assert_eq!(
+            Screen::of(&snap(
+                json!({"bodyText": "WhatsApp\n  Loading your chats  [42%]"})
+            )),
+            Screen::Loading
+        );
+    }
+
+    #[test]
+    fn a_page_that_refuses_the_browser_is_recognised() {
+        let s = snap(
+            json!({"bodyText": "WhatsApp works with Google Chrome 85+\n\nUPDATE GOOGLE CHROME"}),
+        );
+        assert_eq!(
+            Screen::of(&s),
+            Screen::Refused("WhatsApp works with Google Chrome 85+ UPDATE GOOGLE CHROME".into())
+        );
+    }
+
+    #[test]
+    fn a_live_qr_is_passed_whole_and_a_dead_one_is_expired() {
+        for payload in [
+            "2@abc==,def=,ghi=,jkl=",
+            "2@abc==,def=,ghi=,jkl=,1",
+            "https://wa.me/settings/linked_devices#2@abc,def,ghi,jkl",
+            "2@abc,def,ghi,jkl,https://example.invalid/x?y=1",
+        ] {
+            let s = snap(json!({"landing": true, "qr": {"ref": payload, "reload": false}}));
+            assert_eq!(Screen::of(&s), Screen::Qr(payload.into()));
+        }
+        let dead = snap(json!({"landing": true, "qr": {"ref": "2@old", "reload": true}}));
+        assert_eq!(Screen::of(&dead), Screen::QrExpired);
+        let blank = snap(json!({"landing": true, "qr": null}));
+        assert_eq!(Screen::of(&blank), Screen::Landing);
+        let landing_text = snap(json!({"bodyText": "Steps to log in\nLink with phone number"}));
+        assert_eq!(Screen::of(&landing_text), Screen::Landing);
+        assert!(Screen::of(&snap(json!({"phoneInput": true}))).is_landing());
+    }
+
+    #[test]
+    fn dialogs_win_over_the_app_under_them() {
+        let conflict = snap(json!({"paneSide": true, "dialogs": [{
+            "text": "WhatsApp is open in another window. Click \"Use here\" to use WhatsApp in this window.",
+            "buttons": ["Close", "Use here"]}]}));
+        assert_eq!(Screen::of(&conflict), Screen::Conflict);
+        let by_button = snap(json!({"dialogs": [{"text": "…", "buttons": ["USE HERE"]}]}));
+        assert_eq!(Screen::of(&by_button), Screen::Conflict);
+        for text in [
+            "Phone number shared via url is invalid.",
+            "The phone number +1 555 isn't on WhatsApp.",
+            "The phone number +1 555 isn\u{2019}t on WhatsApp.",
+            "This number is not on WhatsApp",
+        ] {
+            let s = snap(json!({"paneSide": true, "dialogs": [{"text": text, "buttons": ["OK"]}]}));
+            assert_eq!(Screen::of(&s), Screen::InvalidNumber, "{text}");
+        }
+        let connecting =
+            snap(json!({"paneSide": true, "dialogs": [{"text": "Connecting\u{2026}"}]}));
+        assert_eq!(Screen::of(&connecting), Screen::Loading);
+        let starting = snap(json!({"paneSide": true, "dialogs": [{"text": "Starting chat"}]}));
+        assert_eq!(Screen::of(&starting), Screen::StartingChat);
+        let plain = snap(json!({"bodyText": "Starting chat…"}));
+        assert_eq!(Screen::of(&plain), Screen::StartingChat);
+    }
+
+    #[test]
+    fn the_app_and_an_open_chat() {
+        assert_eq!(Screen::of(&snap(json!({"paneSide": true}))), Screen::App);
+        let chat = snap(json!({"paneSide": true, "compose": "hola"}));
+        assert_eq!(
+            Screen::of(&chat),
+            Screen::Chat {
+                compose: "hola".into()
+            }
+        );
+        assert!(Screen::of(&chat).is_linked());
+        assert!(!Screen::of(&chat).is_landing());
+    }
+
+    #[test]
+    fn a_pairing_code_loses_its_commas() {
+        let s = snap(json!({"linkCode": "A,B,C,D,1,2,3,4"}));
+        assert_eq!(Screen::of(&s), Screen::PairingCode("ABCD1234".into()));
+    }
+
+    #[test]
+    fn own_number_from_either_key() {
+        assert_eq!(
+            parse_own_number("\"5215512345678:12@c.us\"").as_deref(),
+            Some("5215512345678")
+        );
+        assert_eq!(
+            parse_own_number("\"5215512345678@c.us\"").as_deref(),
+            Some("5215512345678")
+        );
+        assert_eq!(
+            parse_own_number("5215512345678@c.us").as_deref(),
+            Some("5215512345678")
+        );
+        for junk in [
+            "",
+            "\"\"",
+            "null",
+            "\"abc@c.us\"",
+            "\"+52155@c.us\"",
+            "{}",
+            "\"@c.us\"",
+        ] {
+            assert_eq!(parse_own_number(junk), None, "{junk}");
+        }
+        let md_first = snap(json!({"widMd": "\"111:3@c.us\"", "wid": "\"222@c.us\""}));
+        assert_eq!(md_first.own_number().as_deref(), Some("111"));
+        let legacy = snap(json!({"widMd": null, "wid": "\"222@c.us\""}));
+        assert_eq!(legacy.own_number().as_deref(), Some("222"));
+        let junk_md = snap(json!({"widMd": "garbage", "wid": "\"222@c.us\""}));
+        assert_eq!(junk_md.own_number().as_deref(), Some("222"));
+        assert_eq!(snap(json!({})).own_number(), None);
+    }
+
+    #[test]
+    fn message_ids_come_out_of_data_ids() {
+        assert_eq!(
+            MessageKey::parse("true_5215512345678@c.us_3EB0C767D26A1B"),
+            Some(MessageKey {
+                from_me: true,
+                chat_id: "5215512345678@c.us".into(),
+                message_id: "3EB0C767D26A1B".into(),
+            })
+        );
+        let group = MessageKey::parse("false_120363@g.us_ABC123_5215512345678@c.us").unwrap();
+        assert_eq!(group.chat_id, "120363@g.us");
+        assert_eq!(group.message_id, "ABC123");
+        assert!(!group.from_me);
+        let lid = MessageKey::parse("false_987654@lid_XYZ").unwrap();
+        assert_eq!(lid.chat_id, "987654@lid");
+        for junk in [
+            "",
+            "true",
+            "true_x@c.us",
+            "maybe_1@c.us_X",
+            "true_nochat_X",
+            "true_1@c.us_",
+        ] {
+            assert_eq!(MessageKey::parse(junk), None, "{junk}");
+        }
+    }
+
+    #[test]
+    fn status_labels_are_compared_trimmed() {
+        let labels = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            Delivery::of(&labels(&[" Pending "])),
+            Some(Delivery::Pending)
+        );
+        assert_eq!(
+            Delivery::of(&labels(&["Reply", " Sent "])),
+            Some(Delivery::Sent)
+        );
+        assert_eq!(
+            Delivery::of(&labels(&[" Delivered "])),
+            Some(Delivery::Delivered)
+        );
+        assert_eq!(Delivery::of(&labels(&["  read"])), Some(Delivery::Read));
+        assert_eq!(Delivery::of(&labels(&["Read more", "Sentinel"])), None);
+        assert!(!Delivery::Pending.is_sent());
+        assert!(Delivery::Sent.is_sent() && Delivery::Read.is_sent());
+    }
+
+    #[test]
+    fn unread_badges_tell_how_many() {
+        assert_eq!(unread_count("3 unread messages"), Some(3));
+        assert_eq!(unread_count(" 1 unread message"), Some(1));
+        assert_eq!(unread_count("unread messages"), None);
+        assert_eq!(unread_count("0 unread messages"), None);
+    }
+
+    #[test]
+    fn a_full_snapshot_parses() {
+        let s = snap(json!({
+            "url": "http://127.0.0.1:1/send?phone=1",
+            "progress": false,
+            "bodyText": null,
+            "qr": null,
+            "landing": false,
+            "paneSide": true,
+            "dialogs": [],
+            "compose": "",
+            "messages": [
+                {"id": "true_1@c.us_A", "labels": [" Read "]},
+                {"id": "false_1@c.us_B", "labels": [], "text": "hi", "sender": "[10:00, 1/2/2026] Ana: "}
+            ],
+            "unread": [{"index": 2, "label": "1 unread message"}],
+            "linkCode": null,
+            "phoneInput": false,
+            "widMd": "\"1:2@c.us\"",
+            "wid": null,
+            "somethingNew": 1
+        }));
+        assert_eq!(s.messages.len(), 2);
+        assert_eq!(s.messages[1].text.as_deref(), Some("hi"));
+        assert_eq!(s.unread[0].index, 2);
+        assert_eq!(Screen::of(&s), Screen::Chat { compose: "".into() });
+    }
+}

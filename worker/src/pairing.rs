@@ -1,0 +1,73 @@
+//! Asking the landing screen for a pairing code instead of a QR ("log in with phone number").
+//!
+//! 1. Click "Log in with phone number" (older: "Link with phone number") until the phone-number
+//!    input shows.
+//! 2. Type the number into it and click "Next".
+//! 3. Poll until `div[data-link-code]` shows the code; it is returned without its commas.
+//!
+//! Entering the code on the phone links the page, which the session's poll loop then sees as
+//! it would after a QR scan.
+
+use std::time::Duration;
+
+use anyhow::{Result, anyhow, bail};
+use tokio::time::timeout;
+use tracing::debug;
+
+use crate::page::{self, Screen, Target};
+use crate::webdriver::Driver;
+
+/// Only codes of this length are taken: a partly drawn code is not one.
+const CODE_LEN: usize = 8;
+
+/// Runs the flow under `limit`. A [`crate::webdriver::DriverError`] inside the error tells
+/// that the browser is gone.
+pub async fn request_code(driver: &Driver, phone_number: &str, limit: Duration) -> Result<String> {
+    match timeout(limit, request_within(driver, phone_number)).await {
+        Ok(result) => result,
+        Err(_) => bail!("no pairing code appeared within {} s", limit.as_secs()),
+    }
+}
+
+async fn request_within(driver: &Driver, phone_number: &str) -> Result<String> {
+    loop {
+        let Some(snap) = page::poll(driver).await? else {
+            continue;
+        };
+        let screen = Screen::of(&snap);
+        if let Screen::PairingCode(code) = &screen
+            && code.len() == CODE_LEN
+        {
+            return Ok(code.clone());
+        }
+        if screen.is_linked() {
+            bail!("the session is already linked");
+        }
+        if snap.phone_input {
+            break;
+        }
+        if !page::click(driver, Target::PhoneLogin).await? {
+            debug!(?screen, "waiting for the phone-number login link");
+        }
+    }
+
+    let input = page::find(driver, Target::PhoneInput)
+        .await?
+        .ok_or_else(|| anyhow!("the phone-number input vanished"))?;
+    driver.clear(&input).await?;
+    driver.send_keys(&input, phone_number).await?;
+    let mut submitted = false;
+    loop {
+        if !submitted {
+            submitted = page::click(driver, Target::Next).await?;
+        }
+        let Some(snap) = page::poll(driver).await? else {
+            continue;
+        };
+        if let Screen::PairingCode(code) = Screen::of(&snap)
+            && code.len() == CODE_LEN
+        {
+            return Ok(code);
+        }
+    }
+}

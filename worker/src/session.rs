@@ -1,0 +1,343 @@
+//! The session's state machine: follow the page, report what changes, run commands.
+//!
+//! 1. Open the web URL; while the site cannot be reached, or the page stays on a loading (or
+//!    browser error) screen for [`STUCK_LOADING`], open it again.
+//! 2. Every [`POLL_INTERVAL`], read one [`Snapshot`] and act on its [`Screen`]:
+//!    - a live QR: `Qr` once per payload; a dead one: `QrExpired` once, then click reload;
+//!    - the app with the own number known: `Ready` once per linking (again after a conflict);
+//!    - the landing screen after being linked: `LoggedOut`, then its QRs as usual;
+//!    - the conflict dialog: `Conflict` once, then click "Use here";
+//!    - a page refusing the browser: a fatal error;
+//!    - while linked and idle: unread chats and new messages ([`crate::incoming`]).
+//! 3. Between polls, commands from the supervisor run one at a time ([`crate::send`],
+//!    [`crate::pairing`]); the next poll takes up whatever page they leave.
+//!
+//! Nothing here sleeps for an assumed timing: each wait polls for a screen, with a deadline.
+//! The loop ends only by an error (reported as `Fatal` by the caller) or by being dropped when
+//! the worker stops.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::time::{Instant, MissedTickBehavior, interval};
+use tracing::{debug, info, warn};
+use wamux_proto::{SendError, SupervisorCommand, WorkerEvent};
+
+use crate::incoming::{Inbox, Step};
+use crate::link::EventSink;
+use crate::page::{self, POLL_INTERVAL, Screen, Snapshot, Target};
+use crate::send;
+use crate::webdriver::{Driver, DriverError};
+
+/// Unreadable snapshots in a row (about 15 s of them) before the page counts as broken.
+const MAX_UNREADABLE_POLLS: u32 = 60;
+/// How often a click the page did not answer (reload QR, "Use here") is tried again.
+const CLICK_RETRY: Duration = Duration::from_secs(5);
+/// How soon a navigation that failed (site unreachable) is tried again.
+const NAVIGATION_RETRY: Duration = Duration::from_secs(5);
+/// How long the page may show nothing recognisable before it is opened again: the real site
+/// may load for a while, but a browser error page (the site was down during a reload) stays.
+const STUCK_LOADING: Duration = Duration::from_secs(120);
+
+pub struct SessionOptions {
+    /// The web URL without a trailing slash.
+    pub web_url: String,
+    pub send_timeout: Duration,
+}
+
+/// Follows the page until an error; the caller drops it to stop.
+pub async fn run(
+    driver: Driver,
+    options: &SessionOptions,
+    events: &mut EventSink,
+    commands: &mut UnboundedReceiver<SupervisorCommand>,
+) -> Result<Infallible> {
+    let mut session = Session {
+        driver,
+        options,
+        events,
+        linked: None,
+        ready_reported: false,
+        number_missing_warned: false,
+        last_qr: None,
+        expired_click: None,
+        conflict_click: None,
+        unreadable_polls: 0,
+        navigate_at: None,
+        loading_since: None,
+        inbox: Inbox::default(),
+    };
+    session.open_home().await?;
+    let mut ticker = interval(POLL_INTERVAL);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            biased;
+            Some(command) = commands.recv() => session.run_command(command).await?,
+            _ = ticker.tick() => session.poll().await?,
+        }
+    }
+}
+
+struct Session<'a> {
+    driver: Driver,
+    options: &'a SessionOptions,
+    events: &'a mut EventSink,
+    /// The account's number while the page is linked to it.
+    linked: Option<String>,
+    /// Whether `Ready` was reported for the current linking (cleared by a conflict).
+    ready_reported: bool,
+    number_missing_warned: bool,
+    /// The last live QR payload reported.
+    last_qr: Option<String>,
+    /// When the reload button of an expired QR was last clicked.
+    expired_click: Option<Instant>,
+    /// When "Use here" was last clicked for the conflict on show.
+    conflict_click: Option<Instant>,
+    unreadable_polls: u32,
+    /// When to open the web URL again after a failed navigation.
+    navigate_at: Option<Instant>,
+    /// Since when the page shows nothing recognisable.
+    loading_since: Option<Instant>,
+    inbox: Inbox,
+}
+
+impl Session<'_> {
+    /// One navigation to the web URL; a failure that is not the browser's end is retried later
+    /// by [`Session::poll`], so that commands are still answered meanwhile.
+    async fn open_home(&mut self) -> Result<()> {
+        self.loading_since = None;
+        self.navigate_at = None;
+        match self.driver.goto(&self.options.web_url).await {
+            Ok(()) => Ok(()),
+            Err(err) if err.is_fatal() => Err(err).context("cannot open WhatsApp Web"),
+            Err(err) => {
+                warn!(url = %self.options.web_url, "cannot open WhatsApp Web, will retry: {err}");
+                self.navigate_at = Some(Instant::now() + NAVIGATION_RETRY);
+                Ok(())
+            }
+        }
+    }
+
+    async fn poll(&mut self) -> Result<()> {
+        if self.navigate_at.is_some_and(|at| at <= Instant::now()) {
+            return self.open_home().await;
+        }
+        let snap = match page::snapshot(&self.driver).await {
+            Ok(snap) => {
+                self.unreadable_polls = 0;
+                snap
+            }
+            Err(err) if !err.is_fatal() && self.unreadable_polls < MAX_UNREADABLE_POLLS => {
+                self.unreadable_polls += 1;
+                debug!("page not readable: {err}");
+                return Ok(());
+            }
+            Err(err) => return Err(err).context("cannot read the page"),
+        };
+        let screen = Screen::of(&snap);
+        if screen == Screen::Loading {
+            let since = *self.loading_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= STUCK_LOADING {
+                warn!(url = %snap.url, "the page shows nothing known for too long, opening it again");
+                return self.open_home().await;
+            }
+        } else {
+            self.loading_since = None;
+        }
+        if screen.is_landing() {
+            self.on_landing(&screen).await?;
+        } else if screen.is_linked() {
+            self.on_linked(&snap, &screen).await?;
+        } else if let Screen::Refused(text) = screen {
+            return Err(anyhow!("WhatsApp Web refused the browser: {text}"));
+        } else if screen == Screen::InvalidNumber {
+            page::click(&self.driver, Target::DialogOk).await?;
+        }
+        Ok(())
+    }
+
+    async fn on_landing(&mut self, screen: &Screen) -> Result<()> {
+        if let Some(number) = self.linked.take() {
+            info!(number, "the phone unlinked this device");
+            self.ready_reported = false;
+            self.inbox = Inbox::default();
+            self.events.send(WorkerEvent::LoggedOut).await;
+        }
+        match screen {
+            Screen::Qr(payload) => {
+                self.expired_click = None;
+                if self.last_qr.as_ref() != Some(payload) {
+                    info!("new QR code");
+                    self.last_qr = Some(payload.clone());
+                    self.events
+                        .send(WorkerEvent::Qr {
+                            payload: payload.clone(),
+                        })
+                        .await;
+                }
+            }
+            Screen::QrExpired => {
+                if self.expired_click.is_none() {
+                    info!("the QR code expired, asking for a new one");
+                    self.events.send(WorkerEvent::QrExpired).await;
+                }
+                if self
+                    .expired_click
+                    .is_none_or(|at| at.elapsed() >= CLICK_RETRY)
+                {
+                    self.expired_click = Some(Instant::now());
+                    page::click(&self.driver, Target::QrReload).await?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn on_linked(&mut self, snap: &Snapshot, screen: &Screen) -> Result<()> {
+        self.last_qr = None;
+        self.expired_click = None;
+        if *screen == Screen::Conflict {
+            if self.conflict_click.is_none() {
+                info!("WhatsApp Web is open in another window, taking it back");
+                self.ready_reported = false;
+                self.events.send(WorkerEvent::Conflict).await;
+            }
+            if self
+                .conflict_click
+                .is_none_or(|at| at.elapsed() >= CLICK_RETRY)
+            {
+                self.conflict_click = Some(Instant::now());
+                page::click(&self.driver, Target::UseHere).await?;
+            }
+            return Ok(());
+        }
+        self.conflict_click = None;
+        if !matches!(screen, Screen::App | Screen::Chat { .. }) {
+            return Ok(());
+        }
+        let Some(number) = snap.own_number() else {
+            if !self.number_missing_warned {
+                self.number_missing_warned = true;
+                warn!("linked, but the page does not tell its own number yet");
+            }
+            return Ok(());
+        };
+        if self.linked.as_ref() != Some(&number) || !self.ready_reported {
+            info!(number, "linked and ready");
+            self.linked = Some(number.clone());
+            self.ready_reported = true;
+            self.number_missing_warned = false;
+            self.events
+                .send(WorkerEvent::Ready {
+                    phone_number: number,
+                })
+                .await;
+        }
+        match self.inbox.step(snap, std::time::Instant::now()) {
+            Step::Nothing => {}
+            Step::Open(index) => {
+                debug!(index, "opening a chat with unread messages");
+                page::click(&self.driver, Target::UnreadChat(index)).await?;
+            }
+            Step::Report(messages) => {
+                for message in messages {
+                    info!(chat = %message.chat_id, id = %message.message_id, "incoming message");
+                    self.events.send(WorkerEvent::Incoming(message)).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn run_command(&mut self, command: SupervisorCommand) -> Result<()> {
+        match command {
+            SupervisorCommand::SendText {
+                request_id,
+                phone_number,
+                text,
+            } => {
+                let outcome = self.send_text(request_id, &phone_number, &text).await;
+                let (outcome, fatal) = match outcome {
+                    Ok(outcome) => (outcome, None),
+                    Err(err) => (Err(SendError::Failed(err.to_string())), Some(err)),
+                };
+                match &outcome {
+                    Ok(sent) => info!(request_id, message_id = %sent.message_id, "sent"),
+                    Err(err) => warn!(request_id, "send failed: {err}"),
+                }
+                self.events
+                    .send(WorkerEvent::SendResult {
+                        request_id,
+                        outcome,
+                    })
+                    .await;
+                if let Some(err) = fatal {
+                    return Err(err).context("the browser failed during a send");
+                }
+            }
+            SupervisorCommand::RequestPairingCode { phone_number } => {
+                self.request_pairing_code(&phone_number).await?;
+            }
+            SupervisorCommand::Shutdown => {
+                unreachable!("the socket reader turns Shutdown into a stop")
+            }
+        }
+        Ok(())
+    }
+
+    async fn send_text(
+        &mut self,
+        request_id: u64,
+        phone_number: &str,
+        text: &str,
+    ) -> Result<send::Outcome, DriverError> {
+        let digits = phone_number.strip_prefix('+').unwrap_or(phone_number);
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Ok(Err(SendError::Failed(format!(
+                "not a phone number in digits: {phone_number:?}"
+            ))));
+        }
+        if self.linked.is_none() || self.conflict_click.is_some() {
+            return Ok(Err(SendError::NotLinked));
+        }
+        info!(request_id, to = digits, "sending");
+        let message = send::Message {
+            base_url: &self.options.web_url,
+            phone_number: digits,
+            text,
+            timeout: self.options.send_timeout,
+        };
+        send::send(&self.driver, &message, &mut self.inbox).await
+    }
+
+    async fn request_pairing_code(&mut self, phone_number: &str) -> Result<()> {
+        if self.linked.is_some() {
+            warn!("a pairing code was asked for, but the session is already linked");
+            return Ok(());
+        }
+        let digits: String = phone_number.chars().filter(char::is_ascii_digit).collect();
+        info!(phone = digits, "asking for a pairing code");
+        match crate::pairing::request_code(&self.driver, &digits, self.options.send_timeout).await {
+            Ok(code) => {
+                info!("pairing code on show");
+                self.events.send(WorkerEvent::PairingCode { code }).await;
+                Ok(())
+            }
+            Err(err)
+                if err
+                    .downcast_ref::<DriverError>()
+                    .is_some_and(DriverError::is_fatal) =>
+            {
+                Err(err.context("the browser failed while asking for a pairing code"))
+            }
+            Err(err) => {
+                warn!("cannot get a pairing code: {err:#}");
+                Ok(())
+            }
+        }
+    }
+}

@@ -1,0 +1,361 @@
+//! The test acting as the supervisor: a Unix socket in a temp dir, the real worker binary started
+//! in its own process group against the in-process fake WhatsApp Web, and the phone's side
+//! through the fake's control API.
+//!
+//! Every wait polls with a deadline. [`Worker`]'s `Drop` kills the worker's whole process group
+//! and removes its temp dir, so a failing test leaves no Chromium behind.
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
+use serde_json::{Value, json};
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{UnixListener, UnixStream};
+use wamux_fake_web::{FakeConfig, FakeServer};
+use wamux_proto::{Hello, HelloReply, SupervisorCommand, WorkerEvent, read_frame, write_frame};
+
+pub const PHONE: &str = "5215512345678";
+
+/// A directory of its own under the system temp dir, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static COUNT: AtomicU32 = AtomicU32::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let dir = std::env::temp_dir().join(format!(
+            "wamux-worker-{tag}-{}-{}-{nanos}",
+            std::process::id(),
+            COUNT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub struct Fake {
+    pub server: FakeServer,
+    http: reqwest::Client,
+}
+
+impl Fake {
+    pub async fn start(config: FakeConfig) -> Fake {
+        let server = FakeServer::start(config, "127.0.0.1:0".parse().unwrap())
+            .await
+            .expect("the fake starts");
+        Fake {
+            server,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    /// POSTs to the control API; returns the status and the JSON answer.
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.url()))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// What `from` has sent, oldest first.
+    pub async fn sent(&self, from: &str) -> Vec<Value> {
+        let answer: Value = self
+            .http
+            .get(format!("{}/__fake/sent?from={from}", self.url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        answer.as_array().cloned().unwrap_or_default()
+    }
+
+    /// Scans `payload` as the phone `phone` would.
+    pub async fn scan(&self, payload: &str, phone: &str) {
+        let (status, answer) = self
+            .post("/__fake/scan", json!({"qr": payload, "phone": phone}))
+            .await;
+        assert_eq!(status, 200, "scan refused: {answer}");
+    }
+}
+
+/// A running worker and the supervisor's end of its socket.
+pub struct Worker {
+    child: Child,
+    pub profile: PathBuf,
+    reader: Option<OwnedReadHalf>,
+    writer: Option<OwnedWriteHalf>,
+    /// Every event received so far, in order.
+    pub events: Vec<WorkerEvent>,
+    _dir: TempDir,
+}
+
+pub struct Launch<'a> {
+    pub web_url: &'a str,
+    pub profile: Option<&'a Path>,
+    pub user_agent: Option<&'a str>,
+}
+
+impl<'a> Launch<'a> {
+    pub fn new(web_url: &'a str) -> Launch<'a> {
+        Launch {
+            web_url,
+            profile: None,
+            user_agent: None,
+        }
+    }
+}
+
+impl Worker {
+    pub async fn start(launch: Launch<'_>) -> Worker {
+        let dir = TempDir::new("run");
+        let socket = dir.path().join("supervisor.sock");
+        let listener = UnixListener::bind(&socket).unwrap();
+        let profile = launch
+            .profile
+            .map_or_else(|| dir.path().join("profile"), Path::to_path_buf);
+        let mut command = Command::new(env!("CARGO_BIN_EXE_wamux-worker"));
+        if let Some(agent) = launch.user_agent {
+            command.args(["--user-agent", agent]);
+        }
+        let child = command
+            .args(["--session-id", "test-session"])
+            .arg("--profile-dir")
+            .arg(&profile)
+            .args(["--web-url", launch.web_url])
+            .arg("--socket")
+            .arg(&socket)
+            .args(["--chromedriver", "/usr/bin/chromedriver"])
+            .args(["--chromium", "/usr/lib/chromium/chromium"])
+            .args(["--browser-start-timeout-secs", "60"])
+            .args(["--webdriver-timeout-secs", "30"])
+            .args(["--send-timeout-secs", "30"])
+            .env("RUST_LOG", "wamux_worker=debug,info")
+            .process_group(0)
+            .spawn()
+            .expect("the worker starts");
+        let mut worker = Worker {
+            child,
+            profile,
+            reader: None,
+            writer: None,
+            events: Vec::new(),
+            _dir: dir,
+        };
+        let stream: UnixStream = tokio::time::timeout(Duration::from_secs(20), listener.accept())
+            .await
+            .expect("the worker connects in time")
+            .unwrap()
+            .0;
+        let (mut reader, mut writer) = stream.into_split();
+        let hello: Hello = read_frame(&mut reader).await.unwrap().unwrap();
+        hello.check("test-session").unwrap();
+        assert_eq!(hello.worker_pid, worker.child.id());
+        write_frame(&mut writer, &HelloReply::Welcome)
+            .await
+            .unwrap();
+        worker.reader = Some(reader);
+        worker.writer = Some(writer);
+        worker
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub async fn command(&mut self, command: SupervisorCommand) {
+        write_frame(self.writer.as_mut().unwrap(), &command)
+            .await
+            .unwrap();
+    }
+
+    /// The next event, recorded in `events`; panics at `deadline`.
+    async fn next_event(&mut self, what: &str, deadline: tokio::time::Instant) -> WorkerEvent {
+        let reader = self.reader.as_mut().unwrap();
+        let event: WorkerEvent = match tokio::time::timeout_at(deadline, read_frame(reader)).await {
+            Ok(Ok(Some(event))) => event,
+            Ok(Ok(None)) => panic!(
+                "the worker closed the socket while waiting for {what}; events: {:?}",
+                self.events
+            ),
+            Ok(Err(err)) => panic!("bad frame while waiting for {what}: {err}"),
+            Err(_) => panic!("no {what} in time; events: {:?}", self.events),
+        };
+        eprintln!("supervisor got {event:?}");
+        self.events.push(event.clone());
+        event
+    }
+
+    /// Reads events until one matches `want`, which it returns; panics after `within` or on a
+    /// `Fatal`.
+    pub async fn expect<T>(
+        &mut self,
+        what: &str,
+        within: Duration,
+        mut want: impl FnMut(&WorkerEvent) -> Option<T>,
+    ) -> T {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let event = self.next_event(what, deadline).await;
+            assert!(
+                !matches!(event, WorkerEvent::Fatal { .. }),
+                "fatal while waiting for {what}: {event:?}"
+            );
+            if let Some(found) = want(&event) {
+                return found;
+            }
+        }
+    }
+
+    /// Reads events until a `Fatal`, and returns its reason.
+    pub async fn expect_fatal(&mut self, within: Duration) -> String {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if let WorkerEvent::Fatal { reason } = self.next_event("Fatal", deadline).await {
+                return reason;
+            }
+        }
+    }
+
+    /// Waits for the next QR event and returns its payload.
+    pub async fn next_qr(&mut self, within: Duration) -> String {
+        self.expect("a QR", within, |event| match event {
+            WorkerEvent::Qr { payload } => Some(payload.clone()),
+            _ => None,
+        })
+        .await
+    }
+
+    pub async fn expect_ready(&mut self, within: Duration) -> String {
+        self.expect("Ready", within, |event| match event {
+            WorkerEvent::Ready { phone_number } => Some(phone_number.clone()),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Sends a text and returns its outcome.
+    pub async fn send_text(
+        &mut self,
+        request_id: u64,
+        to: &str,
+        text: &str,
+    ) -> Result<wamux_proto::SentMessage, wamux_proto::SendError> {
+        self.command(SupervisorCommand::SendText {
+            request_id,
+            phone_number: to.into(),
+            text: text.into(),
+        })
+        .await;
+        self.expect(
+            "the send result",
+            Duration::from_secs(60),
+            |event| match event {
+                WorkerEvent::SendResult {
+                    request_id: id,
+                    outcome,
+                } if *id == request_id => Some(outcome.clone()),
+                _ => None,
+            },
+        )
+        .await
+    }
+
+    /// Closes the supervisor's end of the socket.
+    pub fn hang_up(&mut self) {
+        self.reader = None;
+        self.writer = None;
+    }
+
+    pub fn signal(&self, signal: Signal) {
+        kill(Pid::from_raw(self.pid()), signal).unwrap();
+    }
+
+    /// Waits for the worker to exit; panics after `within`.
+    pub async fn wait_exit(&mut self, within: Duration) -> ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the worker did not exit within {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = killpg(Pid::from_raw(self.pid()), Signal::SIGKILL);
+        let _ = self.child.wait();
+        let leftovers = processes_on_profile(&self.profile);
+        for pid in leftovers {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+}
+
+/// Every process on the machine whose command line mentions `profile`.
+pub fn processes_on_profile(profile: &Path) -> Vec<i32> {
+    let needle = profile.display().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|raw| {
+                    String::from_utf8_lossy(&raw)
+                        .replace('\0', " ")
+                        .contains(&needle)
+                })
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// Polls until no process mentions `profile`; panics after `within`.
+pub async fn assert_no_process_on(profile: &Path, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = processes_on_profile(profile);
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "processes still on the profile: {left:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,0 +1,327 @@
+//! The worker with a real chromedriver and Chromium against the in-process fake WhatsApp Web,
+//! the test acting as the supervisor. Each test runs one browser at a time, so the default two
+//! test threads keep at most two browsers running.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Fake, Launch, PHONE, TempDir, Worker, assert_no_process_on};
+use nix::sys::signal::Signal;
+use serde_json::json;
+use wamux_fake_web::{FakeConfig, Variant};
+use wamux_proto::{SendError, SupervisorCommand, WorkerEvent};
+
+const FRIEND: &str = "5215550001111";
+const STRANGER: &str = "5215559999999";
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+fn count(events: &[WorkerEvent], which: impl Fn(&WorkerEvent) -> bool) -> usize {
+    events.iter().filter(|e| which(e)).count()
+}
+
+#[tokio::test]
+async fn a_scanned_session_sends_receives_takes_back_a_conflict_and_survives_a_restart() {
+    let fake = Fake::start(FakeConfig::default()).await;
+    let profile_dir = TempDir::new("profile");
+    let profile = profile_dir.path().join("session");
+    let url = fake.url();
+    let mut launch = Launch::new(&url);
+    launch.profile = Some(&profile);
+    let mut worker = Worker::start(launch).await;
+
+    worker
+        .expect("Starting", secs(10), |e| {
+            (*e == WorkerEvent::Starting).then_some(())
+        })
+        .await;
+    let browser_pid = worker
+        .expect("BrowserStarted", secs(60), |e| match e {
+            WorkerEvent::BrowserStarted {
+                chromedriver_pid,
+                browser_pid,
+            } => {
+                assert!(*chromedriver_pid > 0);
+                *browser_pid
+            }
+            _ => None,
+        })
+        .await;
+    let browser_cmdline = std::fs::read(format!("/proc/{browser_pid}/cmdline")).unwrap();
+    let browser_cmdline = String::from_utf8_lossy(&browser_cmdline);
+    assert!(browser_cmdline.contains(&format!("--user-data-dir={}", profile.display())));
+    assert!(!browser_cmdline.contains("--type="));
+
+    let payload = worker.next_qr(secs(30)).await;
+    fake.scan(&payload, PHONE).await;
+    assert_eq!(worker.expect_ready(secs(30)).await, PHONE);
+
+    let text = "Hola ñandú & co? 100% \"sure\" #1";
+    let sent = worker.send_text(1, FRIEND, text).await.expect("sent");
+    let log = fake.sent(PHONE).await;
+    assert_eq!(log.len(), 1, "sent exactly once: {log:?}");
+    assert_eq!(log[0]["id"], json!(sent.message_id));
+    assert_eq!(log[0]["to"], json!(FRIEND));
+    assert_eq!(log[0]["text"], json!(text));
+
+    let (status, _) = fake
+        .post("/__fake/invalid-numbers", json!({"numbers": [STRANGER]}))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        worker.send_text(2, STRANGER, "anyone?").await,
+        Err(SendError::NotOnWhatsApp)
+    );
+    let second = worker.send_text(3, FRIEND, "second").await.expect("sent");
+    assert_ne!(second.message_id, sent.message_id);
+    assert_eq!(fake.sent(PHONE).await.len(), 2);
+
+    let sender = "5215550002222";
+    let (status, answer) = fake
+        .post(
+            "/__fake/incoming",
+            json!({"to": PHONE, "from": sender, "name": "Ana", "text": "hi there"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let first_id = answer["id"].as_str().unwrap().to_owned();
+    let incoming = worker
+        .expect("Incoming", secs(30), |e| match e {
+            WorkerEvent::Incoming(message) => Some(message.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(incoming.message_id, first_id);
+    assert_eq!(incoming.chat_id, format!("{sender}@c.us"));
+    assert_eq!(incoming.text, "hi there");
+    assert!(incoming.sender.contains("Ana"), "{}", incoming.sender);
+    fake.post(
+        "/__fake/incoming",
+        json!({"to": PHONE, "from": sender, "name": "Ana", "text": "and again"}),
+    )
+    .await;
+    let again = worker
+        .expect("a second Incoming", secs(30), |e| match e {
+            WorkerEvent::Incoming(message) => Some(message.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(again.text, "and again");
+
+    let (status, _) = fake.post("/__fake/conflict", json!({"phone": PHONE})).await;
+    assert_eq!(status, 200);
+    worker
+        .expect("Conflict", secs(30), |e| {
+            (*e == WorkerEvent::Conflict).then_some(())
+        })
+        .await;
+    assert_eq!(worker.expect_ready(secs(30)).await, PHONE);
+    let readies = count(&worker.events, |e| matches!(e, WorkerEvent::Ready { .. }));
+    assert_eq!(readies, 2, "once when linked, once after the conflict");
+    let incomings = count(&worker.events, |e| matches!(e, WorkerEvent::Incoming(_)));
+    assert_eq!(incomings, 2, "each message once");
+
+    worker.command(SupervisorCommand::Shutdown).await;
+    let status = worker.wait_exit(secs(15)).await;
+    assert!(status.success(), "{status}");
+    assert_no_process_on(&profile, secs(10)).await;
+    drop(worker);
+
+    let mut launch = Launch::new(&url);
+    launch.profile = Some(&profile);
+    let mut worker = Worker::start(launch).await;
+    assert_eq!(worker.expect_ready(secs(60)).await, PHONE);
+    assert_eq!(
+        count(&worker.events, |e| matches!(e, WorkerEvent::Qr { .. })),
+        0
+    );
+    worker.command(SupervisorCommand::Shutdown).await;
+    assert!(worker.wait_exit(secs(15)).await.success());
+    assert_no_process_on(&profile, secs(10)).await;
+    fake.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn qr_codes_rotate_and_expire_on_a_moved_profile_and_an_unlinked_session_cannot_send() {
+    let config = FakeConfig {
+        qr_first: secs(3),
+        qr_next: secs(1),
+        qr_count: 3,
+        ..FakeConfig::default()
+    };
+    let fake = Fake::start(config).await;
+    let url = fake.url();
+    // A profile last used by a container under another hostname: Chromium refuses its lock.
+    let profile_dir = TempDir::new("profile");
+    let profile = profile_dir.path().join("moved");
+    std::fs::create_dir_all(&profile).unwrap();
+    for (name, target) in [
+        ("SingletonLock", "some-other-host-4242"),
+        (
+            "SingletonSocket",
+            "/tmp/org.chromium.Chromium.gone/SingletonSocket",
+        ),
+        ("SingletonCookie", "1234567890"),
+    ] {
+        std::os::unix::fs::symlink(target, profile.join(name)).unwrap();
+    }
+    let mut launch = Launch::new(&url);
+    launch.profile = Some(&profile);
+    let mut worker = Worker::start(launch).await;
+
+    let first = worker.next_qr(secs(60)).await;
+    assert_eq!(
+        worker.send_text(1, FRIEND, "too early").await,
+        Err(SendError::NotLinked)
+    );
+    let second = worker.next_qr(secs(10)).await;
+    let third = worker.next_qr(secs(10)).await;
+    assert!(first != second && second != third && first != third);
+    worker
+        .expect("QrExpired", secs(10), |e| match e {
+            WorkerEvent::Qr { .. } => panic!("a fourth QR in a cycle of three"),
+            WorkerEvent::QrExpired => Some(()),
+            _ => None,
+        })
+        .await;
+    let fresh = worker.next_qr(secs(10)).await;
+    assert!(![&first, &second, &third].contains(&&fresh));
+    assert_eq!(count(&worker.events, |e| *e == WorkerEvent::QrExpired), 1);
+    fake.scan(&fresh, PHONE).await;
+    assert_eq!(worker.expect_ready(secs(30)).await, PHONE);
+
+    worker.signal(Signal::SIGTERM);
+    let status = worker.wait_exit(secs(15)).await;
+    assert!(status.success(), "{status}");
+    assert_no_process_on(&worker.profile, secs(10)).await;
+    fake.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_legacy_site_pairs_by_code_sends_and_logs_out() {
+    let config = FakeConfig {
+        variant: Variant::Legacy,
+        boot_min: Duration::from_millis(1000),
+        boot_max: Duration::from_millis(2500),
+        ..FakeConfig::default()
+    };
+    let fake = Fake::start(config).await;
+    let url = fake.url();
+    // A profile last used by a container under another hostname: Chromium refuses its lock.
+    let profile_dir = TempDir::new("profile");
+    let profile = profile_dir.path().join("moved");
+    std::fs::create_dir_all(&profile).unwrap();
+    for (name, target) in [
+        ("SingletonLock", "some-other-host-4242"),
+        (
+            "SingletonSocket",
+            "/tmp/org.chromium.Chromium.gone/SingletonSocket",
+        ),
+        ("SingletonCookie", "1234567890"),
+    ] {
+        std::os::unix::fs::symlink(target, profile.join(name)).unwrap();
+    }
+    let mut launch = Launch::new(&url);
+    launch.profile = Some(&profile);
+    let mut worker = Worker::start(launch).await;
+
+    let first = worker.next_qr(secs(60)).await;
+    worker
+        .command(SupervisorCommand::RequestPairingCode {
+            phone_number: PHONE.into(),
+        })
+        .await;
+    let code = worker
+        .expect("PairingCode", secs(30), |e| match e {
+            WorkerEvent::PairingCode { code } => Some(code.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(code.len(), 8, "{code}");
+    assert!(!code.contains(','));
+    let (status, answer) = fake
+        .post("/__fake/link-code", json!({"code": code, "phone": PHONE}))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(worker.expect_ready(secs(30)).await, PHONE);
+
+    let sent = worker
+        .send_text(7, FRIEND, "from the old site")
+        .await
+        .expect("sent");
+    let log = fake.sent(PHONE).await;
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0]["id"], json!(sent.message_id));
+    fake.post("/__fake/invalid-numbers", json!({"numbers": [STRANGER]}))
+        .await;
+    assert_eq!(
+        worker.send_text(8, STRANGER, "hello?").await,
+        Err(SendError::NotOnWhatsApp)
+    );
+
+    let (status, _) = fake.post("/__fake/unlink", json!({"phone": PHONE})).await;
+    assert_eq!(status, 200);
+    worker
+        .expect("LoggedOut", secs(30), |e| {
+            (*e == WorkerEvent::LoggedOut).then_some(())
+        })
+        .await;
+    let after = worker.next_qr(secs(30)).await;
+    assert_ne!(after, first);
+    assert_eq!(
+        worker.send_text(9, FRIEND, "gone").await,
+        Err(SendError::NotLinked)
+    );
+
+    worker.hang_up();
+    let status = worker.wait_exit(secs(15)).await;
+    assert!(status.success(), "{status}");
+    assert_no_process_on(&worker.profile, secs(10)).await;
+    fake.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_refusing_page_or_a_dying_browser_is_fatal_and_leaves_nothing_behind() {
+    let fake = Fake::start(FakeConfig::default()).await;
+    let url = fake.url();
+
+    let mut launch = Launch::new(&url);
+    let agent = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/156.0.0.0 Safari/537.36";
+    launch.user_agent = Some(agent);
+    let mut worker = Worker::start(launch).await;
+    let reason = worker.expect_fatal(secs(60)).await;
+    assert!(reason.contains("works with Google Chrome"), "{reason}");
+    let status = worker.wait_exit(secs(15)).await;
+    assert!(!status.success(), "{status}");
+    assert_no_process_on(&worker.profile, secs(10)).await;
+    drop(worker);
+
+    for victim in ["browser", "chromedriver"] {
+        let mut worker = Worker::start(Launch::new(&url)).await;
+        let (chromedriver_pid, browser_pid) = worker
+            .expect("BrowserStarted", secs(60), |e| match e {
+                WorkerEvent::BrowserStarted {
+                    chromedriver_pid,
+                    browser_pid,
+                } => Some((*chromedriver_pid, browser_pid.expect("a browser pid"))),
+                _ => None,
+            })
+            .await;
+        worker.next_qr(secs(30)).await;
+        let pid = if victim == "browser" {
+            browser_pid
+        } else {
+            chromedriver_pid
+        };
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
+        let reason = worker.expect_fatal(secs(60)).await;
+        eprintln!("{victim} killed: {reason}");
+        let status = worker.wait_exit(secs(15)).await;
+        assert!(!status.success(), "{status}");
+        assert_no_process_on(&worker.profile, secs(10)).await;
+    }
+    fake.server.shutdown().await;
+}
