@@ -579,6 +579,9 @@ impl Incarnation<'_> {
                 let _ = pending.reply.send(outcome);
             }
             WorkerEvent::Incoming(message) => {
+                if !session.first_sight_of(&message.message_id) {
+                    return;
+                }
                 tracing::info!(
                     message_id = %message.message_id,
                     chat = %message.chat_id,
