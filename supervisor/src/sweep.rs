@@ -93,20 +93,35 @@ pub fn browsers_under(sessions_dir: &Path) -> HashMap<String, Vec<ProcessInfo>> 
     found
 }
 
-/// Browsers on a profile under `sessions_dir` that no live worker owns: their session has no
-/// worker now, or they left the group of the one it has. `owners` maps a session to its
-/// worker's pid, which is also its process group.
+/// Browsers on a profile under `sessions_dir` that no live worker owns (their session has no
+/// worker now, or they left the group of the one it has), with the chromedrivers of their
+/// process groups. `owners` maps a session to its worker's pid, which is also its group.
 pub fn orphans(sessions_dir: &Path, owners: &HashMap<String, u32>) -> Vec<u32> {
-    browsers_under(sessions_dir)
+    let browsers: Vec<ProcessInfo> = browsers_under(sessions_dir)
         .into_iter()
         .flat_map(|(id, procs)| {
             let owner = owners.get(&id).copied();
-            procs
-                .into_iter()
-                .filter(move |p| Some(p.pgid) != owner)
-                .map(|p| p.pid)
+            procs.into_iter().filter(move |p| Some(p.pgid) != owner)
         })
+        .collect();
+    let groups: Vec<u32> = browsers.iter().map(|p| p.pgid).collect();
+    let drivers = processes().filter(|p| {
+        !p.zombie
+            && groups.contains(&p.pgid)
+            && command_line(p.pid).is_some_and(|c| is_chromedriver(&c))
+    });
+    browsers
+        .iter()
+        .map(|p| p.pid)
+        .chain(drivers.map(|p| p.pid))
         .collect()
+}
+
+fn is_chromedriver(cmdline: &str) -> bool {
+    cmdline
+        .split(' ')
+        .next()
+        .is_some_and(|exe| exe.rsplit('/').next() == Some("chromedriver"))
 }
 
 /// Live processes using exactly `profile`.
@@ -219,6 +234,13 @@ mod tests {
             ),
             None
         );
+    }
+
+    #[test]
+    fn chromedrivers_are_known_by_their_executable() {
+        assert!(is_chromedriver("/usr/bin/chromedriver --port=1234"));
+        assert!(is_chromedriver("chromedriver"));
+        assert!(!is_chromedriver("/usr/bin/vim chromedriver"));
     }
 
     #[test]

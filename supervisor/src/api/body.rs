@@ -1,6 +1,9 @@
 //! JSON request bodies, read whatever the Content-Type says (old clients and `curl -d`
 //! omit it), with errors in the API's shape: 400 `invalid_json` for malformed JSON, 400
 //! `invalid_body` for JSON of the wrong shape, 413 `body_too_large` past the limit.
+//!
+//! The body is taken whole by the extractor and parsed by the handler, so that a handler can
+//! answer 404 for an unknown session before it judges the body.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
@@ -9,41 +12,40 @@ use serde::de::DeserializeOwned;
 
 use super::{ApiError, MAX_BODY};
 
-/// A JSON body; an empty body reads as `T::default()` when `T` is `Option<_>`.
-pub struct JsonBody<T>(pub T);
+pub struct RawBody(Bytes);
 
-impl<S, T> FromRequest<S> for JsonBody<T>
-where
-    S: Send + Sync,
-    T: DeserializeOwned,
-{
+impl<S: Send + Sync> FromRequest<S> for RawBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
-                    format!("request bodies are limited to {MAX_BODY} bytes"),
-                )
-            } else {
-                ApiError::bad_request("invalid_body", format!("could not read the body: {e}"))
-            }
-        })?;
-        let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+        Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "body_too_large",
+                        format!("request bodies are limited to {MAX_BODY} bytes"),
+                    )
+                } else {
+                    ApiError::bad_request("invalid_body", format!("could not read the body: {e}"))
+                }
+            })
+    }
+}
+
+impl RawBody {
+    /// The body as `T`; an empty body reads as JSON `null` (so `Option<_>` takes it as None).
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        let text: &[u8] = if self.0.iter().all(u8::is_ascii_whitespace) {
             b"null"
         } else {
-            &bytes
+            &self.0
         };
-        serde_json::from_slice(text).map(JsonBody).map_err(|e| {
-            use serde_json::error::Category;
-            match e.classify() {
-                Category::Data => ApiError::bad_request("invalid_body", e.to_string()),
-                Category::Io | Category::Syntax | Category::Eof => {
-                    ApiError::bad_request("invalid_json", format!("malformed JSON: {e}"))
-                }
-            }
-        })
+        // Syntax first, shape second: serde alone reports `[1,` as a wrong type.
+        let value: serde_json::Value = serde_json::from_slice(text)
+            .map_err(|e| ApiError::bad_request("invalid_json", format!("malformed JSON: {e}")))?;
+        T::deserialize(value).map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))
     }
 }

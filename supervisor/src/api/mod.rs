@@ -155,7 +155,7 @@ routes! {
         [200 => "Ready", 503 => "not_ready"]
     }
     get "/metrics" => system::metrics {
-        "Prometheus text format", guarded: false, body: None, [200 => "text/plain; version=0.0.4"]
+        "Prometheus text format", guarded: true, body: None, [200 => "text/plain; version=0.0.4"]
     }
 }
 

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::body::JsonBody;
+use super::body::RawBody;
 use super::{ApiError, AppState};
 use crate::session::{
     SendFailure, Session, generate_session_id, normalize_phone, valid_session_id,
@@ -39,10 +39,8 @@ pub struct CreateRequest {
     session_id: Option<String>,
 }
 
-pub async fn create(
-    State(state): State<AppState>,
-    JsonBody(body): JsonBody<Option<CreateRequest>>,
-) -> Result<Response, ApiError> {
+pub async fn create(State(state): State<AppState>, body: RawBody) -> Result<Response, ApiError> {
+    let body: Option<CreateRequest> = body.json()?;
     let id = match body.and_then(|b| b.session_id) {
         Some(id) => {
             checked_id(&id)?;
@@ -108,6 +106,16 @@ pub async fn qr(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let session = session(&state, &id)?;
+    if let Some(other) = query
+        .format
+        .as_deref()
+        .filter(|f| !["raw", "png"].contains(f))
+    {
+        return Err(ApiError::bad_request(
+            "invalid_format",
+            format!("unknown format {other:?}: use png or raw"),
+        ));
+    }
     let Some(payload) = session.state().qr else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -134,13 +142,9 @@ pub async fn qr(
             let png = base64::engine::general_purpose::STANDARD.encode(render()?);
             Ok(([no_store], Json(json!({"qr": payload, "png": png}))).into_response())
         }
-        None | Some("png") => {
+        None | Some(_) => {
             Ok(([(header::CONTENT_TYPE, "image/png"), no_store], render()?).into_response())
         }
-        Some(other) => Err(ApiError::bad_request(
-            "invalid_format",
-            format!("unknown format {other:?}: use png or raw"),
-        )),
     }
 }
 
@@ -154,9 +158,10 @@ pub struct SendRequest {
 pub async fn send_message(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody<SendRequest>,
+    body: RawBody,
 ) -> Result<Json<Value>, ApiError> {
     session(&state, &id)?;
+    let body: SendRequest = body.json()?;
     let phone = normalize_phone(&body.phone_number).ok_or_else(|| {
         ApiError::bad_request(
             "invalid_phone_number",

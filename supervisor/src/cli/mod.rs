@@ -1,9 +1,17 @@
-//! The `wamux` command line: `serve` runs the daemon; the other subcommands talk to a running
-//! daemon over its HTTP API.
+//! The `wamux` command line: `serve` runs the daemon, `sweep` cleans a data directory with no
+//! daemon running, and the other subcommands talk to a running daemon over its HTTP API.
+//!
+//! Exit codes follow the BSD sysexits convention: 0 success, 2 bad usage, 65 the daemon
+//! refused the request, 66 no such session, 69 the daemon is not running, 75 a temporary
+//! failure (the daemon or WhatsApp could not do it now), 76 the API key was refused.
 
 mod client;
-mod list;
+mod events;
+mod output;
+mod qr;
 mod serve;
+mod sessions;
+mod sweep;
 
 use std::process::ExitCode;
 
@@ -22,18 +30,17 @@ pub struct Cli {
     command: Command,
 }
 
-#[derive(Debug, clap::Args)]
+/// How to reach the daemon, and how to print.
+#[derive(Debug, Clone, clap::Args)]
 pub struct DaemonArgs {
     /// The daemon's address.
-    #[arg(
-        long,
-        env = "WAMUX_URL",
-        default_value = "http://127.0.0.1:8083",
-        global = true
-    )]
+    #[arg(long, env = "WAMUX_URL", default_value = "http://127.0.0.1:8083")]
     url: String,
-    /// Print JSON instead of a table.
-    #[arg(long, global = true)]
+    /// The daemon's API key, when it has one.
+    #[arg(long, env = "WAMUX_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// Print JSON for scripts instead of text for people.
+    #[arg(long)]
     json: bool,
 }
 
@@ -42,25 +49,90 @@ enum Command {
     /// Run the daemon.
     Serve(Box<ServeArgs>),
     /// List the sessions.
-    List {
+    List(DaemonArgs),
+    /// Show everything known of a session.
+    Status(WithId),
+    /// Create a session (with a generated id when none is given).
+    Create {
+        id: Option<String>,
         #[command(flatten)]
         daemon: DaemonArgs,
     },
+    /// Delete a session: its processes and its profile are gone when this returns.
+    Delete(WithId),
+    /// Stop a session's worker cleanly and start a new one.
+    Restart(WithId),
+    /// Stop a session cleanly; it stays stopped until started.
+    Stop(WithId),
+    /// Start a stopped or failed session.
+    Start(WithId),
     /// Kill a session's worker and browsers at once; the session stays, STOPPED.
-    Kill {
-        /// The session id.
+    Kill(WithId),
+    /// Unlink the phone: the profile is wiped and a new QR code follows.
+    Logout(WithId),
+    /// Send a text message; returns once WhatsApp shows it sent.
+    Send {
         id: String,
+        /// The recipient, with the country code (`+`, spaces and dashes are ignored).
+        phone: String,
+        text: String,
         #[command(flatten)]
         daemon: DaemonArgs,
     },
+    /// Draw the session's QR code in the terminal, to link a phone over ssh.
+    Qr {
+        id: String,
+        /// Dark modules as blocks, for terminals with a light background.
+        #[arg(long)]
+        invert: bool,
+        #[command(flatten)]
+        daemon: DaemonArgs,
+    },
+    /// Follow the daemon's events (of one session with --session).
+    Events {
+        #[arg(long)]
+        session: Option<String>,
+        #[command(flatten)]
+        daemon: DaemonArgs,
+    },
+    /// Kill browsers left on the profiles of a data directory, with no daemon running.
+    Sweep {
+        #[arg(long, env = "WAMUX_DATA_DIR", default_value = "./data")]
+        data_dir: std::path::PathBuf,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct WithId {
+    /// The session id.
+    id: String,
+    #[command(flatten)]
+    daemon: DaemonArgs,
 }
 
 impl Cli {
     pub async fn run(self) -> ExitCode {
+        use sessions::Action;
         match self.command {
             Command::Serve(args) => serve::run(*args).await,
-            Command::List { daemon } => list::list(&daemon).await,
-            Command::Kill { id, daemon } => list::kill(&daemon, &id).await,
+            Command::Sweep { data_dir } => sweep::run(&data_dir).await,
+            Command::List(daemon) => sessions::list(&daemon).await,
+            Command::Status(w) => sessions::status(&w.daemon, &w.id).await,
+            Command::Create { id, daemon } => sessions::create(&daemon, id.as_deref()).await,
+            Command::Delete(w) => sessions::act(&w.daemon, &w.id, Action::Delete).await,
+            Command::Restart(w) => sessions::act(&w.daemon, &w.id, Action::Restart).await,
+            Command::Stop(w) => sessions::act(&w.daemon, &w.id, Action::Stop).await,
+            Command::Start(w) => sessions::act(&w.daemon, &w.id, Action::Start).await,
+            Command::Kill(w) => sessions::act(&w.daemon, &w.id, Action::Kill).await,
+            Command::Logout(w) => sessions::act(&w.daemon, &w.id, Action::Logout).await,
+            Command::Send {
+                id,
+                phone,
+                text,
+                daemon,
+            } => sessions::send(&daemon, &id, &phone, &text).await,
+            Command::Qr { id, invert, daemon } => qr::run(&daemon, &id, invert).await,
+            Command::Events { session, daemon } => events::run(&daemon, session.as_deref()).await,
         }
     }
 }

@@ -1,0 +1,35 @@
+//! `wamux sweep --data-dir DIR`: kills the browsers (and their chromedrivers) left on the
+//! profiles of one data directory, for when no daemon runs to do it. It touches no other
+//! Chromium on the machine, and refuses while a daemon serves that directory.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::config::DataDir;
+use crate::sweep;
+
+pub async fn run(data_dir: &Path) -> ExitCode {
+    let Ok(root) = data_dir.canonicalize() else {
+        eprintln!("wamux: no data directory at {}", data_dir.display());
+        return ExitCode::from(66);
+    };
+    let data = DataDir::new(root);
+    if tokio::net::UnixStream::connect(data.worker_socket())
+        .await
+        .is_ok()
+    {
+        eprintln!(
+            "wamux: a daemon is running on {}; it sweeps by itself (stop it first to sweep by hand)",
+            data.root().display()
+        );
+        return ExitCode::from(75);
+    }
+    let orphans = sweep::orphans(&data.sessions(), &Default::default());
+    if !sweep::kill_and_wait(&orphans, Duration::from_secs(5)).await {
+        eprintln!("wamux: some processes outlived SIGKILL: {orphans:?}");
+        return ExitCode::from(75);
+    }
+    println!("killed {} orphan process(es)", orphans.len());
+    ExitCode::SUCCESS
+}
