@@ -15,6 +15,7 @@ pub mod link;
 pub mod manager;
 pub mod memory;
 pub mod metrics;
+pub mod notify;
 pub mod qr;
 pub mod reaper;
 pub mod serve;

@@ -4,9 +4,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
+use wamux::notify::Notifier;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // Before any thread exists: reading it also removes it from the environment.
+    let notifier = Notifier::from_env();
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
@@ -14,5 +16,15 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    wamux::cli::Cli::parse().run().await
+    let cli = wamux::cli::Cli::parse();
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(cli.run(notifier)),
+        Err(e) => {
+            eprintln!("wamux: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -111,10 +111,11 @@ struct WithId {
 }
 
 impl Cli {
-    pub async fn run(self) -> ExitCode {
+    /// Runs the subcommand; `notifier` reaches systemd when the daemon runs under it.
+    pub async fn run(self, notifier: crate::notify::Notifier) -> ExitCode {
         use sessions::Action;
         match self.command {
-            Command::Serve(args) => serve::run(*args).await,
+            Command::Serve(args) => serve::run(*args, notifier).await,
             Command::Sweep { data_dir } => sweep::run(&data_dir).await,
             Command::List(daemon) => sessions::list(&daemon).await,
             Command::Status(w) => sessions::status(&w.daemon, &w.id).await,

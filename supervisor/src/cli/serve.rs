@@ -6,10 +6,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, ServeConfig};
+use crate::notify::Notifier;
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -112,7 +115,7 @@ impl ServeArgs {
 
 /// Watches SIGTERM and SIGINT: the first cancels `shutdown` (a clean stop); a second one
 /// forces the stop: every worker's group is killed and the daemon exits at once.
-fn watch_signals(shutdown: CancellationToken) -> anyhow::Result<()> {
+fn watch_signals(shutdown: CancellationToken, notifier: Arc<Notifier>) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
@@ -124,6 +127,7 @@ fn watch_signals(shutdown: CancellationToken) -> anyhow::Result<()> {
             }
             if n == 0 {
                 tracing::info!("stopping; a second signal forces it");
+                notifier.notify("STOPPING=1\nSTATUS=stopping the workers");
                 shutdown.cancel();
             } else {
                 tracing::warn!("second signal: killing every worker and exiting now");
@@ -135,15 +139,28 @@ fn watch_signals(shutdown: CancellationToken) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn run(args: ServeArgs) -> ExitCode {
+pub async fn run(args: ServeArgs, notifier: Notifier) -> ExitCode {
+    let notifier = Arc::new(notifier);
     let result = async {
         let config = args.into_config()?;
         let shutdown = CancellationToken::new();
-        watch_signals(shutdown.clone())?;
-        crate::serve::run(config, shutdown.cancelled_owned(), |addr| {
+        watch_signals(shutdown.clone(), notifier.clone())?;
+        if let Some(every) = notifier.watchdog_interval() {
+            let notifier = notifier.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                loop {
+                    tick.tick().await;
+                    notifier.notify("WATCHDOG=1");
+                }
+            });
+        }
+        let ready = notifier.clone();
+        crate::serve::run(config, shutdown.cancelled_owned(), move |addr| {
             // Scripts and tests wait for this line to know the API answers.
             println!("wamux listening on http://{addr}");
             let _ = std::io::stdout().flush();
+            ready.notify(&format!("READY=1\nSTATUS=serving on http://{addr}"));
         })
         .await
     }
