@@ -29,6 +29,14 @@ pub struct ServeConfig {
     pub watch_interval: Duration,
     /// When set, every `/api` route and the dashboard need it.
     pub api_key: Option<String>,
+    /// The Laravel application's `.env`, rewritten on each assignment.
+    pub laravel_env: Option<PathBuf>,
+    /// How the Laravel application reaches this daemon, for the send URLs written in its
+    /// `.env`; `None` means `http://` and the bound address.
+    pub public_url: Option<String>,
+    /// With `--auto-switch`: how long an assigned session may be unusable before its
+    /// assignment moves to another WORKING session.
+    pub auto_switch: Option<Duration>,
 }
 
 /// Where things live under `--data-dir`.

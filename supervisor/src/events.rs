@@ -33,6 +33,13 @@ pub enum EventKind {
     },
     #[serde(rename_all = "camelCase")]
     MessageFailed { phone_number: String, error: String },
+    /// A number of the Laravel application now points at this session.
+    #[serde(rename_all = "camelCase")]
+    Assignment {
+        assignment_type: String,
+        phone_number: String,
+        reason: Option<String>,
+    },
     #[serde(rename_all = "camelCase")]
     MessageReceived {
         message_id: String,
@@ -63,6 +70,7 @@ impl Event {
             EventKind::MessageSent { .. } => "messageSent",
             EventKind::MessageFailed { .. } => "messageFailed",
             EventKind::MessageReceived { .. } => "messageReceived",
+            EventKind::Assignment { .. } => "assignment",
         }
     }
 }

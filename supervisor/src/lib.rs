@@ -7,10 +7,12 @@
 //! profile of this data directory.
 
 pub mod api;
+pub mod assignments;
 pub mod cli;
 pub mod config;
 pub mod events;
 pub mod kill;
+pub mod laravel_env;
 pub mod link;
 pub mod manager;
 pub mod memory;

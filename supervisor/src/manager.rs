@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use crate::assignments::Assignments;
 use crate::session::{Control, SendFailure, Session, SessionState, Status, now_ms};
 use crate::store::{Desired, StoreError};
 use crate::supervise::{Context, run_session};
@@ -32,14 +33,20 @@ pub enum ManagerError {
 
 pub struct Manager {
     pub ctx: Arc<Context>,
+    pub assignments: Assignments,
     sessions: Mutex<HashMap<String, Arc<Session>>>,
     tasks: TaskTracker,
 }
 
 impl Manager {
     pub fn new(ctx: Arc<Context>) -> Manager {
+        let assignments = Assignments::new(
+            ctx.config.laravel_env.clone(),
+            ctx.config.public_url.clone().unwrap_or_default(),
+        );
         Manager {
             ctx,
+            assignments,
             sessions: Mutex::new(HashMap::new()),
             tasks: TaskTracker::new(),
         }
@@ -166,6 +173,7 @@ impl Manager {
     pub async fn delete(&self, id: &str) -> Result<(), ManagerError> {
         self.ask(id, |reply| Control::Delete { reply }).await?;
         self.table().remove(id);
+        self.ctx.store.unassign_session(id)?;
         tracing::info!(session = %id, "session deleted");
         self.ctx
             .events

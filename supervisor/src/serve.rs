@@ -90,6 +90,14 @@ pub async fn run(
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = http.local_addr()?;
+    if config.public_url.is_none() {
+        let host = if addr.ip().is_unspecified() {
+            std::net::SocketAddr::from(([127, 0, 0, 1], addr.port()))
+        } else {
+            addr
+        };
+        config.public_url = Some(format!("http://{host}"));
+    }
 
     let ctx = Arc::new(Context::new(config, data, store, link));
     let manager = Arc::new(Manager::new(ctx.clone()));
@@ -130,7 +138,8 @@ pub async fn run(
     Ok(())
 }
 
-/// Kills browsers no worker owns and reaps adopted zombies, until `stop`.
+/// Kills browsers no worker owns, reaps adopted zombies and, with `--auto-switch`, moves
+/// assignments away from unusable sessions, until `stop`.
 async fn housekeeping(manager: Arc<Manager>, stop: CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
     let mut interval = tokio::time::interval(manager.ctx.config.watch_interval);
@@ -139,6 +148,9 @@ async fn housekeeping(manager: Arc<Manager>, stop: CancellationToken) {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = interval.tick() => {
+                if let Some(grace) = manager.ctx.config.auto_switch {
+                    manager.assignments.auto_switch(&manager, grace).await;
+                }
                 let owners = manager.worker_pids();
                 let orphans = sweep::orphans(&manager.ctx.data.sessions(), &owners);
                 if !orphans.is_empty() {

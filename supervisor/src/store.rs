@@ -47,7 +47,8 @@ pub struct StoredSession {
     pub desired: Desired,
 }
 
-const MIGRATIONS: &[&str] = &["CREATE TABLE sessions (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE sessions (
         id           TEXT PRIMARY KEY NOT NULL,
         created_at   INTEGER NOT NULL,
         status       TEXT NOT NULL,
@@ -55,7 +56,13 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE sessions (
         restarts     INTEGER NOT NULL DEFAULT 0,
         last_error   TEXT,
         desired      TEXT NOT NULL DEFAULT 'running'
-    );"];
+    );",
+    "CREATE TABLE assignments (
+        kind        TEXT PRIMARY KEY NOT NULL,
+        session_id  TEXT NOT NULL,
+        assigned_at INTEGER NOT NULL
+    );",
+];
 
 pub struct Store {
     conn: Mutex<Connection>,
@@ -162,6 +169,36 @@ impl Store {
         Ok(())
     }
 
+    /// Points assignment `kind` (`sells`, `coordination`) at a session.
+    pub fn set_assignment(&self, kind: &str, session_id: &str, at: i64) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO assignments (kind, session_id, assigned_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT(kind) DO UPDATE SET session_id = ?2, assigned_at = ?3",
+            params![kind, session_id, at],
+        )?;
+        Ok(())
+    }
+
+    pub fn assignment(&self, kind: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT session_id FROM assignments WHERE kind = ?1",
+                params![kind],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Forgets the assignments of a deleted session.
+    pub fn unassign_session(&self, session_id: &str) -> Result<(), StoreError> {
+        self.conn().execute(
+            "DELETE FROM assignments WHERE session_id = ?1",
+            params![session_id],
+        )?;
+        Ok(())
+    }
+
     pub fn get(&self, id: &str) -> Result<Option<StoredSession>, StoreError> {
         Ok(self
             .conn()
@@ -235,6 +272,19 @@ mod tests {
         assert_eq!(ids, ["b", "a"]);
         store.delete("a").unwrap();
         assert!(store.get("a").unwrap().is_none());
+    }
+
+    #[test]
+    fn assignments_are_one_per_kind() {
+        let store = Store::open_in_memory().unwrap();
+        assert_eq!(store.assignment("sells").unwrap(), None);
+        store.set_assignment("sells", "a", 1).unwrap();
+        store.set_assignment("sells", "b", 2).unwrap();
+        store.set_assignment("coordination", "b", 3).unwrap();
+        assert_eq!(store.assignment("sells").unwrap().as_deref(), Some("b"));
+        store.unassign_session("b").unwrap();
+        assert_eq!(store.assignment("sells").unwrap(), None);
+        assert_eq!(store.assignment("coordination").unwrap(), None);
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub struct ProcessInfo {
     pub ppid: u32,
     pub pgid: u32,
     pub zombie: bool,
+    /// Clock ticks after boot: with the pid, it names one process even after its pid is reused.
+    pub start: u64,
 }
 
 /// Every process visible in `/proc`; processes that vanish while being read are skipped.
@@ -36,16 +38,13 @@ pub fn processes() -> impl Iterator<Item = ProcessInfo> {
 /// `/proc/PID/stat`: the command name is in parentheses and may hold spaces and `)`, so the
 /// fields are counted from the last `)`.
 fn parse_stat(pid: u32, stat: &str) -> Option<ProcessInfo> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let mut fields = rest.split_whitespace();
-    let state = fields.next()?;
-    let ppid = fields.next()?.parse().ok()?;
-    let pgid = fields.next()?.parse().ok()?;
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
     Some(ProcessInfo {
         pid,
-        ppid,
-        pgid,
-        zombie: state == "Z",
+        ppid: fields.get(1)?.parse().ok()?,
+        pgid: fields.get(2)?.parse().ok()?,
+        zombie: *fields.first()? == "Z",
+        start: fields.get(19)?.parse().ok()?,
     })
 }
 
@@ -160,19 +159,24 @@ pub fn kill_all(pids: &[u32]) -> usize {
         .count()
 }
 
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| parse_stat(pid, &stat))
-        .is_some_and(|p| !p.zombie)
+fn info(pid: u32) -> Option<ProcessInfo> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(pid, &stat)
 }
 
 /// SIGKILL to each pid, then waits (at most `limit`) until they are dead: a signal is
-/// delivered asynchronously, and a browser still dying holds its profile lock.
+/// delivered asynchronously, and a browser still dying holds its profile lock. A pid taken by
+/// a new process meanwhile does not count as the old one.
 pub async fn kill_and_wait(pids: &[u32], limit: std::time::Duration) -> bool {
+    let seen: Vec<(u32, u64)> = pids
+        .iter()
+        .filter_map(|&pid| info(pid).map(|p| (pid, p.start)))
+        .collect();
     kill_all(pids);
+    let alive =
+        |&(pid, start): &(u32, u64)| info(pid).is_some_and(|p| !p.zombie && p.start == start);
     let deadline = tokio::time::Instant::now() + limit;
-    while pids.iter().any(|&pid| alive(pid)) {
+    while seen.iter().any(alive) {
         if tokio::time::Instant::now() >= deadline {
             return false;
         }
@@ -245,9 +249,14 @@ mod tests {
 
     #[test]
     fn stat_lines_with_odd_names_parse() {
-        let p = parse_stat(42, "42 (a) b) c) S 1 40 40 0 -1").unwrap();
-        assert_eq!((p.ppid, p.pgid, p.zombie), (1, 40, false));
-        assert!(parse_stat(43, "43 (x) Z 1 43 43").unwrap().zombie);
+        let tail = "0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 12345 1000 10";
+        let p = parse_stat(42, &format!("42 (a) b) c) S 1 40 40 {tail}")).unwrap();
+        assert_eq!((p.ppid, p.pgid, p.zombie, p.start), (1, 40, false, 12345));
+        assert!(
+            parse_stat(43, &format!("43 (x) Z 1 43 43 {tail}"))
+                .unwrap()
+                .zombie
+        );
         assert!(parse_stat(44, "garbage").is_none());
     }
 

@@ -105,8 +105,27 @@ pub fn processes_mentioning(needle: &str) -> Vec<(u32, String)> {
     found
 }
 
+/// A process as it was seen: its pid and its start time, so that a pid the kernel hands to a
+/// new process later (pids wrap at `pid_max`, which busy test machines reach) is not taken for
+/// the one seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Proc {
+    pub pid: u32,
+    start: u64,
+}
+
+impl Proc {
+    /// The process that has `pid` now, if any.
+    pub fn of(pid: u32) -> Option<Proc> {
+        stat_of(pid).map(|s| Proc {
+            pid,
+            start: s.start,
+        })
+    }
+}
+
 /// Live processes of process group `pgid`.
-pub fn group_members(pgid: u32) -> Vec<u32> {
+pub fn group_members(pgid: u32) -> Vec<Proc> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Some(pid) = entry
@@ -116,27 +135,40 @@ pub fn group_members(pgid: u32) -> Vec<u32> {
         else {
             continue;
         };
-        if let Some((state, group)) = stat_of(pid)
-            && state != 'Z'
-            && group == pgid
+        if let Some(stat) = stat_of(pid)
+            && stat.state != 'Z'
+            && stat.pgid == pgid
         {
-            found.push(pid);
+            found.push(Proc {
+                pid,
+                start: stat.start,
+            });
         }
     }
     found
 }
 
-/// Whether `pid` is a live (non-zombie) process.
-pub fn alive(pid: u32) -> bool {
-    stat_of(pid).is_some_and(|(state, _)| state != 'Z')
+/// Whether the process seen as `p` still lives (and is not a zombie).
+pub fn alive(p: Proc) -> bool {
+    stat_of(p.pid).is_some_and(|s| s.state != 'Z' && s.start == p.start)
 }
 
-fn stat_of(pid: u32) -> Option<(char, u32)> {
+struct Stat {
+    state: char,
+    pgid: u32,
+    start: u64,
+}
+
+fn stat_of(pid: u32) -> Option<Stat> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let pgid = fields.nth(1)?.parse().ok()?;
-    Some((state, pgid))
+    // Fields after the command name, which is in parentheses: state is field 3, pgrp field 5,
+    // starttime field 22.
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+    Some(Stat {
+        state: fields.first()?.chars().next()?,
+        pgid: fields.get(2)?.parse().ok()?,
+        start: fields.get(19)?.parse().ok()?,
+    })
 }
 
 /// SIGKILL to one process.
@@ -211,8 +243,8 @@ impl Daemon {
         body
     }
 
-    /// The pids of session `id`'s worker process group, as the daemon reports its worker.
-    pub async fn worker_tree(&self, id: &str) -> Vec<u32> {
+    /// The processes of session `id`'s worker process group, as the daemon reports its worker.
+    pub async fn worker_tree(&self, id: &str) -> Vec<Proc> {
         let pgid = self.detail(id).await["workerPid"]
             .as_u64()
             .expect("a worker pid") as u32;
@@ -457,10 +489,11 @@ pub async fn back_to_working_without_qr(daemon: &Daemon, id: &str, restarts_befo
     .await
 }
 
-/// Waits until none of `pids` is alive.
-pub async fn all_gone(what: &str, pids: &[u32]) {
+/// Waits until none of `procs` is alive.
+pub async fn all_gone(what: &str, procs: &[Proc]) {
     eventually(what, DEADLINE, || async {
-        pids.iter().all(|p| !alive(*p)).then_some(())
+        let left: Vec<_> = procs.iter().filter(|p| alive(**p)).collect();
+        left.is_empty().then_some(())
     })
     .await
 }

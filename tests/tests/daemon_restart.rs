@@ -19,7 +19,7 @@ async fn kill_9_of_the_daemon_then_a_restart_restores_both_sessions() {
                 .processes_of(id)
                 .into_iter()
                 .filter(|(_, cmdline)| cmdline.contains("--user-data-dir="))
-                .map(|(pid, _)| pid),
+                .filter_map(|(pid, _)| Proc::of(pid)),
         );
         old_trees.extend(daemon.worker_tree(id).await);
     }

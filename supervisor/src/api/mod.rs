@@ -3,8 +3,10 @@
 //! Every route is declared once, in [`routes!`] below: the same declaration builds the router
 //! and the OpenAPI document ([`openapi`]), so the document cannot miss a route.
 
+mod assignments;
 mod auth;
 mod body;
+mod dashboard;
 mod error;
 mod events;
 pub mod openapi;
@@ -153,6 +155,31 @@ routes! {
     get "/ready" => system::ready {
         "The store is writable and chromedriver and Chromium are found", guarded: false, body: None,
         [200 => "Ready", 503 => "not_ready"]
+    }
+    post "/api/assign-number" => assignments::assign {
+        "Assign a linked session to the Laravel app's sales or coordination number; rewrites its .env",
+        guarded: true, body: Some("AssignNumber"),
+        [200 => "Assignment", 400 => "invalid_type, invalid_session_id, invalid_json, invalid_body",
+         404 => "session_not_found", 409 => "session_not_linked", 413 => "body_too_large",
+         503 => "laravel_env_unavailable"]
+    }
+    get "/api/current-assignments" => assignments::current {
+        "The sales and coordination assignments with each session's status", guarded: true, body: None,
+        [200 => "Assignments"]
+    }
+    get "/" => dashboard::index {
+        "The dashboard: statistics, new session, restore, assignments", guarded: false, body: None,
+        [200 => "text/html"]
+    }
+    get "/sessions" => dashboard::sessions {
+        "The dashboard's sessions page: QR codes and actions", guarded: false, body: None,
+        [200 => "text/html"]
+    }
+    get "/assets/app.js" => dashboard::app_js {
+        "The dashboard's script", guarded: false, body: None, [200 => "text/javascript"]
+    }
+    get "/assets/app.css" => dashboard::app_css {
+        "The dashboard's style", guarded: false, body: None, [200 => "text/css"]
     }
     get "/metrics" => system::metrics {
         "Prometheus text format", guarded: true, body: None, [200 => "text/plain; version=0.0.4"]

@@ -84,9 +84,37 @@ fn schemas() -> Value {
             "messages": {"type": "object"}, "uptimeSeconds": {"type": "integer"}
         }},
         "Event": {"type": "object", "properties": {
-            "type": {"type": "string", "enum": ["created", "deleted", "status", "qr", "ready", "messageSent", "messageFailed", "messageReceived"]},
+            "type": {"type": "string", "enum": ["created", "deleted", "status", "qr", "ready", "messageSent", "messageFailed", "messageReceived", "assignment"]},
             "sessionId": {"type": "string"}, "at": {"type": "integer"}
         }, "required": ["type", "sessionId", "at"]},
+        "AssignNumber": {
+            "type": "object",
+            "properties": {
+                "sessionId": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+                "type": {"type": "string", "enum": ["sells", "coordination"]}
+            },
+            "required": ["sessionId", "type"]
+        },
+        "Assignment": {
+            "type": "object",
+            "properties": {
+                "type": {"type": "string", "enum": ["sells", "coordination"]},
+                "sessionId": {"type": "string"},
+                "phoneNumber": {"type": ["string", "null"]},
+                "status": {"$ref": "#/components/schemas/Status"},
+                "url": {"type": "string", "description": "the session's send-message URL, as written in the .env"},
+                "envUpdated": {"type": "boolean"}
+            },
+            "required": ["type", "sessionId", "url"]
+        },
+        "Assignments": {
+            "type": "object",
+            "properties": {
+                "sells": {"oneOf": [{"$ref": "#/components/schemas/Assignment"}, {"type": "null"}]},
+                "coordination": {"oneOf": [{"$ref": "#/components/schemas/Assignment"}, {"type": "null"}]}
+            },
+            "required": ["sells", "coordination"]
+        },
         "Health": {"type": "object", "properties": {"status": {"type": "string"}}},
         "Ready": {"type": "object", "properties": {"status": {"type": "string"}}}
     })

@@ -65,6 +65,21 @@ pub struct ServeArgs {
     /// Allow listening beyond loopback without an API key.
     #[arg(long, env = "WAMUX_INSECURE_NO_AUTH")]
     insecure_no_auth: bool,
+    /// The Laravel application's .env, whose WHATSAPP_SELLS_* and WHATSAPP_COORDINATION_*
+    /// keys are rewritten when a number is assigned.
+    #[arg(long, env = "WAMUX_LARAVEL_ENV")]
+    laravel_env: Option<PathBuf>,
+    /// The address the Laravel application uses to reach wamux, for the send URLs in its .env
+    /// [default: http:// and the listen address].
+    #[arg(long, env = "WAMUX_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Move an assignment to another WORKING session when its session stays FAILED, stopped
+    /// or logged out longer than --auto-switch-after.
+    #[arg(long, env = "WAMUX_AUTO_SWITCH")]
+    auto_switch: bool,
+    /// How long an assigned session may be unusable before --auto-switch moves it, e.g. 2m.
+    #[arg(long, env = "WAMUX_AUTO_SWITCH_AFTER", default_value = "60s", value_parser = config::parse_duration)]
+    auto_switch_after: Duration,
     /// How often memory is sampled and orphan browsers are swept, e.g. 10s.
     #[arg(long, env = "WAMUX_WATCH_INTERVAL", default_value = "10s", value_parser = config::parse_duration)]
     watch_interval: Duration,
@@ -109,6 +124,9 @@ impl ServeArgs {
             recycle_after: self.recycle_after,
             watch_interval: self.watch_interval,
             api_key,
+            laravel_env: self.laravel_env,
+            public_url: self.public_url,
+            auto_switch: self.auto_switch.then_some(self.auto_switch_after),
         })
     }
 }

@@ -1,0 +1,68 @@
+//! `/api/assign-number` and `/api/current-assignments`: the Laravel application's sales and
+//! coordination numbers.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::body::RawBody;
+use super::{ApiError, AppState};
+use crate::assignments::{AssignError, Kind};
+use crate::session::valid_session_id;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssignRequest {
+    session_id: String,
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+impl From<AssignError> for ApiError {
+    fn from(e: AssignError) -> Self {
+        let message = e.to_string();
+        match e {
+            AssignError::Session(e) => e.into(),
+            AssignError::NotLinked(_) => {
+                ApiError::new(StatusCode::CONFLICT, "session_not_linked", message)
+            }
+            AssignError::Env(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "laravel_env_unavailable",
+                format!("{message}; nothing was changed"),
+            ),
+            AssignError::Store(e) => crate::manager::ManagerError::Store(e).into(),
+        }
+    }
+}
+
+pub async fn assign(State(state): State<AppState>, body: RawBody) -> Result<Json<Value>, ApiError> {
+    let request: AssignRequest = body.json()?;
+    let kind = Kind::parse(&request.kind).ok_or_else(|| {
+        ApiError::bad_request("invalid_type", "type is \"sells\" or \"coordination\"")
+    })?;
+    if !valid_session_id(&request.session_id) {
+        return Err(ApiError::bad_request(
+            "invalid_session_id",
+            "session ids are 1 to 64 characters of A-Z, a-z, 0-9, '_' and '-'",
+        ));
+    }
+    let manager = &state.manager;
+    let assignment = manager
+        .assignments
+        .assign(manager, kind, &request.session_id, None)
+        .await?;
+    Ok(Json(json!(assignment)))
+}
+
+pub async fn current(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let manager = &state.manager;
+    let current = manager.assignments.current(manager)?;
+    let body: Map<String, Value> = current
+        .into_iter()
+        .map(|(kind, a)| (kind.as_str().to_owned(), json!(a)))
+        .collect();
+    Ok(Json(Value::Object(body)))
+}
