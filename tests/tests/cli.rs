@@ -108,6 +108,15 @@ async fn the_cli_drives_a_session_from_creation_to_deletion() {
     assert_eq!(down.status.code(), Some(69));
     assert!(String::from_utf8_lossy(&down.stderr).contains("not answering"));
 
+    // Logout unlinks: the number is forgotten and a fresh QR follows.
+    let old_payload = payload.clone();
+    ok(daemon.cli(&["logout", "cli1"]));
+    let fresh = daemon.qr_payload("cli1").await;
+    assert_ne!(fresh, old_payload);
+    let status = daemon.status("cli1").await;
+    assert_eq!(status["phoneNumber"], serde_json::Value::Null, "{status}");
+    assert_eq!(status["status"], "SCAN_QR_CODE");
+
     let killed = ok(daemon.cli(&["kill", "cli1"]));
     assert!(stdout(&killed).contains("STOPPED"), "{}", stdout(&killed));
     assert_eq!(daemon.processes_of("cli1"), vec![]);

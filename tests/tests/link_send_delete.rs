@@ -34,6 +34,13 @@ async fn a_session_links_sends_and_leaves_nothing_behind() {
     assert_eq!(decode_qr_png(&png).expect("the PNG decodes"), payload);
     assert_eq!(daemon.status("alpha").await["status"], "SCAN_QR_CODE");
 
+    // The profile holds the account's keys: only the service user may read it.
+    use std::os::unix::fs::PermissionsExt;
+    for dir in [daemon.data_dir.path().to_owned(), daemon.profile("alpha")] {
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{}", dir.display());
+    }
+
     let status = daemon.link(&fake, "alpha", "5215511111111").await;
     assert_eq!(status["phoneNumber"], "5215511111111");
     assert_eq!(status["qrAvailable"], false);
