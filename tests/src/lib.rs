@@ -78,31 +78,14 @@ where
 /// Live processes whose command line contains `needle`, with that command line.
 pub fn processes_mentioning(needle: &str) -> Vec<(u32, String)> {
     let me = std::process::id();
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if pid == me {
-            continue;
-        }
-        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-        let zombie = stat
-            .rfind(')')
-            .is_some_and(|i| stat[i + 1..].trim_start().starts_with('Z'));
-        let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let line = String::from_utf8_lossy(&raw).replace('\0', " ");
-        if !zombie && line.contains(needle) {
-            found.push((pid, line));
-        }
-    }
-    found
+    pids()
+        .filter(|&pid| pid != me && stat_of(pid).is_some_and(|s| s.state != 'Z'))
+        .filter_map(|pid| {
+            let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let line = String::from_utf8_lossy(&raw).replace('\0', " ");
+            line.contains(needle).then_some((pid, line))
+        })
+        .collect()
 }
 
 /// A process as it was seen: its pid and its start time, so that a pid the kernel hands to a
@@ -124,28 +107,26 @@ impl Proc {
     }
 }
 
+/// Every pid in `/proc`.
+fn pids() -> impl Iterator<Item = u32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
+}
+
 /// Live processes of process group `pgid`.
 pub fn group_members(pgid: u32) -> Vec<Proc> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if let Some(stat) = stat_of(pid)
-            && stat.state != 'Z'
-            && stat.pgid == pgid
-        {
-            found.push(Proc {
+    pids()
+        .filter_map(|pid| {
+            let stat = stat_of(pid)?;
+            (stat.state != 'Z' && stat.pgid == pgid).then_some(Proc {
                 pid,
                 start: stat.start,
-            });
-        }
-    }
-    found
+            })
+        })
+        .collect()
 }
 
 /// Whether the process seen as `p` still lives (and is not a zombie).
