@@ -87,6 +87,10 @@ fn main() -> ExitCode {
     let args = Args::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Once the supervisor is gone, stderr is a broken pipe: reporting that failure with
+        // eprintln! would panic the task that logged, and the one that logs "received SIGTERM"
+        // is the one that must stop the worker and its browser.
+        .log_internal_errors(false)
         .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

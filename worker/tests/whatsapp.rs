@@ -325,3 +325,19 @@ async fn a_refusing_page_or_a_dying_browser_is_fatal_and_leaves_nothing_behind()
     }
     fake.server.shutdown().await;
 }
+
+/// A supervisor that dies leaves the worker writing its log into a broken pipe; the worker
+/// must still stop on SIGTERM (the signal its parent's death sends) and take its browser along.
+#[tokio::test]
+async fn a_worker_whose_log_pipe_broke_still_stops_on_sigterm() {
+    let fake = Fake::start(FakeConfig::default()).await;
+    let url = fake.url();
+    let mut launch = Launch::new(&url);
+    launch.stderr_closed = true;
+    let mut worker = Worker::start(launch).await;
+    worker.next_qr(Duration::from_secs(60)).await;
+    worker.signal(Signal::SIGTERM);
+    let status = worker.wait_exit(Duration::from_secs(15)).await;
+    assert!(status.success(), "{status:?}");
+    assert_no_process_on(&worker.profile, Duration::from_secs(5)).await;
+}

@@ -176,8 +176,9 @@ pub async fn run(args: ServeArgs, notifier: Notifier) -> ExitCode {
         let ready = notifier.clone();
         crate::serve::run(config, shutdown.cancelled_owned(), move |addr| {
             // Scripts and tests wait for this line to know the API answers.
-            println!("wamux listening on http://{addr}");
-            let _ = std::io::stdout().flush();
+            let mut stdout = std::io::stdout();
+            let _ = writeln!(stdout, "wamux listening on http://{addr}");
+            let _ = stdout.flush();
             ready.notify(&format!("READY=1\nSTATUS=serving on http://{addr}"));
         })
         .await

@@ -122,6 +122,8 @@ pub struct Launch<'a> {
     pub web_url: &'a str,
     pub profile: Option<&'a Path>,
     pub user_agent: Option<&'a str>,
+    /// Close the reading end of the worker's stderr at once, as a dead supervisor does.
+    pub stderr_closed: bool,
 }
 
 impl<'a> Launch<'a> {
@@ -130,6 +132,7 @@ impl<'a> Launch<'a> {
             web_url,
             profile: None,
             user_agent: None,
+            stderr_closed: false,
         }
     }
 }
@@ -146,7 +149,10 @@ impl Worker {
         if let Some(agent) = launch.user_agent {
             command.args(["--user-agent", agent]);
         }
-        let child = command
+        if launch.stderr_closed {
+            command.stderr(std::process::Stdio::piped());
+        }
+        let mut child = command
             .args(["--session-id", "test-session"])
             .arg("--profile-dir")
             .arg(&profile)
@@ -162,6 +168,7 @@ impl Worker {
             .process_group(0)
             .spawn()
             .expect("the worker starts");
+        drop(child.stderr.take());
         let mut worker = Worker {
             child,
             profile,
