@@ -1,8 +1,9 @@
 //! `wamux serve`: the daemon's life from start to exit.
 //!
 //! 1. Make the data directory (private to the service user) and open the store.
-//! 2. Kill any browser still running on one of its profiles: no worker owns one yet, so each
-//!    is an orphan of an earlier daemon that died without cleaning up.
+//! 2. Refuse to run beside another daemon on the same directory. End what an earlier daemon
+//!    that died left: its workers get SIGTERM and the grace period to close their browsers,
+//!    then SIGKILL to their groups; then any browser still on one of the profiles is killed.
 //! 3. Listen for workers, restore the sessions people left running, then serve HTTP. Meanwhile,
 //!    every `--watch-interval` and on SIGCHLD, kill browsers that no worker owns and reap
 //!    adopted zombies.
@@ -57,6 +58,18 @@ pub async fn run(
     let data = DataDir::new(config.data_dir.clone());
     private_dir(&data.sessions())?;
 
+    let socket = data.worker_socket();
+    if tokio::net::UnixStream::connect(&socket).await.is_ok() {
+        anyhow::bail!(
+            "another wamux daemon is serving {} (its socket {} answers); stop it first",
+            data.root().display(),
+            socket.display()
+        );
+    }
+    let workers = sweep::end_orphan_workers(&data.sessions(), config.stop_grace).await;
+    if workers > 0 {
+        tracing::warn!(workers, "ended the workers of an earlier run");
+    }
     if let Err(e) = reaper::become_subreaper() {
         tracing::warn!(error = %e, "cannot become child subreaper; orphans go to PID 1");
     }
@@ -74,7 +87,6 @@ pub async fn run(
     let store = Store::open(&data.database())
         .with_context(|| format!("cannot open {}", data.database().display()))?;
 
-    let socket = data.worker_socket();
     anyhow::ensure!(
         socket.as_os_str().len() <= MAX_SOCKET_PATH,
         "the data directory path is too long for a Unix socket ({}): choose a shorter --data-dir",
@@ -151,8 +163,16 @@ async fn housekeeping(manager: Arc<Manager>, stop: CancellationToken) {
                 if let Some(grace) = manager.ctx.config.auto_switch {
                     manager.assignments.auto_switch(&manager, grace).await;
                 }
+                let sessions = manager.ctx.data.sessions();
+                let workers = sweep::orphan_workers(&sessions);
+                if !workers.is_empty() {
+                    tracing::warn!(?workers, "killing workers that are not this daemon's");
+                    for w in &workers {
+                        let _ = crate::kill::kill_group(w.pid);
+                    }
+                }
                 let owners = manager.worker_pids();
-                let orphans = sweep::orphans(&manager.ctx.data.sessions(), &owners);
+                let orphans = sweep::orphans(&sessions, &owners);
                 if !orphans.is_empty() {
                     tracing::warn!(?orphans, "killing browsers that no worker owns");
                     sweep::kill_all(&orphans);

@@ -116,6 +116,42 @@ pub fn orphans(sessions_dir: &Path, owners: &HashMap<String, u32>) -> Vec<u32> {
         .collect()
 }
 
+/// `wamux-worker`s of sessions under `sessions_dir` that are not children of this process:
+/// orphans of a daemon that died. Each leads the process group of its chromedriver and
+/// browsers.
+pub fn orphan_workers(sessions_dir: &Path) -> Vec<ProcessInfo> {
+    let needle = format!("--profile-dir {}/", sessions_dir.to_string_lossy());
+    let me = std::process::id();
+    processes()
+        .filter(|p| !p.zombie && p.ppid != me)
+        .filter(|p| {
+            command_line(p.pid).is_some_and(|c| {
+                let exe = c.split(' ').next().unwrap_or_default();
+                exe.rsplit('/').next() == Some("wamux-worker") && c.contains(&needle)
+            })
+        })
+        .collect()
+}
+
+/// Ends orphan workers and their groups: SIGTERM first, so each can close its browser
+/// cleanly (which flushes the profile), then after `grace` SIGKILL to every group left.
+pub async fn end_orphan_workers(sessions_dir: &Path, grace: std::time::Duration) -> usize {
+    let orphans = orphan_workers(sessions_dir);
+    for p in &orphans {
+        let _ = kill(Pid::from_raw(p.pid as i32), Signal::SIGTERM);
+    }
+    let alive =
+        |p: &ProcessInfo| info(p.pid).is_some_and(|now| !now.zombie && now.start == p.start);
+    let deadline = tokio::time::Instant::now() + grace;
+    while orphans.iter().any(alive) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    for p in &orphans {
+        let _ = crate::kill::kill_group(p.pid);
+    }
+    orphans.len()
+}
+
 fn is_chromedriver(cmdline: &str) -> bool {
     cmdline
         .split(' ')

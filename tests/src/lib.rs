@@ -162,11 +162,15 @@ pub fn kill9(pid: u32) {
 }
 
 fn kill_mentioning(needle: &str) {
+    use nix::sys::signal::{Signal, kill, killpg};
+    use nix::unistd::Pid;
     for (pid, _) in processes_mentioning(needle) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid as i32),
-            nix::sys::signal::Signal::SIGKILL,
-        );
+        // A worker leads the group of its chromedriver, whose command line names no path of
+        // ours: the whole group goes.
+        if stat_of(pid).is_some_and(|s| s.pgid == pid) {
+            let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
+        }
+        let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
     }
 }
 

@@ -83,3 +83,17 @@ async fn sigterm_stops_cleanly_and_the_next_start_restores() {
     .await;
     assert_eq!(d["phoneNumber"], "5215512340013");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_dies_with_its_daemon_and_takes_its_browsers_along() {
+    let fake = fake(FakeConfig::default()).await;
+    let mut daemon = Daemon::start(&fake.url(), &[]);
+    daemon.create("cuatro").await;
+    daemon.link(&fake, "cuatro", "5215512340014").await;
+    let tree = daemon.worker_tree("cuatro").await;
+    assert!(tree.len() >= 3, "{tree:?}");
+
+    // No next start to sweep: the worker must notice on its own, whatever its log pipe does.
+    daemon.kill9();
+    all_gone("the worker's whole tree to end with the daemon", &tree).await;
+}

@@ -1,4 +1,4 @@
-//! `wamux sweep --data-dir DIR`: kills the browsers (and their chromedrivers) left on the
+//! `wamux sweep --data-dir DIR`: ends the workers, chromedrivers and browsers left on the
 //! profiles of one data directory, for when no daemon runs to do it. It touches no other
 //! Chromium on the machine, and refuses while a daemon serves that directory.
 
@@ -25,11 +25,16 @@ pub async fn run(data_dir: &Path) -> ExitCode {
         );
         return ExitCode::from(75);
     }
+    let workers = sweep::end_orphan_workers(&data.sessions(), Duration::from_secs(10)).await;
     let orphans = sweep::orphans(&data.sessions(), &Default::default());
     if !sweep::kill_and_wait(&orphans, Duration::from_secs(5)).await {
         eprintln!("wamux: some processes outlived SIGKILL: {orphans:?}");
         return ExitCode::from(75);
     }
-    println!("killed {} orphan process(es)", orphans.len());
+    println!(
+        "killed {} orphan worker(s) and {} orphan browser process(es)",
+        workers,
+        orphans.len()
+    );
     ExitCode::SUCCESS
 }
