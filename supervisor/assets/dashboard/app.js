@@ -182,6 +182,10 @@
       throw new ApiError(0, 'network', `The gateway cannot be reached (${err.message || err})`);
     }
     const text = await response.text().catch(() => '');
+    if (usedKey !== state.key) {
+      // The key was changed or forgotten meanwhile: this answer belongs to no one now.
+      throw new ApiError(401, 'unauthorized', 'The API key changed while this request was on its way.');
+    }
     let data = null;
     if (text) {
       try {
@@ -197,7 +201,7 @@
       error.code || `http_${response.status}`,
       error.message || (text && !data ? text.slice(0, 300) : response.statusText),
     );
-    if (response.status === 401 && usedKey === state.key) locked(Boolean(usedKey));
+    if (response.status === 401) locked(Boolean(usedKey));
     throw failure;
   }
 
@@ -516,7 +520,7 @@
         fact('Phone', 'phone'),
         fact('Memory', 'memory'),
         fact('Restarts', 'restarts'),
-        fact('Status', 'since')),
+        fact('In this status', 'since')),
       el('div', { class: 'qr-box', hidden: true },
         el('img', { class: 'qr', alt: `QR code to link session ${id}`, width: 264, height: 264 }),
         el('p', { class: 'muted small', text: 'On the phone: WhatsApp → Linked devices → Link a device, then scan this code.' })),
@@ -564,6 +568,8 @@
     if (view.lastError) {
       setText($('.last-error', card), String(view.lastError));
       errorBox.hidden = false;
+      // An error from before the session last got going is history, not an alarm.
+      errorBox.classList.toggle('past', view.status === 'WORKING' || view.status === 'SCAN_QR_CODE');
     } else {
       setText($('.last-error', card), '');
       errorBox.hidden = true;
@@ -702,6 +708,7 @@
       if (action === 'delete') {
         await api('DELETE', sessionPath(id));
         forgetSession(id);
+        renderSessions();
         toast(`Session ${id} deleted.`, 'ok');
       } else if (action.startsWith('assign-')) {
         const type = action.slice('assign-'.length);
@@ -795,6 +802,7 @@
     if (!live) return;
     live.dataset.state = stateName;
     setText(live, text);
+    document.body.dataset.live = stateName;
   }
 
   function stopStream() {
@@ -924,7 +932,10 @@
         }
         break;
       case 'deleted':
-        if (id) forgetSession(id);
+        if (id) {
+          forgetSession(id);
+          renderSessions();
+        }
         break;
       case 'assignment': {
         const label = ASSIGNMENT_LABEL[event.assignmentType] || event.assignmentType || 'A number';
