@@ -438,7 +438,9 @@ impl Incarnation<'_> {
             }
         });
         let mut socket_open = true;
-        let mut watch = tokio::time::interval(self.ctx.config.watch_interval);
+        // The first sample one interval in: at spawn the group holds the worker alone.
+        let every = self.ctx.config.watch_interval;
+        let mut watch = tokio::time::interval_at(Instant::now() + every, every);
         let ended = loop {
             tokio::select! {
                 frame = events.recv(), if socket_open => match frame {
