@@ -336,6 +336,18 @@ impl Daemon {
         wait_child(&mut child, Duration::from_secs(60)).expect("wamux exits after SIGTERM")
     }
 
+    /// SIGTERM, then at once SIGINT (two signals of one kind sent back to back can arrive as
+    /// one); waits for the exit.
+    pub fn signal_twice(&mut self) -> std::process::ExitStatus {
+        use nix::sys::signal::{Signal, kill};
+        let mut child = self.child.take().expect("running daemon");
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        for signal in [Signal::SIGTERM, Signal::SIGINT] {
+            let _ = kill(pid, signal);
+        }
+        wait_child(&mut child, Duration::from_secs(60)).expect("wamux exits after two signals")
+    }
+
     /// Runs the `wamux` CLI against this daemon.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
         Command::new(bin("wamux"))

@@ -97,3 +97,20 @@ async fn a_worker_dies_with_its_daemon_and_takes_its_browsers_along() {
     daemon.kill9();
     all_gone("the worker's whole tree to end with the daemon", &tree).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_signal_forces_the_stop_and_still_leaves_no_browser() {
+    let fake = fake(FakeConfig::default()).await;
+    let mut daemon = Daemon::start(&fake.url(), &[]);
+    daemon.create("cinco").await;
+    daemon.wait_status("cinco", "SCAN_QR_CODE").await;
+    let tree = daemon.worker_tree("cinco").await;
+
+    let status = daemon.signal_twice();
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "a forced stop says so: {status:?}"
+    );
+    all_gone("the forced stop to take every browser", &tree).await;
+}
