@@ -27,4 +27,5 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # The end-to-end tests run the built binaries.
 cargo build --workspace --bins --locked
-cargo test --workspace --locked -- --test-threads 2
+# --no-fail-fast: one run shows every failing test binary, not only the first.
+cargo test --workspace --locked --no-fail-fast -- --test-threads 2

@@ -282,6 +282,12 @@ async fn the_openapi_document_lists_every_route_the_router_serves() {
         "GET /health",
         "GET /ready",
         "GET /metrics",
+        "POST /api/assign-number",
+        "GET /api/current-assignments",
+        "GET /",
+        "GET /sessions",
+        "GET /assets/app.js",
+        "GET /assets/app.css",
     ];
     expected.sort();
     documented.sort();
