@@ -107,7 +107,7 @@ pub fn orphans(sessions_dir: &Path, owners: &HashMap<String, u32>) -> Vec<u32> {
     let drivers = processes().filter(|p| {
         !p.zombie
             && groups.contains(&p.pgid)
-            && command_line(p.pid).is_some_and(|c| is_chromedriver(&c))
+            && command_line(p.pid).is_some_and(|c| runs(&c, "chromedriver"))
     });
     browsers
         .iter()
@@ -125,10 +125,7 @@ pub fn orphan_workers(sessions_dir: &Path) -> Vec<ProcessInfo> {
     processes()
         .filter(|p| !p.zombie && p.ppid != me)
         .filter(|p| {
-            command_line(p.pid).is_some_and(|c| {
-                let exe = c.split(' ').next().unwrap_or_default();
-                exe.rsplit('/').next() == Some("wamux-worker") && c.contains(&needle)
-            })
+            command_line(p.pid).is_some_and(|c| runs(&c, "wamux-worker") && c.contains(&needle))
         })
         .collect()
 }
@@ -140,23 +137,19 @@ pub async fn end_orphan_workers(sessions_dir: &Path, grace: std::time::Duration)
     for p in &orphans {
         let _ = kill(Pid::from_raw(p.pid as i32), Signal::SIGTERM);
     }
-    let alive =
-        |p: &ProcessInfo| info(p.pid).is_some_and(|now| !now.zombie && now.start == p.start);
-    let deadline = tokio::time::Instant::now() + grace;
-    while orphans.iter().any(alive) && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    wait_gone(&orphans, grace).await;
     for p in &orphans {
         let _ = crate::kill::kill_group(p.pid);
     }
     orphans.len()
 }
 
-fn is_chromedriver(cmdline: &str) -> bool {
+/// Whether `cmdline` runs the executable called `name`, wherever it is installed.
+fn runs(cmdline: &str, name: &str) -> bool {
     cmdline
         .split(' ')
         .next()
-        .is_some_and(|exe| exe.rsplit('/').next() == Some("chromedriver"))
+        .is_some_and(|exe| exe.rsplit('/').next() == Some(name))
 }
 
 /// Live processes using exactly `profile`.
@@ -204,13 +197,16 @@ fn info(pid: u32) -> Option<ProcessInfo> {
 /// delivered asynchronously, and a browser still dying holds its profile lock. A pid taken by
 /// a new process meanwhile does not count as the old one.
 pub async fn kill_and_wait(pids: &[u32], limit: std::time::Duration) -> bool {
-    let seen: Vec<(u32, u64)> = pids
-        .iter()
-        .filter_map(|&pid| info(pid).map(|p| (pid, p.start)))
-        .collect();
+    let seen: Vec<ProcessInfo> = pids.iter().filter_map(|&pid| info(pid)).collect();
     kill_all(pids);
+    wait_gone(&seen, limit).await
+}
+
+/// Waits (at most `limit`) until none of the processes `seen` lives; `true` when none does.
+/// A pid taken by a new process meanwhile does not count as the one seen.
+async fn wait_gone(seen: &[ProcessInfo], limit: std::time::Duration) -> bool {
     let alive =
-        |&(pid, start): &(u32, u64)| info(pid).is_some_and(|p| !p.zombie && p.start == start);
+        |p: &ProcessInfo| info(p.pid).is_some_and(|now| !now.zombie && now.start == p.start);
     let deadline = tokio::time::Instant::now() + limit;
     while seen.iter().any(alive) {
         if tokio::time::Instant::now() >= deadline {
@@ -277,10 +273,14 @@ mod tests {
     }
 
     #[test]
-    fn chromedrivers_are_known_by_their_executable() {
-        assert!(is_chromedriver("/usr/bin/chromedriver --port=1234"));
-        assert!(is_chromedriver("chromedriver"));
-        assert!(!is_chromedriver("/usr/bin/vim chromedriver"));
+    fn processes_are_known_by_their_executable() {
+        assert!(runs("/usr/bin/chromedriver --port=1234", "chromedriver"));
+        assert!(runs("chromedriver", "chromedriver"));
+        assert!(!runs("/usr/bin/vim chromedriver", "chromedriver"));
+        assert!(runs(
+            "/usr/local/bin/wamux-worker --session-id a",
+            "wamux-worker"
+        ));
     }
 
     #[test]

@@ -8,9 +8,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::body::RawBody;
+use super::error::check_session_id;
 use super::{ApiError, AppState};
 use crate::assignments::{AssignError, Kind};
-use crate::session::valid_session_id;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -43,12 +43,7 @@ pub async fn assign(State(state): State<AppState>, body: RawBody) -> Result<Json
     let kind = Kind::parse(&request.kind).ok_or_else(|| {
         ApiError::bad_request("invalid_type", "type is \"sells\" or \"coordination\"")
     })?;
-    if !valid_session_id(&request.session_id) {
-        return Err(ApiError::bad_request(
-            "invalid_session_id",
-            "session ids are 1 to 64 characters of A-Z, a-z, 0-9, '_' and '-'",
-        ));
-    }
+    check_session_id(&request.session_id)?;
     let manager = &state.manager;
     let assignment = manager
         .assignments

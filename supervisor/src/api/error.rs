@@ -28,6 +28,18 @@ impl ApiError {
     }
 }
 
+/// 400 `invalid_session_id` unless `id` is a well-formed session id.
+pub fn check_session_id(id: &str) -> Result<(), ApiError> {
+    if crate::session::valid_session_id(id) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_session_id",
+            "session ids are 1 to 64 characters of A-Z, a-z, 0-9, '_' and '-'",
+        ))
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if self.status.is_server_error() {

@@ -11,8 +11,8 @@ use futures_util::Stream;
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
+use super::error::check_session_id;
 use super::{ApiError, AppState};
-use crate::session::valid_session_id;
 
 #[derive(Debug, Deserialize)]
 pub struct EventsQuery {
@@ -23,13 +23,8 @@ pub async fn stream(
     State(state): State<AppState>,
     Query(query): Query<EventsQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
-    if let Some(id) = &query.session
-        && !valid_session_id(id)
-    {
-        return Err(ApiError::bad_request(
-            "invalid_session_id",
-            "session ids are 1 to 64 characters of A-Z, a-z, 0-9, '_' and '-'",
-        ));
+    if let Some(id) = &query.session {
+        check_session_id(id)?;
     }
     let rx = state.manager.ctx.events.subscribe();
     let shutdown = state.shutdown.clone();

@@ -9,27 +9,15 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::body::RawBody;
+use super::error::check_session_id;
 use super::{ApiError, AppState};
-use crate::session::{
-    SendFailure, Session, generate_session_id, normalize_phone, valid_session_id,
-};
+use crate::session::{SendFailure, Session, generate_session_id, normalize_phone};
 
 /// The longest message WhatsApp Web accepts in one bubble.
 const MAX_MESSAGE_CHARS: usize = 4096;
 
-fn checked_id(id: &str) -> Result<(), ApiError> {
-    if valid_session_id(id) {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request(
-            "invalid_session_id",
-            "session ids are 1 to 64 characters of A-Z, a-z, 0-9, '_' and '-'",
-        ))
-    }
-}
-
 fn session(state: &AppState, id: &str) -> Result<std::sync::Arc<Session>, ApiError> {
-    checked_id(id)?;
+    check_session_id(id)?;
     Ok(state.manager.get(id)?)
 }
 
@@ -43,7 +31,7 @@ pub async fn create(State(state): State<AppState>, body: RawBody) -> Result<Resp
     let body: Option<CreateRequest> = body.json()?;
     let id = match body.and_then(|b| b.session_id) {
         Some(id) => {
-            checked_id(&id)?;
+            check_session_id(&id)?;
             id
         }
         None => generate_session_id(),
