@@ -1,28 +1,25 @@
 //! The wamux supervisor: the daemon (`wamux serve`) and the CLI that talks to it.
 //!
-//! The daemon keeps a registry of sessions in SQLite ([`store`]), runs one `wamux-worker`
-//! process per session ([`supervise`], [`spawn`]) that connects back over a Unix socket
-//! ([`link`]), and serves the HTTP API ([`api`]). Browsers never outlive their session:
-//! [`kill`] removes a worker's whole process group and [`sweep`] finds any browser left on a
-//! profile of this data directory.
+//! A map of the modules, from the outside in:
+//! - [`cli`]: every subcommand; `serve` runs the daemon, the others talk to it over HTTP.
+//! - [`api`]: the HTTP API and the dashboard; it sees the daemon only through
+//!   [`api::AppState`].
+//! - [`daemon`]: the daemon's life (start, housekeeping, shutdown), its configuration and data
+//!   directory, metrics and the systemd notification protocol.
+//! - [`sessions`]: a session's state, the registry that creates, finds and ends sessions, and
+//!   the event stream.
+//! - [`supervision`]: one task per session runs its worker; the policy is a pure function in
+//!   `lifecycle`, performed by `driver` over `spawn` and the worker `link`.
+//! - [`process`]: process groups, orphan browsers, memory and the subreaper, over the
+//!   `wamux-procfs` crate.
+//! - [`store`]: everything that must survive a restart, in SQLite.
+//! - [`laravel`]: the Laravel assignments and the `.env` they rewrite.
 
 pub mod api;
-pub mod assignments;
 pub mod cli;
-pub mod config;
-pub mod events;
-pub mod kill;
-pub mod laravel_env;
-pub mod link;
-pub mod manager;
-pub mod memory;
-pub mod metrics;
-pub mod notify;
-pub mod qr;
-pub mod reaper;
-pub mod serve;
-pub mod session;
-pub mod spawn;
+pub mod daemon;
+pub mod laravel;
+pub mod process;
+pub mod sessions;
 pub mod store;
-pub mod supervise;
-pub mod sweep;
+pub mod supervision;

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
-use wamux::notify::Notifier;
+use wamux::daemon::notify::Notifier;
 
 fn main() -> ExitCode {
     // Before any thread exists: reading it also removes it from the environment.

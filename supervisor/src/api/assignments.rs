@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use super::body::RawBody;
 use super::error::check_session_id;
 use super::{ApiError, AppState};
-use crate::assignments::{AssignError, Kind};
+use crate::laravel::assignments::{AssignError, Kind};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -33,7 +33,7 @@ impl From<AssignError> for ApiError {
                 "laravel_env_unavailable",
                 format!("{message}; nothing was changed"),
             ),
-            AssignError::Store(e) => crate::manager::ManagerError::Store(e).into(),
+            AssignError::Store(e) => crate::sessions::registry::ManagerError::Store(e).into(),
         }
     }
 }

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::manager::ManagerError;
+use crate::sessions::registry::ManagerError;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -30,7 +30,7 @@ impl ApiError {
 
 /// 400 `invalid_session_id` unless `id` is a well-formed session id.
 pub fn check_session_id(id: &str) -> Result<(), ApiError> {
-    if crate::session::valid_session_id(id) {
+    if crate::sessions::session::valid_session_id(id) {
         Ok(())
     } else {
         Err(ApiError::bad_request(

@@ -10,6 +10,7 @@ mod dashboard;
 mod error;
 mod events;
 pub mod openapi;
+mod qr_png;
 mod sessions;
 mod system;
 
@@ -21,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use error::ApiError;
 
-use crate::manager::Manager;
+use crate::sessions::registry::Manager;
 
 /// Request bodies larger than this are refused with 413 before they are read whole.
 pub const MAX_BODY: usize = 64 * 1024;

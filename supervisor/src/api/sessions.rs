@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::body::RawBody;
 use super::error::check_session_id;
 use super::{ApiError, AppState};
-use crate::session::{SendFailure, Session, generate_session_id, normalize_phone};
+use crate::sessions::session::{SendFailure, Session, generate_session_id, normalize_phone};
 
 /// The longest message WhatsApp Web accepts in one bubble.
 const MAX_MESSAGE_CHARS: usize = 4096;
@@ -116,7 +116,7 @@ pub async fn qr(
     };
     let no_store = (header::CACHE_CONTROL, "no-store");
     let render = || {
-        crate::qr::render_png(&payload)
+        crate::api::qr_png::render_png(&payload)
             .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "qr_unrenderable", e.to_string()))
     };
     let wants_json = headers

@@ -10,7 +10,7 @@ use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
 use super::{ApiError, AppState};
-use crate::session::{SessionView, Status};
+use crate::sessions::session::{SessionView, Status};
 
 fn views(state: &AppState) -> Vec<SessionView> {
     state.manager.list().iter().map(|s| s.view()).collect()

@@ -112,7 +112,7 @@ struct WithId {
 
 impl Cli {
     /// Runs the subcommand; `notifier` reaches systemd when the daemon runs under it.
-    pub async fn run(self, notifier: crate::notify::Notifier) -> ExitCode {
+    pub async fn run(self, notifier: crate::daemon::notify::Notifier) -> ExitCode {
         use sessions::Action;
         match self.command {
             Command::Serve(args) => serve::run(*args, notifier).await,

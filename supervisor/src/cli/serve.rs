@@ -11,8 +11,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{self, ServeConfig};
-use crate::notify::Notifier;
+use crate::daemon::config::{self, ServeConfig};
+use crate::daemon::notify::Notifier;
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -149,7 +149,7 @@ fn watch_signals(shutdown: CancellationToken, notifier: Arc<Notifier>) -> anyhow
                 shutdown.cancel();
             } else {
                 tracing::warn!("second signal: killing every worker and exiting now");
-                crate::reaper::kill_all_worker_groups();
+                crate::process::reaper::kill_all_worker_groups();
                 std::process::exit(130);
             }
         }
@@ -174,7 +174,7 @@ pub async fn run(args: ServeArgs, notifier: Notifier) -> ExitCode {
             });
         }
         let ready = notifier.clone();
-        crate::serve::run(config, shutdown.cancelled_owned(), move |addr| {
+        crate::daemon::serve::run(config, shutdown.cancelled_owned(), move |addr| {
             // Scripts and tests wait for this line to know the API answers.
             let mut stdout = std::io::stdout();
             let _ = writeln!(stdout, "wamux listening on http://{addr}");

@@ -6,8 +6,8 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use crate::config::DataDir;
-use crate::sweep;
+use crate::daemon::config::DataDir;
+use crate::process::sweep;
 
 pub async fn run(data_dir: &Path) -> ExitCode {
     let Ok(root) = data_dir.canonicalize() else {

@@ -11,7 +11,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tracing::Instrument;
 
-use crate::config::ServeConfig;
+use crate::daemon::config::ServeConfig;
 
 pub fn spawn_worker(
     config: &ServeConfig,

@@ -6,7 +6,7 @@
 
 /// The PSS of every live process of group `pgid`, in bytes (RSS where PSS is not readable).
 pub fn group_memory(pgid: u32) -> u64 {
-    crate::sweep::processes()
+    crate::process::sweep::processes()
         .filter(|p| p.pgid == pgid && !p.zombie)
         .map(|p| process_memory(p.pid))
         .sum()

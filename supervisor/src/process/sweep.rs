@@ -76,7 +76,7 @@ pub fn session_of(cmdline: &str, sessions_dir: &str) -> Option<String> {
         let rest = &cmdline[at + needle.len()..];
         let (id, after) = rest.split_once("/profile")?;
         let ends = matches!(after.chars().next(), None | Some(' '));
-        (ends && crate::session::valid_session_id(id)).then(|| id.to_owned())
+        (ends && crate::sessions::session::valid_session_id(id)).then(|| id.to_owned())
     })
 }
 
@@ -139,7 +139,7 @@ pub async fn end_orphan_workers(sessions_dir: &Path, grace: std::time::Duration)
     }
     wait_gone(&orphans, grace).await;
     for p in &orphans {
-        let _ = crate::kill::kill_group(p.pid);
+        let _ = crate::process::kill::kill_group(p.pid);
     }
     orphans.len()
 }

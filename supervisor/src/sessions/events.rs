@@ -6,7 +6,7 @@
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::session::{Status, now_ms};
+use crate::sessions::session::{Status, now_ms};
 
 const CAPACITY: usize = 1024;
 

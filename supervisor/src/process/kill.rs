@@ -20,7 +20,7 @@ pub fn kill_group(pgid: u32) -> nix::Result<()> {
 
 /// Live (non-zombie) processes whose process group is `pgid`.
 pub fn group_members(pgid: u32) -> Vec<u32> {
-    crate::sweep::processes()
+    crate::process::sweep::processes()
         .filter(|p| p.pgid == pgid && !p.zombie)
         .map(|p| p.pid)
         .collect()

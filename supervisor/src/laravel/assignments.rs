@@ -13,10 +13,10 @@ use serde::Serialize;
 use thiserror::Error;
 use tokio::sync::Mutex;
 
-use crate::events::EventKind;
-use crate::laravel_env::{self, EnvError};
-use crate::manager::{Manager, ManagerError};
-use crate::session::{Session, Status, now_ms};
+use crate::sessions::events::EventKind;
+use crate::laravel::env_file::{self as laravel_env, EnvError};
+use crate::sessions::registry::{Manager, ManagerError};
+use crate::sessions::session::{Session, Status, now_ms};
 use crate::store::StoreError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -12,10 +12,10 @@ use tokio::sync::oneshot;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use crate::assignments::Assignments;
-use crate::session::{Control, SendFailure, Session, SessionState, Status, now_ms};
+use crate::laravel::assignments::Assignments;
+use crate::sessions::session::{Control, SendFailure, Session, SessionState, Status, now_ms};
 use crate::store::{Desired, StoreError};
-use crate::supervise::{Context, run_session};
+use crate::supervision::driver::{Context, run_session};
 
 #[derive(Debug, Error)]
 pub enum ManagerError {
@@ -99,10 +99,10 @@ impl Manager {
         tracing::info!(session = %id, "session created");
         self.ctx
             .events
-            .publish(&id, crate::events::EventKind::Created);
+            .publish(&id, crate::sessions::events::EventKind::Created);
         self.ctx.events.publish(
             &id,
-            crate::events::EventKind::Status {
+            crate::sessions::events::EventKind::Status {
                 status: Status::Starting,
                 last_error: None,
             },
@@ -177,7 +177,7 @@ impl Manager {
         tracing::info!(session = %id, "session deleted");
         self.ctx
             .events
-            .publish(id, crate::events::EventKind::Deleted);
+            .publish(id, crate::sessions::events::EventKind::Deleted);
         Ok(())
     }
 

@@ -20,12 +20,12 @@ use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{AppState, app};
-use crate::config::{DataDir, ServeConfig};
-use crate::link::WorkerLink;
-use crate::manager::Manager;
+use crate::daemon::config::{DataDir, ServeConfig};
+use crate::supervision::link::WorkerLink;
+use crate::sessions::registry::Manager;
 use crate::store::Store;
-use crate::supervise::Context;
-use crate::{reaper, sweep};
+use crate::supervision::driver::Context;
+use crate::process::{reaper, sweep};
 
 /// Beyond the workers' own grace period, how long shutdown waits before killing what is left.
 const SHUTDOWN_MARGIN: Duration = Duration::from_secs(15);
@@ -168,7 +168,7 @@ async fn housekeeping(manager: Arc<Manager>, stop: CancellationToken) {
                 if !workers.is_empty() {
                     tracing::warn!(?workers, "killing workers that are not this daemon's");
                     for w in &workers {
-                        let _ = crate::kill::kill_group(w.pid);
+                        let _ = crate::process::kill::kill_group(w.pid);
                     }
                 }
                 let owners = manager.worker_pids();

@@ -24,13 +24,14 @@ use tokio::sync::{Mutex, OwnedMutexGuard, OwnedSemaphorePermit, Semaphore, mpsc,
 use tokio::time::Instant;
 use wamux_proto::{SendError, SupervisorCommand, WorkerEvent, read_frame, write_frame};
 
-use crate::config::{DataDir, ServeConfig};
-use crate::events::{EventBus, EventKind};
-use crate::link::WorkerLink;
-use crate::metrics::Metrics;
-use crate::session::{Control, SendFailure, Session, Status};
+use crate::daemon::config::{DataDir, ServeConfig};
+use crate::sessions::events::{EventBus, EventKind};
+use crate::supervision::link::WorkerLink;
+use crate::daemon::metrics::Metrics;
+use crate::sessions::session::{Control, SendFailure, Session, Status};
 use crate::store::Store;
-use crate::{kill, memory, spawn, sweep};
+use crate::process::{kill, memory, sweep};
+use crate::supervision::spawn;
 
 /// A worker must connect this soon after being spawned.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);

@@ -18,7 +18,7 @@ pub fn become_subreaper() -> nix::Result<()> {
 /// Reaps zombie children that are not `workers`; returns how many.
 pub fn reap_adopted(workers: &HashSet<u32>) -> usize {
     let me = std::process::id();
-    crate::sweep::processes()
+    crate::process::sweep::processes()
         .filter(|p| p.ppid == me && p.zombie && !workers.contains(&p.pid))
         .filter(|p| waitpid(Pid::from_raw(p.pid as i32), Some(WaitPidFlag::WNOHANG)).is_ok())
         .count()
@@ -28,7 +28,7 @@ pub fn reap_adopted(workers: &HashSet<u32>) -> usize {
 /// workers did not stop in time. Every worker leads its group, so this ends all browsers.
 pub fn kill_all_worker_groups() {
     let me = std::process::id();
-    for p in crate::sweep::processes().filter(|p| p.ppid == me && p.pgid == p.pid) {
-        let _ = crate::kill::kill_group(p.pid);
+    for p in crate::process::sweep::processes().filter(|p| p.ppid == me && p.pgid == p.pid) {
+        let _ = crate::process::kill::kill_group(p.pid);
     }
 }

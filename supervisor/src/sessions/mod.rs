@@ -1,0 +1,6 @@
+//! Sessions as the rest of the daemon sees them: their state, the registry that creates, finds
+//! and ends them, and the stream of what happens to them.
+
+pub mod events;
+pub mod registry;
+pub mod session;
