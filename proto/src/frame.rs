@@ -1,14 +1,18 @@
 //! Length-prefixed frames: a big-endian `u32` byte count, then that many bytes of postcard.
 //!
 //! The count is checked against [`MAX_FRAME_LEN`] before anything is allocated, so a corrupt or
-//! hostile peer cannot make the other side reserve gigabytes. A read distinguishes a clean end of
+//! hostile peer cannot make the other side reserve gigabytes. A message too large to send is
+//! refused ([`FrameError::TooLarge`]) before any byte of it is written, so the stream stays
+//! usable for the next one. A read distinguishes a clean end of
 //! stream between frames (`Ok(None)`) from one inside a frame ([`FrameError::Truncated`]).
 
 use serde::{Serialize, de::DeserializeOwned};
 use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-/// Large enough for any QR payload, message text (4096 characters) or error text, with room.
+/// Large enough for any QR payload or error text, with room. A message text can be longer (a
+/// WhatsApp message holds up to about 65k characters, 4 bytes each at worst): the worker cuts
+/// it to fit rather than send a frame this would refuse.
 pub const MAX_FRAME_LEN: usize = 256 * 1024;
 
 #[derive(Debug, Error)]
@@ -136,6 +140,14 @@ mod tests {
                 chat_id: "1@c.us".into(),
                 sender: "[10:00, 1/2/2026] Ana: ".into(),
                 text: "hola".into(),
+                original_len: None,
+            }),
+            WorkerEvent::Incoming(IncomingMessage {
+                message_id: "Y".into(),
+                chat_id: "1@c.us".into(),
+                sender: "[10:00, 1/2/2026] Ana: ".into(),
+                text: "cut…".into(),
+                original_len: Some(300_000),
             }),
             WorkerEvent::Fatal {
                 reason: "boom".into(),
@@ -205,6 +217,36 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, FrameError::TooLarge { len, .. } if len == MAX_FRAME_LEN + 1));
+    }
+
+    /// A sender that gets `TooLarge` may go on using the stream: the refused frame left no byte
+    /// in it, so the next frame is read as if the refused one had never been tried.
+    #[tokio::test]
+    async fn a_refused_frame_leaves_the_stream_usable() {
+        let mut out = Vec::new();
+        let long = WorkerEvent::Incoming(IncomingMessage {
+            message_id: "3EB0".into(),
+            chat_id: "1@c.us".into(),
+            sender: "[10:00, 1/2/2026] Ana: ".into(),
+            text: "\u{1F600}".repeat(MAX_FRAME_LEN / 4 + 1),
+            original_len: None,
+        });
+        let err = write_frame(&mut out, &long).await.unwrap_err();
+        assert!(
+            matches!(err, FrameError::TooLarge { len, max } if len > max && max == MAX_FRAME_LEN),
+            "{err}"
+        );
+        assert!(out.is_empty(), "nothing is written for a refused frame");
+        write_frame(&mut out, &WorkerEvent::Starting).await.unwrap();
+        let mut reader = out.as_slice();
+        let next: WorkerEvent = read_frame(&mut reader).await.unwrap().unwrap();
+        assert_eq!(next, WorkerEvent::Starting);
+        assert!(
+            read_frame::<_, WorkerEvent>(&mut reader)
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[tokio::test]

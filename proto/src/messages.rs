@@ -5,7 +5,7 @@ use thiserror::Error;
 
 /// Bumped whenever a message changes shape: postcard is not self-describing, so a worker and a
 /// supervisor of different versions must refuse each other rather than misread frames.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The worker's first frame.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,6 +92,25 @@ pub enum WorkerEvent {
     Fatal { reason: String },
 }
 
+impl WorkerEvent {
+    /// The variant's name, for a log line that should not hold the whole event.
+    pub fn name(&self) -> &'static str {
+        match self {
+            WorkerEvent::Starting => "Starting",
+            WorkerEvent::BrowserStarted { .. } => "BrowserStarted",
+            WorkerEvent::Qr { .. } => "Qr",
+            WorkerEvent::QrExpired => "QrExpired",
+            WorkerEvent::PairingCode { .. } => "PairingCode",
+            WorkerEvent::Ready { .. } => "Ready",
+            WorkerEvent::Conflict => "Conflict",
+            WorkerEvent::LoggedOut => "LoggedOut",
+            WorkerEvent::SendResult { .. } => "SendResult",
+            WorkerEvent::Incoming(_) => "Incoming",
+            WorkerEvent::Fatal { .. } => "Fatal",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SentMessage {
     pub message_id: String,
@@ -118,7 +137,12 @@ pub struct IncomingMessage {
     pub chat_id: String,
     /// The sender's name and the time as the page shows them (`[HH:MM, D/M/YYYY] Name: `).
     pub sender: String,
+    /// The text, whole unless `original_len` is set.
     pub text: String,
+    /// Set when the text was too long for one frame ([`crate::MAX_FRAME_LEN`]): the length in
+    /// bytes of the whole text. `text` then holds its start, cut on a character boundary and
+    /// ending in `…`.
+    pub original_len: Option<usize>,
 }
 
 /// What the supervisor asks of a worker.

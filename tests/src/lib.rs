@@ -5,6 +5,8 @@
 //! A [`Daemon`] dropped by a failing test still ends its process tree and every browser on
 //! its data directory, so no test leaves a process behind.
 
+pub mod fake_worker;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -15,6 +17,8 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
 pub use wamux_fake_web::{FakeConfig, FakeServer};
+pub use wamux_procfs::Proc;
+use wamux_procfs::{Group, ProcessInfo, Signal};
 
 /// Generous: five Chromiums starting at once on two cores take about ten seconds.
 pub const DEADLINE: Duration = Duration::from_secs(90);
@@ -77,79 +81,27 @@ where
 
 /// Live processes whose command line contains `needle`, with that command line.
 pub fn processes_mentioning(needle: &str) -> Vec<(u32, String)> {
-    let me = std::process::id();
-    pids()
-        .filter(|&pid| pid != me && stat_of(pid).is_some_and(|s| s.state != 'Z'))
-        .filter_map(|pid| {
-            let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-            let line = String::from_utf8_lossy(&raw).replace('\0', " ");
-            line.contains(needle).then_some((pid, line))
-        })
+    mentioning(needle)
+        .into_iter()
+        .map(|(p, line)| (p.pid, line))
         .collect()
 }
 
-/// A process as it was seen: its pid and its start time, so that a pid the kernel hands to a
-/// new process later (pids wrap at `pid_max`, which busy test machines reach) is not taken for
-/// the one seen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Proc {
-    pub pid: u32,
-    start: u64,
-}
-
-impl Proc {
-    /// The process that has `pid` now, if any.
-    pub fn of(pid: u32) -> Option<Proc> {
-        stat_of(pid).map(|s| Proc {
-            pid,
-            start: s.start,
-        })
-    }
-}
-
-/// Every pid in `/proc`.
-fn pids() -> impl Iterator<Item = u32> {
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
-}
-
-/// Live processes of process group `pgid`.
-pub fn group_members(pgid: u32) -> Vec<Proc> {
-    pids()
-        .filter_map(|pid| {
-            let stat = stat_of(pid)?;
-            (stat.state != 'Z' && stat.pgid == pgid).then_some(Proc {
-                pid,
-                start: stat.start,
-            })
+/// Live processes other than this one whose command line contains `needle`.
+fn mentioning(needle: &str) -> Vec<(ProcessInfo, String)> {
+    let me = std::process::id();
+    wamux_procfs::processes()
+        .filter(|p| p.pid != me && !p.zombie)
+        .filter_map(|p| {
+            let line = wamux_procfs::cmdline(p.pid)?;
+            line.contains(needle).then_some((p, line))
         })
         .collect()
 }
 
 /// Whether the process seen as `p` still lives (and is not a zombie).
 pub fn alive(p: Proc) -> bool {
-    stat_of(p.pid).is_some_and(|s| s.state != 'Z' && s.start == p.start)
-}
-
-struct Stat {
-    state: char,
-    pgid: u32,
-    start: u64,
-}
-
-fn stat_of(pid: u32) -> Option<Stat> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name, which is in parentheses: state is field 3, pgrp field 5,
-    // starttime field 22.
-    let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
-    Some(Stat {
-        state: fields.first()?.chars().next()?,
-        pgid: fields.get(2)?.parse().ok()?,
-        start: fields.get(19)?.parse().ok()?,
-    })
+    p.alive()
 }
 
 /// SIGKILL to one process.
@@ -162,15 +114,13 @@ pub fn kill9(pid: u32) {
 }
 
 fn kill_mentioning(needle: &str) {
-    use nix::sys::signal::{Signal, kill, killpg};
-    use nix::unistd::Pid;
-    for (pid, _) in processes_mentioning(needle) {
+    for (p, _) in mentioning(needle) {
         // A worker leads the group of its chromedriver, whose command line names no path of
         // ours: the whole group goes.
-        if stat_of(pid).is_some_and(|s| s.pgid == pid) {
-            let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
+        if p.pgid == p.pid {
+            Group::led_by(p.pid).kill();
         }
-        let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+        let _ = wamux_procfs::kill(p.proc(), Signal::SIGKILL);
     }
 }
 
@@ -233,7 +183,7 @@ impl Daemon {
         let pgid = self.detail(id).await["workerPid"]
             .as_u64()
             .expect("a worker pid") as u32;
-        group_members(pgid)
+        wamux_procfs::group_members(pgid)
     }
 
     pub fn profile(&self, id: &str) -> PathBuf {
@@ -416,8 +366,9 @@ impl Drop for Daemon {
                 let _ = child.wait();
             }
         }
-        // Whatever happened above, nothing may outlive the test.
-        let dir = self.data_dir.path().to_string_lossy().into_owned();
+        // Whatever happened above, nothing may outlive the test. Every process of the daemon
+        // names a path inside the directory; the slash keeps `data-1` from matching `data-10`.
+        let dir = format!("{}/", self.data_dir.path().to_string_lossy());
         let deadline = Instant::now() + Duration::from_secs(10);
         while !processes_mentioning(&dir).is_empty() && Instant::now() < deadline {
             kill_mentioning(&dir);
@@ -488,9 +439,8 @@ pub async fn back_to_working_without_qr(daemon: &Daemon, id: &str, restarts_befo
 
 /// Waits until none of `procs` is alive.
 pub async fn all_gone(what: &str, procs: &[Proc]) {
-    eventually(what, DEADLINE, || async {
-        let left: Vec<_> = procs.iter().filter(|p| alive(**p)).collect();
-        left.is_empty().then_some(())
-    })
-    .await
+    assert!(
+        wamux_procfs::wait_gone(procs, DEADLINE).await,
+        "timed out waiting for {what}"
+    );
 }

@@ -1,9 +1,12 @@
 //! The event stream tells a session's STARTING, SCAN_QR_CODE and WORKING in order, and
-//! `/metrics` is Prometheus text whose counters move when a message is sent.
+//! `/metrics` is Prometheus text whose counters move when a message is sent. The fake worker
+//! stands in for the browser and the phone: it shows a QR code, then is linked half a second
+//! later.
 
 use std::collections::HashMap;
 
 use serde_json::{Value, json};
+use wamux_e2e::fake_worker::start_daemon;
 use wamux_e2e::*;
 
 /// Parses the Prometheus text format strictly enough to catch a malformed exposition: every
@@ -62,8 +65,10 @@ fn parse_prometheus(text: &str) -> HashMap<String, f64> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn events_arrive_in_order_and_metrics_count_sends() {
-    let fake = fake(FakeConfig::default()).await;
-    let daemon = Daemon::start(&fake.url(), &[]);
+    let daemon = start_daemon(
+        json!({"ev": {"mode": "qr", "linkAfterMs": 500, "phone": "5215512340031"}}),
+        &[],
+    );
 
     let stream = reqwest::get(format!("{}/api/events?session=ev", daemon.url))
         .await
@@ -92,7 +97,8 @@ async fn events_arrive_in_order_and_metrics_count_sends() {
 
     daemon.create("other").await;
     daemon.create("ev").await;
-    daemon.link(&fake, "ev", "5215512340031").await;
+    let linked = daemon.wait_status("ev", "WORKING").await;
+    assert_eq!(linked["phoneNumber"], "5215512340031");
     let mut statuses = Vec::new();
     let mut kinds = Vec::new();
     let events = eventually("the WORKING event", DEADLINE, || {

@@ -1,31 +1,38 @@
-//! Waiting for, then killing, what is left of the worker's process group.
+//! The worker's process group: finding the browser in it, and waiting for, then killing, what
+//! is left of it.
 //!
 //! chromedriver starts Chromium with `--remote-debugging-port=0`, so Chromium outlives a dead
 //! chromedriver; but no Chromium process ever leaves the group the worker leads. SIGKILL to every
 //! member but the worker itself therefore removes the whole tree. Members are killed one by one
-//! (not `killpg`) because the worker is in the group too; an already-exited one (ESRCH) counts as
+//! (not `killpg`) because the worker is in the group too; an already-exited one counts as
 //! killed. The scan repeats because a process may fork while its siblings are being killed.
 
+use std::path::Path;
 use std::time::Duration;
 
-use nix::errno::Errno;
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
 use tokio::time::{Instant, sleep};
 use tracing::{debug, warn};
-
-use crate::procfs;
+use wamux_procfs::{Proc, Signal, cmdline, group_members, uses_profile};
 
 const KILL_DEADLINE: Duration = Duration::from_millis(1500);
 const SCAN_INTERVAL: Duration = Duration::from_millis(50);
 
 /// The live members of the worker's group other than the worker.
-fn others() -> Vec<i32> {
-    let own = std::process::id() as i32;
-    procfs::live_group_members(own)
+fn others() -> Vec<Proc> {
+    let own = std::process::id();
+    group_members(own)
         .into_iter()
-        .filter(|&pid| pid != own)
+        .filter(|p| p.pid != own)
         .collect()
+}
+
+/// The browser process of this worker: in the worker's group, on the profile, and not one of
+/// Chromium's helpers (which all carry `--type=`).
+pub fn browser_pid(profile: &Path) -> Option<u32> {
+    others().into_iter().find_map(|p| {
+        let line = cmdline(p.pid)?;
+        (uses_profile(&line, profile) && !line.contains("--type=")).then_some(p.pid)
+    })
 }
 
 /// Waits until every other member of the group has exited on its own (a browser closing
@@ -53,11 +60,10 @@ pub async fn kill_all_but_self() {
             warn!(?others, "processes of the group survived SIGKILL");
             return;
         }
-        for pid in others {
-            match kill(Pid::from_raw(pid), Signal::SIGKILL) {
-                Ok(()) => debug!(pid, "killed"),
-                Err(Errno::ESRCH) => {}
-                Err(err) => warn!(pid, "cannot kill: {err}"),
+        for p in others {
+            match wamux_procfs::kill(p, Signal::SIGKILL) {
+                Ok(_) => debug!(pid = p.pid, "killed"),
+                Err(err) => warn!(pid = p.pid, "cannot kill: {err}"),
             }
         }
         sleep(SCAN_INTERVAL).await;

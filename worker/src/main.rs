@@ -1,30 +1,34 @@
 //! `wamux-worker`: one WhatsApp Web session, driven for the wamux supervisor.
 //!
+//! The modules:
+//! - [`process`]: the worker as a process: its command line ([`process::args`]), its link to the
+//!   supervisor ([`process::link`]), how it stops ([`process::stop`]) and the profile it runs on
+//!   ([`process::profile`]);
+//! - [`browser`]: chromedriver and Chromium ([`browser::launch`]) and the WebDriver client
+//!   ([`browser::webdriver`]);
+//! - [`whatsapp`]: the page ([`whatsapp::page`] and its scripts), the session's state machine
+//!   ([`whatsapp::session`]) and its flows ([`whatsapp::send`], [`whatsapp::incoming`],
+//!   [`whatsapp::pairing`]);
+//! - [`group`]: the worker's process group: its browser, and killing what is left of it.
+//!
+//! The steps:
 //! 1. Become the leader of its own process group and die with the supervisor (PDEATHSIG), so
 //!    that chromedriver and Chromium, which stay in that group, can always be killed at once.
-//! 2. Connect to the supervisor's socket and shake hands ([`link`]), then report `Starting`.
+//! 2. Connect to the supervisor's socket and shake hands ([`process::link`]), then report
+//!    `Starting`.
 //! 3. Start chromedriver and Chromium on the session's profile ([`browser`]), report their pids.
-//! 4. Follow the page and serve commands ([`session`]) until a stop: the `Shutdown` command,
-//!    SIGTERM/SIGINT, or the supervisor's end of the socket closing ([`stop`]).
+//! 4. Follow the page and serve commands ([`whatsapp::session`]) until a stop: the `Shutdown`
+//!    command, SIGTERM/SIGINT, or the supervisor's end of the socket closing ([`process::stop`]).
 //! 5. Close the browser through chromedriver, kill whatever is left of the group ([`group`]) and
 //!    exit: 0 after a stop, non-zero after a fatal error (reported as `Fatal` first). Each step
 //!    is bounded, about 6 s in all at worst; a clean close takes well under a second.
 
 mod browser;
 mod group;
-mod incoming;
-mod link;
-mod page;
-mod pairing;
-mod procfs;
-mod profile;
-mod send;
-mod session;
-mod stop;
-mod webdriver;
+mod process;
+mod whatsapp;
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -36,52 +40,15 @@ use tokio::time::Instant;
 use tracing::{error, info, warn};
 use wamux_proto::WorkerEvent;
 
-use crate::browser::{BrowserOptions, Chromedriver};
-use crate::session::SessionOptions;
-use crate::stop::StopCause;
+use crate::browser::launch::{self, BrowserOptions, Chromedriver};
+use crate::process::args::Args;
+use crate::process::stop::{self, StopCause};
+use crate::process::{link, profile};
+use crate::whatsapp::session::{self, SessionOptions};
 
 /// How long chromedriver and Chromium get to exit by themselves after `/shutdown`: a browser
 /// killed in the middle of its exit may lose what it had not yet written to the profile.
 const CLEAN_EXIT_GRACE: Duration = Duration::from_secs(3);
-
-/// A desktop Chrome on Linux: the page refuses user agents that say `HeadlessChrome`.
-const DEFAULT_USER_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
-
-#[derive(Debug, Parser)]
-#[command(name = "wamux-worker", version, about)]
-struct Args {
-    /// The session this worker runs; announced in the handshake and in every log line.
-    #[arg(long)]
-    session_id: String,
-    /// Chromium's profile for this session: everything that keeps it linked lives there.
-    #[arg(long)]
-    profile_dir: PathBuf,
-    /// Where WhatsApp Web is served, e.g. https://web.whatsapp.com.
-    #[arg(long)]
-    web_url: String,
-    /// The supervisor's Unix socket.
-    #[arg(long)]
-    socket: PathBuf,
-    #[arg(long)]
-    chromedriver: PathBuf,
-    /// The Chromium binary itself (not a wrapper script that execs it).
-    #[arg(long)]
-    chromium: PathBuf,
-    /// Bound on chromedriver being up plus the browser session being created.
-    #[arg(long, default_value_t = 120)]
-    browser_start_timeout_secs: u64,
-    /// Bound on every single WebDriver call.
-    #[arg(long, default_value_t = 180)]
-    webdriver_timeout_secs: u64,
-    /// Bound on one SendText, from the command to the message being sent.
-    #[arg(long, default_value_t = 60)]
-    send_timeout_secs: u64,
-    #[arg(long, default_value = DEFAULT_USER_AGENT)]
-    user_agent: String,
-    /// Show the browser window instead of running headless.
-    #[arg(long)]
-    headful: bool,
-}
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -185,8 +152,8 @@ async fn run(args: Args) -> Result<ExitCode> {
         cause = stop::stopped(&mut stop_rx) => Ok(cause),
         status = driver.exited() => Err(anyhow::anyhow!("chromedriver exited unexpectedly ({status})")),
         result = async {
-            let client = browser::open_session(port, &browser_options).await?;
-            let browser_pid = procfs::browser_pid(&profile_dir);
+            let client = launch::open_session(port, &browser_options).await?;
+            let browser_pid = group::browser_pid(&profile_dir);
             info!(chromedriver_pid, ?browser_pid, "browser started");
             events.send(WorkerEvent::BrowserStarted { chromedriver_pid, browser_pid }).await;
             session::run(client, &session_options, &mut events, &mut commands).await

@@ -33,7 +33,7 @@ impl From<AssignError> for ApiError {
                 "laravel_env_unavailable",
                 format!("{message}; nothing was changed"),
             ),
-            AssignError::Store(e) => crate::sessions::registry::ManagerError::Store(e).into(),
+            AssignError::Store(e) => crate::sessions::registry::RegistryError::Store(e).into(),
         }
     }
 }
@@ -44,17 +44,15 @@ pub async fn assign(State(state): State<AppState>, body: RawBody) -> Result<Json
         ApiError::bad_request("invalid_type", "type is \"sells\" or \"coordination\"")
     })?;
     check_session_id(&request.session_id)?;
-    let manager = &state.manager;
-    let assignment = manager
+    let assignment = state
         .assignments
-        .assign(manager, kind, &request.session_id, None)
+        .assign(&state.sessions, kind, &request.session_id, None)
         .await?;
     Ok(Json(json!(assignment)))
 }
 
 pub async fn current(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let manager = &state.manager;
-    let current = manager.assignments.current(manager)?;
+    let current = state.assignments.current(&state.sessions)?;
     let body: Map<String, Value> = current
         .into_iter()
         .map(|(kind, a)| (kind.as_str().to_owned(), json!(a)))

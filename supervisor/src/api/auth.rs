@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use super::{ApiError, AppState};
 
 pub async fn require_key(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Some(key) = state.manager.ctx.config.api_key.as_deref() else {
+    let Some(key) = state.settings.api_key.as_deref() else {
         return next.run(request).await;
     };
     match presented_key(request.headers()) {

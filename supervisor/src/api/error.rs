@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::sessions::registry::ManagerError;
+use crate::sessions::registry::RegistryError;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -50,25 +50,25 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<ManagerError> for ApiError {
-    fn from(e: ManagerError) -> Self {
+impl From<RegistryError> for ApiError {
+    fn from(e: RegistryError) -> Self {
         let message = e.to_string();
         match e {
-            ManagerError::Exists(_) => Self::new(StatusCode::CONFLICT, "session_exists", message),
-            ManagerError::Limit(_) => Self::new(
+            RegistryError::Exists(_) => Self::new(StatusCode::CONFLICT, "session_exists", message),
+            RegistryError::Limit(_) => Self::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "session_limit_reached",
                 format!("{message}; delete a session or raise --max-sessions"),
             ),
-            ManagerError::NotFound(_) => {
+            RegistryError::NotFound(_) => {
                 Self::new(StatusCode::NOT_FOUND, "session_not_found", message)
             }
-            ManagerError::Store(_) => Self::new(
+            RegistryError::Store(_) => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "store_unavailable",
                 message,
             ),
-            ManagerError::Gone => Self::new(
+            RegistryError::Gone => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "session_unavailable",
                 "the session is shutting down",

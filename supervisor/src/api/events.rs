@@ -26,7 +26,7 @@ pub async fn stream(
     if let Some(id) = &query.session {
         check_session_id(id)?;
     }
-    let rx = state.manager.ctx.events.subscribe();
+    let rx = state.events.subscribe();
     let shutdown = state.shutdown.clone();
     let filter = query.session;
     let events = futures_util::stream::unfold(rx, move |mut rx| {

@@ -14,25 +14,48 @@ mod qr_png;
 mod sessions;
 mod system;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use error::ApiError;
 
-use crate::sessions::registry::Manager;
+use crate::daemon::metrics::Metrics;
+use crate::laravel::assignments::Assignments;
+use crate::sessions::events::EventBus;
+use crate::sessions::registry::Registry;
+use crate::store::Store;
 
 /// Request bodies larger than this are refused with 413 before they are read whole.
 pub const MAX_BODY: usize = 64 * 1024;
 
+/// What the API may use of the daemon, and nothing more.
 #[derive(Clone)]
 pub struct AppState {
-    pub manager: Arc<Manager>,
+    pub sessions: Arc<Registry>,
+    pub assignments: Arc<Assignments>,
+    pub events: EventBus,
+    pub metrics: Arc<Metrics>,
+    /// For `/ready` only: whether the store takes writes.
+    pub store: Arc<Store>,
+    pub settings: Arc<Settings>,
+    pub started: Instant,
     /// Cancelled when the daemon stops, so that endless responses (event streams) end and the
     /// graceful shutdown of the HTTP server is not held up by them.
     pub shutdown: CancellationToken,
+}
+
+/// The configuration the API reads.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    pub api_key: Option<String>,
+    /// `/ready` checks that these exist.
+    pub chromedriver: PathBuf,
+    pub chromium: PathBuf,
 }
 
 /// One documented route.
@@ -176,11 +199,9 @@ routes! {
         "The dashboard's sessions page: QR codes and actions", guarded: false, body: None,
         [200 => "text/html"]
     }
-    get "/assets/app.js" => dashboard::app_js {
-        "The dashboard's script", guarded: false, body: None, [200 => "text/javascript"]
-    }
-    get "/assets/app.css" => dashboard::app_css {
-        "The dashboard's style", guarded: false, body: None, [200 => "text/css"]
+    get "/assets/{name}" => dashboard::named {
+        "The dashboard's scripts (ES modules) and style, by file name", guarded: false, body: None,
+        [200 => "text/javascript or text/css", 404 => "asset_not_found"]
     }
     get "/metrics" => system::metrics {
         "Prometheus text format", guarded: true, body: None, [200 => "text/plain; version=0.0.4"]

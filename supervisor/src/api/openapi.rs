@@ -129,9 +129,15 @@ fn response(status: u16, description: &str) -> Value {
     }
     let schema_name = description.split_whitespace().last().unwrap_or_default();
     let content = match description {
-        d if d.starts_with("text/") => {
-            json!({d.split(' ').next().unwrap_or(d): {"schema": {"type": "string"}}})
-        }
+        // "text/javascript or text/css": one content type each.
+        d if d.starts_with("text/") => d
+            .split(" or ")
+            .map(|t| {
+                let media_type = t.split(' ').next().unwrap_or(t).to_owned();
+                (media_type, json!({"schema": {"type": "string"}}))
+            })
+            .collect::<Map<_, _>>()
+            .into(),
         "image/png or Qr" => json!({
             "image/png": {"schema": {"type": "string", "contentEncoding": "binary"}},
             "application/json": {"schema": {"$ref": "#/components/schemas/Qr"}}
@@ -162,6 +168,11 @@ pub fn build() -> Value {
             operation["parameters"] = json!([{
                 "name": "id", "in": "path", "required": true,
                 "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}
+            }]);
+        }
+        if route.path.contains("{name}") {
+            operation["parameters"] = json!([{
+                "name": "name", "in": "path", "required": true, "schema": {"type": "string"}
             }]);
         }
         if let Some(body) = route.body {

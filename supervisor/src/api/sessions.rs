@@ -18,7 +18,7 @@ const MAX_MESSAGE_CHARS: usize = 4096;
 
 fn session(state: &AppState, id: &str) -> Result<std::sync::Arc<Session>, ApiError> {
     check_session_id(id)?;
-    Ok(state.manager.get(id)?)
+    Ok(state.sessions.get(id)?)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -36,7 +36,7 @@ pub async fn create(State(state): State<AppState>, body: RawBody) -> Result<Resp
         }
         None => generate_session_id(),
     };
-    let session = state.manager.create(id)?;
+    let session = state.sessions.create(id)?;
     let base = format!("/api/sessions/{}", session.id);
     let body = json!({
         "sessionId": session.id,
@@ -47,7 +47,7 @@ pub async fn create(State(state): State<AppState>, body: RawBody) -> Result<Resp
 }
 
 pub async fn list(State(state): State<AppState>) -> Json<Value> {
-    let sessions: Vec<_> = state.manager.list().iter().map(|s| s.view()).collect();
+    let sessions: Vec<_> = state.sessions.list().iter().map(|s| s.view()).collect();
     Json(json!({
         "stats": super::system::session_totals(&state, &sessions),
         "sessions": sessions,
@@ -55,7 +55,7 @@ pub async fn list(State(state): State<AppState>) -> Json<Value> {
 }
 
 pub async fn restore(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let started = state.manager.restore_stopped()?;
+    let started = state.sessions.restore_stopped()?;
     Ok(Json(json!({"started": started})))
 }
 
@@ -163,37 +163,26 @@ pub async fn send_message(
             format!("messages are 1 to {MAX_MESSAGE_CHARS} characters, not blank"),
         ));
     }
-    match state.manager.send(&id, phone.clone(), body.message).await? {
+    match state
+        .sessions
+        .send(&id, phone.clone(), body.message)
+        .await?
+    {
         Ok(message_id) => Ok(Json(json!({
             "messageId": message_id,
             "sessionId": id,
             "phoneNumber": phone,
         }))),
-        Err(failure) => Err(match failure {
-            SendFailure::NotReady => ApiError::new(
-                StatusCode::CONFLICT,
-                "session_not_ready",
-                "the session is not linked to a phone yet (status must be WORKING)",
-            ),
-            SendFailure::NotOnWhatsApp => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "number_not_on_whatsapp",
-                format!("{phone} is not on WhatsApp"),
-            ),
-            SendFailure::Timeout => ApiError::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                "send_timeout",
-                "WhatsApp Web did not confirm the message in time",
-            ),
-            SendFailure::WorkerGone => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "session_unavailable",
-                "the session's browser stopped during the send; it is being restarted",
-            ),
-            SendFailure::Failed(reason) => {
-                ApiError::new(StatusCode::BAD_GATEWAY, "send_failed", reason)
-            }
-        }),
+        Err(failure) => {
+            let status = match failure {
+                SendFailure::NotReady => StatusCode::CONFLICT,
+                SendFailure::NotOnWhatsApp => StatusCode::UNPROCESSABLE_ENTITY,
+                SendFailure::Timeout => StatusCode::GATEWAY_TIMEOUT,
+                SendFailure::WorkerGone => StatusCode::SERVICE_UNAVAILABLE,
+                SendFailure::Failed(_) => StatusCode::BAD_GATEWAY,
+            };
+            Err(ApiError::new(status, failure.code(), failure.message()))
+        }
     }
 }
 
@@ -202,7 +191,7 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     session(&state, &id)?;
-    state.manager.delete(&id).await?;
+    state.sessions.delete(&id).await?;
     Ok(Json(json!({"sessionId": id, "deleted": true})))
 }
 
@@ -211,7 +200,7 @@ pub async fn start(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let session = session(&state, &id)?;
-    state.manager.start(&session)?;
+    state.sessions.start(&session)?;
     Ok(Json(json!(session.view())))
 }
 
@@ -220,7 +209,7 @@ pub async fn stop(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let session = session(&state, &id)?;
-    state.manager.stop(&id, false).await?;
+    state.sessions.stop(&id, false).await?;
     Ok(Json(json!(session.view())))
 }
 
@@ -229,7 +218,7 @@ pub async fn kill(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let session = session(&state, &id)?;
-    state.manager.stop(&id, true).await?;
+    state.sessions.stop(&id, true).await?;
     Ok(Json(json!(session.view())))
 }
 
@@ -238,7 +227,7 @@ pub async fn restart(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let session = session(&state, &id)?;
-    state.manager.restart(&id).await?;
+    state.sessions.restart(&id).await?;
     Ok(Json(json!(session.view())))
 }
 
@@ -247,6 +236,6 @@ pub async fn logout(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let session = session(&state, &id)?;
-    state.manager.logout(&id).await?;
+    state.sessions.logout(&id).await?;
     Ok(Json(json!(session.view())))
 }

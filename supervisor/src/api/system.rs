@@ -13,7 +13,7 @@ use super::{ApiError, AppState};
 use crate::sessions::session::{SessionView, Status};
 
 fn views(state: &AppState) -> Vec<SessionView> {
-    state.manager.list().iter().map(|s| s.view()).collect()
+    state.sessions.list().iter().map(|s| s.view()).collect()
 }
 
 fn by_status(views: &[SessionView]) -> BTreeMap<&'static str, usize> {
@@ -28,14 +28,13 @@ fn by_status(views: &[SessionView]) -> BTreeMap<&'static str, usize> {
 pub fn session_totals(state: &AppState, views: &[SessionView]) -> Value {
     json!({
         "total": views.len(),
-        "maxSessions": state.manager.ctx.config.max_sessions,
+        "maxSessions": state.sessions.max_sessions(),
         "byStatus": by_status(views),
     })
 }
 
 pub async fn stats(State(state): State<AppState>) -> Json<Value> {
     let views = views(&state);
-    let ctx = &state.manager.ctx;
     let per_session: BTreeMap<&str, u64> = views
         .iter()
         .map(|v| (v.session_id.as_str(), v.memory_bytes.unwrap_or(0)))
@@ -47,8 +46,8 @@ pub async fn stats(State(state): State<AppState>) -> Json<Value> {
             "perSession": per_session,
         },
         "restarts": views.iter().map(|v| u64::from(v.restarts)).sum::<u64>(),
-        "messages": {"sent": ctx.metrics.sent(), "failed": ctx.metrics.failed()},
-        "uptimeSeconds": ctx.started.elapsed().as_secs(),
+        "messages": {"sent": state.metrics.sent(), "failed": state.metrics.failed()},
+        "uptimeSeconds": state.started.elapsed().as_secs(),
     }))
 }
 
@@ -57,14 +56,13 @@ pub async fn health() -> Json<Value> {
 }
 
 pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let ctx = &state.manager.ctx;
     let mut problems = Vec::new();
-    if let Err(e) = ctx.store.check_writable() {
+    if let Err(e) = state.store.check_writable() {
         problems.push(format!("the store is not writable: {e}"));
     }
     for (what, path) in [
-        ("chromedriver", &ctx.config.chromedriver),
-        ("Chromium", &ctx.config.chromium),
+        ("chromedriver", &state.settings.chromedriver),
+        ("Chromium", &state.settings.chromium),
     ] {
         if !path.is_file() {
             problems.push(format!("{what} not found at {}", path.display()));
@@ -98,7 +96,6 @@ fn family(
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let views = views(&state);
-    let ctx = &state.manager.ctx;
     let per_session = |value: fn(&SessionView) -> u64| {
         views
             .iter()
@@ -134,23 +131,23 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         "wamux_messages_sent_total",
         "counter",
         "Messages sent.",
-        [(String::new(), ctx.metrics.sent())],
+        [(String::new(), state.metrics.sent())],
     );
     family(
         &mut out,
         "wamux_messages_failed_total",
         "counter",
         "Sends that failed.",
-        [(String::new(), ctx.metrics.failed())],
+        [(String::new(), state.metrics.failed())],
     );
     family(
         &mut out,
         "wamux_uptime_seconds",
         "gauge",
         "Seconds since the daemon started.",
-        [(String::new(), ctx.started.elapsed().as_secs())],
+        [(String::new(), state.started.elapsed().as_secs())],
     );
-    ctx.metrics.write_latency(&mut out);
+    state.metrics.write_latency(&mut out);
     (
         [(
             header::CONTENT_TYPE,

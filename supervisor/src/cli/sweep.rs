@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::daemon::config::DataDir;
+use crate::daemon::lock::{DataDirLock, LockError};
 use crate::process::sweep;
 
 pub async fn run(data_dir: &Path) -> ExitCode {
@@ -14,17 +15,23 @@ pub async fn run(data_dir: &Path) -> ExitCode {
         eprintln!("wamux: no data directory at {}", data_dir.display());
         return ExitCode::from(66);
     };
+    // Held to the end: a daemon starting meanwhile must not adopt what this is killing.
+    let _lock = match DataDirLock::acquire(&root) {
+        Ok(lock) => lock,
+        Err(LockError::Held { dir }) => {
+            eprintln!(
+                "wamux: a daemon (or another sweep) is using {}; a daemon sweeps by itself \
+                 (stop it first to sweep by hand)",
+                dir.display()
+            );
+            return ExitCode::from(75);
+        }
+        Err(e) => {
+            eprintln!("wamux: {e}");
+            return ExitCode::from(73);
+        }
+    };
     let data = DataDir::new(root);
-    if tokio::net::UnixStream::connect(data.worker_socket())
-        .await
-        .is_ok()
-    {
-        eprintln!(
-            "wamux: a daemon is running on {}; it sweeps by itself (stop it first to sweep by hand)",
-            data.root().display()
-        );
-        return ExitCode::from(75);
-    }
     let workers = sweep::end_orphan_workers(&data.sessions(), Duration::from_secs(10)).await;
     let orphans = sweep::orphans(&data.sessions(), &Default::default());
     if !sweep::kill_and_wait(&orphans, Duration::from_secs(5)).await {

@@ -2,6 +2,7 @@
 //! the sessions, its metrics, and the systemd notification protocol.
 
 pub mod config;
+pub mod lock;
 pub mod metrics;
 pub mod notify;
 pub mod serve;

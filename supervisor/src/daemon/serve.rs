@@ -1,14 +1,17 @@
 //! `wamux serve`: the daemon's life from start to exit.
 //!
-//! 1. Make the data directory (private to the service user) and open the store.
-//! 2. Refuse to run beside another daemon on the same directory. End what an earlier daemon
-//!    that died left: its workers get SIGTERM and the grace period to close their browsers,
-//!    then SIGKILL to their groups; then any browser still on one of the profiles is killed.
+//! 1. Make the data directory (private to the service user) and take its lock for the daemon's
+//!    whole life, before anything else touches it: a second daemon, or `wamux sweep`, is
+//!    refused at once.
+//! 2. End what an earlier daemon that died left: its workers get SIGTERM and the grace period
+//!    to close their browsers, then SIGKILL to their groups; then any browser still on one of
+//!    the profiles is killed. Open the store.
 //! 3. Listen for workers, restore the sessions people left running, then serve HTTP. Meanwhile,
 //!    every `--watch-interval` and on SIGCHLD, kill browsers that no worker owns and reap
 //!    adopted zombies.
-//! 4. On shutdown: stop taking requests, stop every worker cleanly within a bound (then
-//!    SIGKILL to what is left), remove the socket.
+//! 4. On shutdown: stop taking connections and, at once, stop every worker, while the requests
+//!    in flight finish (those waiting on a worker fail as it stops); all within one bound, past
+//!    which the workers' groups get SIGKILL and the requests left are dropped. Remove the socket.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -19,13 +22,15 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{AppState, app};
+use crate::api::{AppState, Settings, app};
 use crate::daemon::config::{DataDir, ServeConfig};
-use crate::supervision::link::WorkerLink;
-use crate::sessions::registry::Manager;
-use crate::store::Store;
-use crate::supervision::driver::Context;
+use crate::daemon::lock::DataDirLock;
+use crate::laravel::assignments::Assignments;
 use crate::process::{reaper, sweep};
+use crate::sessions::registry::Registry;
+use crate::store::Store;
+use crate::supervision::context::Context;
+use crate::supervision::link::WorkerLink;
 
 /// Beyond the workers' own grace period, how long shutdown waits before killing what is left.
 const SHUTDOWN_MARGIN: Duration = Duration::from_secs(15);
@@ -55,17 +60,11 @@ pub async fn run(
         .data_dir
         .canonicalize()
         .with_context(|| format!("cannot resolve {}", config.data_dir.display()))?;
+    let _lock = DataDirLock::acquire(&config.data_dir)?;
     let data = DataDir::new(config.data_dir.clone());
     private_dir(&data.sessions())?;
 
     let socket = data.worker_socket();
-    if tokio::net::UnixStream::connect(&socket).await.is_ok() {
-        anyhow::bail!(
-            "another wamux daemon is serving {} (its socket {} answers); stop it first",
-            data.root().display(),
-            socket.display()
-        );
-    }
     let workers = sweep::end_orphan_workers(&data.sessions(), config.stop_grace).await;
     if workers > 0 {
         tracing::warn!(workers, "ended the workers of an earlier run");
@@ -111,68 +110,169 @@ pub async fn run(
         config.public_url = Some(format!("http://{host}"));
     }
 
-    let ctx = Arc::new(Context::new(config, data, store, link));
-    let manager = Arc::new(Manager::new(ctx.clone()));
-    let restored = manager.restore().context("cannot restore the sessions")?;
+    let stop_streams = CancellationToken::new();
+    let Parts {
+        ctx,
+        sessions,
+        assignments,
+        state,
+    } = assemble(config, data, store, link, stop_streams.clone());
+    let restored = sessions.restore().context("cannot restore the sessions")?;
     let stop_housekeeping = CancellationToken::new();
-    let housekeeping = tokio::spawn(housekeeping(manager.clone(), stop_housekeeping.clone()));
+    let housekeeping = tokio::spawn(housekeeping(
+        ctx.clone(),
+        sessions.clone(),
+        assignments,
+        stop_housekeeping.clone(),
+    ));
     tracing::info!(%addr, restored, data_dir = %ctx.data.root().display(), "wamux is serving");
     on_listening(addr);
 
-    let stop_streams = CancellationToken::new();
-    let state = AppState {
-        manager: manager.clone(),
-        shutdown: stop_streams.clone(),
-    };
-    axum::serve(http, app(state))
-        .with_graceful_shutdown(async move {
+    let served = serve_until(
+        http,
+        app(state),
+        async move {
             shutdown.await;
             stop_streams.cancel();
-        })
-        .await
-        .context("the HTTP server failed")?;
-
-    tracing::info!("shutting down: stopping every worker");
-    let bound = ctx.config.stop_grace + SHUTDOWN_MARGIN;
-    if tokio::time::timeout(bound, manager.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::error!(?bound, "workers did not stop in time; killing them");
-        reaper::kill_all_worker_groups();
-    }
+        },
+        sessions.shutdown(),
+        ctx.config.stop_grace + SHUTDOWN_MARGIN,
+        reaper::kill_all_worker_groups,
+    )
+    .await;
     stop_housekeeping.cancel();
     let _ = housekeeping.await;
     stop_link.cancel();
     let _ = link_task.await;
     let _ = std::fs::remove_file(&socket);
     tracing::info!("stopped");
-    Ok(())
+    served
+}
+
+/// The daemon's parts over an open store: what the sessions share, the sessions, the Laravel
+/// assignments and what the API sees of them. Nothing runs until sessions are restored or
+/// created; the in-process API tests assemble a daemon the same way.
+pub struct Parts {
+    pub ctx: Arc<Context>,
+    pub sessions: Arc<Registry>,
+    pub assignments: Arc<Assignments>,
+    pub state: AppState,
+}
+
+pub fn assemble(
+    config: ServeConfig,
+    data: DataDir,
+    store: Store,
+    link: Arc<WorkerLink>,
+    stop_streams: CancellationToken,
+) -> Parts {
+    let ctx = Arc::new(Context::new(config, data, Arc::new(store), link));
+    let sessions = Arc::new(Registry::new(ctx.clone()));
+    let assignments = Arc::new(Assignments::new(
+        ctx.config.laravel_env.clone(),
+        ctx.config.public_url.clone().unwrap_or_default(),
+        ctx.store.clone(),
+        ctx.events.clone(),
+    ));
+    let state = AppState {
+        sessions: sessions.clone(),
+        assignments: assignments.clone(),
+        events: ctx.events.clone(),
+        metrics: ctx.metrics.clone(),
+        store: ctx.store.clone(),
+        settings: Arc::new(Settings {
+            api_key: ctx.config.api_key.clone(),
+            chromedriver: ctx.config.chromedriver.clone(),
+            chromium: ctx.config.chromium.clone(),
+        }),
+        started: ctx.started,
+        shutdown: stop_streams,
+    };
+    Parts {
+        ctx,
+        sessions,
+        assignments,
+        state,
+    }
+}
+
+/// Serves HTTP until `shutdown`; then stops taking connections and, at the same time, stops the
+/// workers, so that a request waiting on a worker (a send may wait `--send-timeout`) is answered
+/// as its worker stops instead of holding the workers up. Both get `bound`: past it, `kill`
+/// ends what is left of the workers, and the requests still in flight are left to end with the
+/// runtime as the daemon exits.
+async fn serve_until(
+    http: tokio::net::TcpListener,
+    router: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    stop_workers: impl Future<Output = ()>,
+    bound: Duration,
+    kill: impl FnOnce(),
+) -> anyhow::Result<()> {
+    let draining = CancellationToken::new();
+    let server = axum::serve(http, router)
+        .with_graceful_shutdown(draining.clone().cancelled_owned())
+        .into_future();
+    let mut server = std::pin::pin!(server);
+    let ended_early = tokio::select! {
+        result = &mut server => Some(result),
+        () = shutdown => None,
+    };
+    draining.cancel();
+    tracing::info!("shutting down: stopping every worker while the requests in flight finish");
+    let deadline = tokio::time::Instant::now() + bound;
+    let workers = async {
+        if tokio::time::timeout_at(deadline, stop_workers)
+            .await
+            .is_err()
+        {
+            tracing::error!(?bound, "workers did not stop in time; killing them");
+            kill();
+        }
+    };
+    let drain = async {
+        match ended_early {
+            Some(result) => result,
+            None => tokio::time::timeout_at(deadline, &mut server)
+                .await
+                .unwrap_or_else(|_| {
+                    tracing::warn!(?bound, "exiting with requests still in flight");
+                    Ok(())
+                }),
+        }
+    };
+    let ((), served) = tokio::join!(workers, drain);
+    served.context("the HTTP server failed")
 }
 
 /// Kills browsers no worker owns, reaps adopted zombies and, with `--auto-switch`, moves
 /// assignments away from unusable sessions, until `stop`.
-async fn housekeeping(manager: Arc<Manager>, stop: CancellationToken) {
+async fn housekeeping(
+    ctx: Arc<Context>,
+    sessions: Arc<Registry>,
+    assignments: Arc<Assignments>,
+    stop: CancellationToken,
+) {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut interval = tokio::time::interval(manager.ctx.config.watch_interval);
+    let mut interval = tokio::time::interval(ctx.config.watch_interval);
     let mut sigchld = signal(SignalKind::child()).ok();
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = interval.tick() => {
-                if let Some(grace) = manager.ctx.config.auto_switch {
-                    manager.assignments.auto_switch(&manager, grace).await;
+                if let Some(grace) = ctx.config.auto_switch {
+                    assignments.auto_switch(&sessions, grace).await;
                 }
-                let sessions = manager.ctx.data.sessions();
-                let workers = sweep::orphan_workers(&sessions);
+                let sessions_dir = ctx.data.sessions();
+                let workers = sweep::orphan_workers(&sessions_dir);
                 if !workers.is_empty() {
                     tracing::warn!(?workers, "killing workers that are not this daemon's");
                     for w in &workers {
-                        let _ = crate::process::kill::kill_group(w.pid);
+                        w.group.kill();
                     }
                 }
-                let owners = manager.worker_pids();
-                let orphans = sweep::orphans(&sessions, &owners);
+                let owners = sessions.worker_pids();
+                let orphans = sweep::orphans(&sessions_dir, &owners);
                 if !orphans.is_empty() {
                     tracing::warn!(?orphans, "killing browsers that no worker owns");
                     sweep::kill_all(&orphans);
@@ -180,7 +280,113 @@ async fn housekeeping(manager: Arc<Manager>, stop: CancellationToken) {
             }
             Some(()) = async { sigchld.as_mut()?.recv().await } => {}
         }
-        let workers: HashSet<u32> = manager.worker_pids().into_values().collect();
+        let workers: HashSet<u32> = sessions.worker_pids().into_values().collect();
         reaper::reap_adopted(&workers);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use axum::http::StatusCode;
+    use axum::routing::post;
+
+    /// A router whose one route waits until `worker_gone`, like a send waiting on its worker,
+    /// and tells `arrived` once the request is in.
+    fn waiting_router(
+        worker_gone: CancellationToken,
+        arrived: Arc<tokio::sync::Notify>,
+    ) -> axum::Router {
+        axum::Router::new().route(
+            "/send",
+            post(move || async move {
+                arrived.notify_one();
+                worker_gone.cancelled().await;
+                (StatusCode::SERVICE_UNAVAILABLE, "the worker is gone")
+            }),
+        )
+    }
+
+    async fn listener() -> (tokio::net::TcpListener, String) {
+        let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/send", http.local_addr().unwrap());
+        (http, url)
+    }
+
+    #[tokio::test]
+    async fn the_workers_stop_while_a_request_waits_on_them_and_it_is_answered() {
+        let (http, url) = listener().await;
+        let (worker_gone, arrived) = (
+            CancellationToken::new(),
+            Arc::new(tokio::sync::Notify::new()),
+        );
+        let shutdown = CancellationToken::new();
+        let killed = Arc::new(AtomicBool::new(false));
+        let server = tokio::spawn(serve_until(
+            http,
+            waiting_router(worker_gone.clone(), arrived.clone()),
+            shutdown.clone().cancelled_owned(),
+            async move { worker_gone.cancel() },
+            Duration::from_secs(30),
+            {
+                let killed = killed.clone();
+                move || killed.store(true, Ordering::SeqCst)
+            },
+        ));
+        let request = tokio::spawn(reqwest::Client::new().post(&url).send());
+        tokio::time::timeout(Duration::from_secs(5), arrived.notified())
+            .await
+            .expect("the request reached its handler");
+
+        shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .expect("the stop did not wait for the request to end by itself")
+            .unwrap()
+            .unwrap();
+        let response = request
+            .await
+            .unwrap()
+            .expect("the request in flight was answered");
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!killed.load(Ordering::SeqCst));
+    }
+
+    #[tokio::test]
+    async fn past_the_bound_the_workers_are_killed_and_the_stop_ends() {
+        let (http, url) = listener().await;
+        let arrived = Arc::new(tokio::sync::Notify::new());
+        let shutdown = CancellationToken::new();
+        let killed = Arc::new(AtomicBool::new(false));
+        let bound = Duration::from_millis(300);
+        let server = tokio::spawn(serve_until(
+            http,
+            waiting_router(CancellationToken::new(), arrived.clone()),
+            shutdown.clone().cancelled_owned(),
+            std::future::pending(),
+            bound,
+            {
+                let killed = killed.clone();
+                move || killed.store(true, Ordering::SeqCst)
+            },
+        ));
+        let request = tokio::spawn(reqwest::Client::new().post(&url).send());
+        tokio::time::timeout(Duration::from_secs(5), arrived.notified())
+            .await
+            .expect("the request reached its handler");
+
+        let started = tokio::time::Instant::now();
+        shutdown.cancel();
+        tokio::time::timeout(bound + Duration::from_secs(5), server)
+            .await
+            .expect("the stop overran its bound")
+            .unwrap()
+            .unwrap();
+        assert!(started.elapsed() >= bound, "{:?}", started.elapsed());
+        assert!(killed.load(Ordering::SeqCst));
+        // Its connection task ends with the runtime, as the daemon's do when it exits.
+        request.abort();
     }
 }

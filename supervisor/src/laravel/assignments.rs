@@ -7,17 +7,18 @@
 //! grace period hands its assignment to a WORKING session that has none.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 use thiserror::Error;
 use tokio::sync::Mutex;
 
-use crate::sessions::events::EventKind;
 use crate::laravel::env_file::{self as laravel_env, EnvError};
-use crate::sessions::registry::{Manager, ManagerError};
+use crate::sessions::events::{EventBus, EventKind};
+use crate::sessions::registry::{Registry, RegistryError};
 use crate::sessions::session::{Session, Status, now_ms};
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -55,7 +56,7 @@ impl Kind {
 #[derive(Debug, Error)]
 pub enum AssignError {
     #[error(transparent)]
-    Session(#[from] ManagerError),
+    Session(#[from] RegistryError),
     #[error("session {0:?} is not linked to a phone yet: scan its QR code first")]
     NotLinked(String),
     #[error(transparent)]
@@ -78,17 +79,28 @@ pub struct Assignment {
     pub env_updated: bool,
 }
 
+/// The assignments, over the store and the event bus; the sessions they point at are looked up
+/// in the [`Registry`] each call is given, which does not know of assignments.
 pub struct Assignments {
     env: Option<PathBuf>,
     public_url: String,
+    store: Arc<Store>,
+    events: EventBus,
     lock: Mutex<()>,
 }
 
 impl Assignments {
-    pub fn new(env: Option<PathBuf>, public_url: String) -> Self {
+    pub fn new(
+        env: Option<PathBuf>,
+        public_url: String,
+        store: Arc<Store>,
+        events: EventBus,
+    ) -> Self {
         Assignments {
             env,
             public_url: public_url.trim_end_matches('/').to_owned(),
+            store,
+            events,
             lock: Mutex::new(()),
         }
     }
@@ -113,13 +125,13 @@ impl Assignments {
     /// switch says why).
     pub async fn assign(
         &self,
-        manager: &Manager,
+        sessions: &Registry,
         kind: Kind,
         session_id: &str,
         reason: Option<String>,
     ) -> Result<Assignment, AssignError> {
         let _serial = self.lock.lock().await;
-        let session = manager.get(session_id)?;
+        let session = sessions.get(session_id)?;
         let phone = session
             .state()
             .phone_number
@@ -155,12 +167,10 @@ impl Assignments {
                 source: std::io::Error::other(e),
             })??;
         }
-        manager
-            .ctx
-            .store
+        self.store
             .set_assignment(kind.as_str(), session_id, now_ms())?;
         tracing::info!(session = %session_id, kind = kind.as_str(), ?reason, "number assigned");
-        manager.ctx.events.publish(
+        self.events.publish(
             session_id,
             EventKind::Assignment {
                 assignment_type: kind.as_str().to_owned(),
@@ -174,14 +184,14 @@ impl Assignments {
     /// Both assignments, `None` where there is none.
     pub fn current(
         &self,
-        manager: &Manager,
+        sessions: &Registry,
     ) -> Result<Vec<(Kind, Option<Assignment>)>, AssignError> {
         Kind::ALL
             .into_iter()
             .map(|kind| {
-                let assigned = manager.ctx.store.assignment(kind.as_str())?;
+                let assigned = self.store.assignment(kind.as_str())?;
                 let view = assigned
-                    .and_then(|id| manager.get(&id).ok())
+                    .and_then(|id| sessions.get(&id).ok())
                     .map(|s| self.view(kind, &s, self.env.is_some()));
                 Ok((kind, view))
             })
@@ -190,8 +200,8 @@ impl Assignments {
 
     /// Moves each assignment whose session has been unusable for `grace` to a WORKING
     /// session that has no assignment.
-    pub async fn auto_switch(&self, manager: &Manager, grace: Duration) {
-        let current = match self.current(manager) {
+    pub async fn auto_switch(&self, sessions: &Registry, grace: Duration) {
+        let current = match self.current(sessions) {
             Ok(current) => current,
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the assignments");
@@ -206,7 +216,7 @@ impl Assignments {
             let Some(assignment) = assignment else {
                 continue;
             };
-            let Ok(session) = manager.get(&assignment.session_id) else {
+            let Ok(session) = sessions.get(&assignment.session_id) else {
                 continue;
             };
             let state = session.state();
@@ -216,7 +226,7 @@ impl Assignments {
             if !unusable || for_ms < grace.as_millis() as i64 {
                 continue;
             }
-            let candidate = manager.list().into_iter().find(|s| {
+            let candidate = sessions.list().into_iter().find(|s| {
                 let st = s.state();
                 st.status == Status::Working
                     && st.phone_number.is_some()
@@ -234,7 +244,7 @@ impl Assignments {
             );
             tracing::warn!(kind = kind.as_str(), from = %session.id, to = %candidate.id, %reason, "switching the assignment");
             if let Err(e) = self
-                .assign(manager, kind, &candidate.id, Some(reason))
+                .assign(sessions, kind, &candidate.id, Some(reason))
                 .await
             {
                 tracing::error!(error = %e, "the automatic switch failed");

@@ -3,6 +3,5 @@
 //! `wamux-procfs` crate; this module applies it to the data directory's layout.
 
 pub mod kill;
-pub mod memory;
 pub mod reaper;
 pub mod sweep;

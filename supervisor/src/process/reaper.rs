@@ -10,6 +10,7 @@ use std::collections::HashSet;
 
 use nix::sys::wait::{WaitPidFlag, waitpid};
 use nix::unistd::Pid;
+use wamux_procfs::{Group, processes};
 
 pub fn become_subreaper() -> nix::Result<()> {
     nix::sys::prctl::set_child_subreaper(true)
@@ -18,17 +19,18 @@ pub fn become_subreaper() -> nix::Result<()> {
 /// Reaps zombie children that are not `workers`; returns how many.
 pub fn reap_adopted(workers: &HashSet<u32>) -> usize {
     let me = std::process::id();
-    crate::process::sweep::processes()
+    processes()
         .filter(|p| p.ppid == me && p.zombie && !workers.contains(&p.pid))
         .filter(|p| waitpid(Pid::from_raw(p.pid as i32), Some(WaitPidFlag::WNOHANG)).is_ok())
         .count()
 }
 
 /// SIGKILL to the process group of every child: the last resort of a forced shutdown, when the
-/// workers did not stop in time. Every worker leads its group, so this ends all browsers.
+/// workers did not stop in time. Every worker leads its group, and a child's pid stays its own
+/// until it is reaped, so this ends all browsers and nothing else.
 pub fn kill_all_worker_groups() {
     let me = std::process::id();
-    for p in crate::process::sweep::processes().filter(|p| p.ppid == me && p.pgid == p.pid) {
-        let _ = crate::process::kill::kill_group(p.pid);
+    for p in processes().filter(|p| p.ppid == me && p.pgid == p.pid) {
+        Group::led_by(p.pid).kill();
     }
 }

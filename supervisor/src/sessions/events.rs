@@ -6,7 +6,7 @@
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::sessions::session::{Status, now_ms};
+use crate::sessions::session::{FailureBody, Status, now_ms};
 
 const CAPACITY: usize = 1024;
 
@@ -32,7 +32,10 @@ pub enum EventKind {
         phone_number: String,
     },
     #[serde(rename_all = "camelCase")]
-    MessageFailed { phone_number: String, error: String },
+    MessageFailed {
+        phone_number: String,
+        error: FailureBody,
+    },
     /// A number of the Laravel application now points at this session.
     #[serde(rename_all = "camelCase")]
     Assignment {
@@ -75,6 +78,8 @@ impl Event {
     }
 }
 
+/// Cheap to clone: every clone publishes to the same readers.
+#[derive(Clone)]
 pub struct EventBus {
     tx: broadcast::Sender<Event>,
 }

@@ -1,7 +1,9 @@
 //! The sessions the daemon runs: creating, finding, listing, starting and ending them.
 //!
 //! The table in memory and the store on disk change together under one lock, so a session
-//! exists in both or in neither, and the session limit holds under concurrent creates.
+//! exists in both or in neither, and the session limit holds under concurrent creates. Each
+//! session has a task (`supervision::driver`) that owns its worker; the registry talks to it
+//! only through the session's control channel.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -12,13 +14,15 @@ use tokio::sync::oneshot;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use crate::laravel::assignments::Assignments;
+use crate::sessions::events::EventKind;
 use crate::sessions::session::{Control, SendFailure, Session, SessionState, Status, now_ms};
-use crate::store::{Desired, StoreError};
-use crate::supervision::driver::{Context, run_session};
+use crate::store::{Desired, StoreError, StoredSession};
+use crate::supervision::context::Context;
+use crate::supervision::driver::run_session;
+use crate::supervision::lifecycle::Initial;
 
 #[derive(Debug, Error)]
-pub enum ManagerError {
+pub enum RegistryError {
     #[error("session {0:?} already exists")]
     Exists(String),
     #[error("the limit of {0} sessions is reached")]
@@ -31,22 +35,27 @@ pub enum ManagerError {
     Gone,
 }
 
-pub struct Manager {
-    pub ctx: Arc<Context>,
-    pub assignments: Assignments,
+pub struct Registry {
+    ctx: Arc<Context>,
     sessions: Mutex<HashMap<String, Arc<Session>>>,
     tasks: TaskTracker,
 }
 
-impl Manager {
-    pub fn new(ctx: Arc<Context>) -> Manager {
-        let assignments = Assignments::new(
-            ctx.config.laravel_env.clone(),
-            ctx.config.public_url.clone().unwrap_or_default(),
-        );
-        Manager {
+/// How a stored session comes back at start: FAILED and STOPPED ones wait for a person.
+fn initial(stored: &StoredSession) -> Initial {
+    if stored.desired == Desired::Stopped {
+        Initial::Stopped
+    } else if Status::parse(&stored.status) == Some(Status::Failed) {
+        Initial::Failed
+    } else {
+        Initial::Run
+    }
+}
+
+impl Registry {
+    pub fn new(ctx: Arc<Context>) -> Registry {
+        Registry {
             ctx,
-            assignments,
             sessions: Mutex::new(HashMap::new()),
             tasks: TaskTracker::new(),
         }
@@ -56,37 +65,37 @@ impl Manager {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Loads every stored session and starts those a person left running.
-    pub fn restore(&self) -> Result<usize, ManagerError> {
+    /// Loads every stored session and starts those a person left running; returns how many.
+    pub fn restore(&self) -> Result<usize, RegistryError> {
         let stored = self.ctx.store.all()?;
+        let mut table = self.table();
         let mut started = 0;
         for s in stored {
-            let run = s.desired == Desired::Running;
-            let status = if run {
-                Status::Starting
-            } else {
-                Status::Stopped
+            let initial = initial(&s);
+            let status = match initial {
+                Initial::Run => {
+                    started += 1;
+                    Status::parse(&s.status).unwrap_or(Status::Starting)
+                }
+                Initial::Stopped => Status::Stopped,
+                Initial::Failed => Status::Failed,
             };
             let mut state = SessionState::new(status, s.phone_number);
             state.restarts = s.restarts;
             state.last_error = s.last_error;
-            if run {
-                started += 1;
-                self.ctx.store.set_status(&s.id, status.as_str(), None)?;
-            }
-            self.launch(s.id, s.created_at, state, run);
+            self.launch(&mut table, s.id, s.created_at, state, initial);
         }
         Ok(started)
     }
 
-    pub fn create(&self, id: String) -> Result<Arc<Session>, ManagerError> {
+    pub fn create(&self, id: String) -> Result<Arc<Session>, RegistryError> {
         let mut table = self.table();
         if table.contains_key(&id) {
-            return Err(ManagerError::Exists(id));
+            return Err(RegistryError::Exists(id));
         }
         let max = self.ctx.config.max_sessions;
         if table.len() >= max {
-            return Err(ManagerError::Limit(max));
+            return Err(RegistryError::Limit(max));
         }
         let created_at = now_ms();
         if !self
@@ -94,50 +103,45 @@ impl Manager {
             .store
             .insert(&id, created_at, Status::Starting.as_str())?
         {
-            return Err(ManagerError::Exists(id));
+            return Err(RegistryError::Exists(id));
         }
         tracing::info!(session = %id, "session created");
-        self.ctx
-            .events
-            .publish(&id, crate::sessions::events::EventKind::Created);
+        self.ctx.events.publish(&id, EventKind::Created);
+        // A new session is STARTING from the first moment; announce it as its first status.
         self.ctx.events.publish(
             &id,
-            crate::sessions::events::EventKind::Status {
+            EventKind::Status {
                 status: Status::Starting,
                 last_error: None,
             },
         );
         let state = SessionState::new(Status::Starting, None);
-        Ok(self.launch_locked(&mut table, id, created_at, state, true))
+        Ok(self.launch(&mut table, id, created_at, state, Initial::Run))
     }
 
-    fn launch(&self, id: String, created_at: i64, state: SessionState, start: bool) {
-        let mut table = self.table();
-        self.launch_locked(&mut table, id, created_at, state, start);
-    }
-
-    fn launch_locked(
+    fn launch(
         &self,
         table: &mut HashMap<String, Arc<Session>>,
         id: String,
         created_at: i64,
         state: SessionState,
-        start: bool,
+        initial: Initial,
     ) -> Arc<Session> {
         let (session, control) = Session::new(id.clone(), created_at, state);
         let session = Arc::new(session);
         table.insert(id.clone(), session.clone());
         let span = tracing::info_span!("session", session = %id);
-        self.tasks
-            .spawn(run_session(self.ctx.clone(), session.clone(), control, start).instrument(span));
+        self.tasks.spawn(
+            run_session(self.ctx.clone(), session.clone(), control, initial).instrument(span),
+        );
         session
     }
 
-    pub fn get(&self, id: &str) -> Result<Arc<Session>, ManagerError> {
+    pub fn get(&self, id: &str) -> Result<Arc<Session>, RegistryError> {
         self.table()
             .get(id)
             .cloned()
-            .ok_or_else(|| ManagerError::NotFound(id.to_owned()))
+            .ok_or_else(|| RegistryError::NotFound(id.to_owned()))
     }
 
     /// Every session, oldest first.
@@ -155,57 +159,60 @@ impl Manager {
             .collect()
     }
 
+    /// How many sessions there may be.
+    pub fn max_sessions(&self) -> usize {
+        self.ctx.config.max_sessions
+    }
+
     async fn ask<T>(
         &self,
         id: &str,
         make: impl FnOnce(oneshot::Sender<T>) -> Control,
-    ) -> Result<T, ManagerError> {
+    ) -> Result<T, RegistryError> {
         let session = self.get(id)?;
         let (tx, rx) = oneshot::channel();
         if !session.control(make(tx)) {
-            return Err(ManagerError::Gone);
+            return Err(RegistryError::Gone);
         }
-        rx.await.map_err(|_| ManagerError::Gone)
+        rx.await.map_err(|_| RegistryError::Gone)
     }
 
     /// Ends the worker and its whole browser tree, removes the profile and forgets the
     /// session; returns once all of that is done.
-    pub async fn delete(&self, id: &str) -> Result<(), ManagerError> {
+    pub async fn delete(&self, id: &str) -> Result<(), RegistryError> {
         self.ask(id, |reply| Control::Delete { reply }).await?;
         self.table().remove(id);
         self.ctx.store.unassign_session(id)?;
         tracing::info!(session = %id, "session deleted");
-        self.ctx
-            .events
-            .publish(id, crate::sessions::events::EventKind::Deleted);
+        self.ctx.events.publish(id, EventKind::Deleted);
         Ok(())
     }
 
     /// Starts a stopped or failed session; a running one is left alone.
-    pub fn start(&self, session: &Session) -> Result<(), ManagerError> {
+    pub fn start(&self, session: &Session) -> Result<(), RegistryError> {
         self.ctx.store.set_desired(&session.id, Desired::Running)?;
         if session.control(Control::Start) {
             Ok(())
         } else {
-            Err(ManagerError::Gone)
+            Err(RegistryError::Gone)
         }
     }
 
     /// Stops the worker cleanly and starts a new one.
-    pub async fn restart(&self, id: &str) -> Result<(), ManagerError> {
+    pub async fn restart(&self, id: &str) -> Result<(), RegistryError> {
         self.ask(id, |reply| Control::Stop { kill: false, reply })
             .await?;
         self.start(&*self.get(id)?)
     }
 
     /// Unlinks the device: the profile is wiped and the session starts again with a new QR.
-    pub async fn logout(&self, id: &str) -> Result<(), ManagerError> {
+    pub async fn logout(&self, id: &str) -> Result<(), RegistryError> {
         self.ctx.store.set_desired(id, Desired::Running)?;
         self.ask(id, |reply| Control::Logout { reply }).await
     }
 
     /// Starts every STOPPED or FAILED session; returns their ids.
-    pub fn restore_stopped(&self) -> Result<Vec<String>, ManagerError> {
+    pub fn restore_stopped(&self) -> Result<Vec<String>, RegistryError> {
         let mut started = Vec::new();
         for session in self.list() {
             if matches!(session.state().status, Status::Stopped | Status::Failed) {
@@ -218,7 +225,7 @@ impl Manager {
 
     /// Stops the session (SIGKILL to its group at once when `kill`); it stays STOPPED, also
     /// across daemon restarts, until started.
-    pub async fn stop(&self, id: &str, kill: bool) -> Result<(), ManagerError> {
+    pub async fn stop(&self, id: &str, kill: bool) -> Result<(), RegistryError> {
         self.ctx.store.set_desired(id, Desired::Stopped)?;
         self.ask(id, |reply| Control::Stop { kill, reply }).await
     }
@@ -228,7 +235,7 @@ impl Manager {
         id: &str,
         phone_number: String,
         text: String,
-    ) -> Result<Result<String, SendFailure>, ManagerError> {
+    ) -> Result<Result<String, SendFailure>, RegistryError> {
         let limit = self.ctx.config.send_timeout + Duration::from_secs(30);
         let asked = self.ask(id, |reply| Control::Send {
             phone_number,
@@ -256,5 +263,40 @@ impl Manager {
         }
         self.tasks.close();
         self.tasks.wait().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(status: &str, desired: Desired) -> StoredSession {
+        StoredSession {
+            id: "s".into(),
+            created_at: 0,
+            status: status.into(),
+            phone_number: None,
+            restarts: 0,
+            last_error: None,
+            desired,
+        }
+    }
+
+    #[test]
+    fn failed_and_stopped_sessions_wait_for_a_person_after_a_restart() {
+        assert_eq!(
+            initial(&stored("FAILED", Desired::Running)),
+            Initial::Failed
+        );
+        assert_eq!(
+            initial(&stored("STOPPED", Desired::Stopped)),
+            Initial::Stopped
+        );
+        assert_eq!(
+            initial(&stored("FAILED", Desired::Stopped)),
+            Initial::Stopped
+        );
+        assert_eq!(initial(&stored("WORKING", Desired::Running)), Initial::Run);
+        assert_eq!(initial(&stored("STARTING", Desired::Running)), Initial::Run);
     }
 }

@@ -27,6 +27,10 @@ impl Status {
         Status::Failed,
     ];
 
+    pub fn parse(text: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Starting => "STARTING",
@@ -71,6 +75,63 @@ pub enum SendFailure {
     Timeout,
     WorkerGone,
     Failed(String),
+}
+
+impl SendFailure {
+    /// The error code, the same in the HTTP answer and in the `messageFailed` event.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SendFailure::NotReady => "session_not_ready",
+            SendFailure::NotOnWhatsApp => "number_not_on_whatsapp",
+            SendFailure::Timeout => "send_timeout",
+            SendFailure::WorkerGone => "session_unavailable",
+            SendFailure::Failed(_) => "send_failed",
+        }
+    }
+
+    /// What a person reads, the same in the HTTP answer and in the event.
+    pub fn message(&self) -> String {
+        match self {
+            SendFailure::NotReady => {
+                "the session is not linked to a phone yet (status must be WORKING)".into()
+            }
+            SendFailure::NotOnWhatsApp => "the number is not on WhatsApp".into(),
+            SendFailure::Timeout => "WhatsApp Web did not confirm the message in time".into(),
+            SendFailure::WorkerGone => {
+                "the session's browser stopped during the send; it is being restarted".into()
+            }
+            SendFailure::Failed(reason) => format!("WhatsApp Web did not send it: {reason}"),
+        }
+    }
+}
+
+impl From<wamux_proto::SendError> for SendFailure {
+    fn from(e: wamux_proto::SendError) -> Self {
+        use wamux_proto::SendError;
+        match e {
+            SendError::NotOnWhatsApp => SendFailure::NotOnWhatsApp,
+            SendError::NotLinked => SendFailure::NotReady,
+            SendError::Timeout => SendFailure::Timeout,
+            SendError::Busy => SendFailure::Failed(e.to_string()),
+            SendError::Failed(reason) => SendFailure::Failed(reason),
+        }
+    }
+}
+
+/// A send failure as the API and the event stream show it: `{"code", "message"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailureBody {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl From<&SendFailure> for FailureBody {
+    fn from(failure: &SendFailure) -> Self {
+        FailureBody {
+            code: failure.code(),
+            message: failure.message(),
+        }
+    }
 }
 
 /// Requests to a session's supervising task.

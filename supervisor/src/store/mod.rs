@@ -4,10 +4,17 @@
 //! module, so that another database could take its place. Each write is its own transaction
 //! with `synchronous=FULL`: a write that returned is on disk, whatever happens next.
 //!
+//! The connection lives on a thread of its own, fed one job at a time through a channel. The
+//! methods stay synchronous: on a multi-thread runtime worker they wait inside
+//! `block_in_place`, so an fsync or a database locked by someone else (up to the busy timeout)
+//! holds up only the caller, never the other tasks of that worker.
+//!
 //! Schema changes are numbered migrations applied in order and recorded in `user_version`.
 
-use std::path::Path;
-use std::sync::Mutex;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use thiserror::Error;
@@ -18,6 +25,8 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("database schema version {found} is newer than this wamux understands ({known})")]
     TooNew { found: u32, known: u32 },
+    #[error("the database thread is gone")]
+    Closed,
 }
 
 /// Whether a person wants the session running; restored at start when `Running`.
@@ -64,163 +73,267 @@ const MIGRATIONS: &[&str] = &[
     );",
 ];
 
+/// How long a write waits for a lock another connection holds before it fails.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
 pub struct Store {
-    conn: Mutex<Connection>,
+    /// `None` only while dropping, so that the thread sees its channel close.
+    jobs: Option<mpsc::Sender<Job>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Where the connection comes from, opened on the store's thread.
+enum Source {
+    File(PathBuf),
+    Memory,
+    #[cfg(test)]
+    Connection(Connection),
 }
 
 impl Store {
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let conn = Connection::open(path)?;
-        Self::init(conn)
+        Self::start(Source::File(path.to_owned()), BUSY_TIMEOUT)
     }
 
     pub fn open_in_memory() -> Result<Store, StoreError> {
-        Self::init(Connection::open_in_memory()?)
+        Self::start(Source::Memory, BUSY_TIMEOUT)
     }
 
-    fn init(mut conn: Connection) -> Result<Store, StoreError> {
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        let version: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        let known = MIGRATIONS.len() as u32;
-        if version > known {
-            return Err(StoreError::TooNew {
-                found: version,
-                known,
-            });
-        }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let tx = conn.transaction()?;
-            tx.execute_batch(sql)?;
-            tx.pragma_update(None, "user_version", (i + 1) as u32)?;
-            tx.commit()?;
-        }
-        Ok(Store {
-            conn: Mutex::new(conn),
-        })
+    /// Starts the thread, which opens and migrates the database before taking jobs.
+    fn start(source: Source, busy_timeout: Duration) -> Result<Store, StoreError> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let (ready, opened) = mpsc::sync_channel(1);
+        let thread = std::thread::Builder::new()
+            .name("wamux-store".into())
+            .spawn(move || {
+                let mut conn = match init(source, busy_timeout) {
+                    Ok(conn) => {
+                        let _ = ready.send(Ok(()));
+                        conn
+                    }
+                    Err(e) => {
+                        let _ = ready.send(Err(e));
+                        return;
+                    }
+                };
+                for job in queue {
+                    // A panicking job drops its reply, so its caller gets `Closed`; SQLite is not
+                    // left half-written (each job is one statement or transaction), and the
+                    // next jobs still run.
+                    let _ =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut conn)));
+                }
+            })
+            .map_err(|_| StoreError::Closed)?;
+        let store = Store {
+            jobs: Some(jobs),
+            thread: Some(thread),
+        };
+        wait(|| opened.recv()).map_err(|_| StoreError::Closed)??;
+        Ok(store)
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        // A panic while holding the lock cannot leave SQLite half-written (each call is one
-        // statement or transaction), so a poisoned lock is still usable.
-        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    /// Runs `job` on the store's thread and waits for its answer.
+    fn call<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.jobs
+            .as_ref()
+            .ok_or(StoreError::Closed)?
+            .send(Box::new(move |conn| {
+                let _ = reply.send(job(conn));
+            }))
+            .map_err(|_| StoreError::Closed)?;
+        wait(|| answer.recv()).map_err(|_| StoreError::Closed)?
     }
 
     /// Whether a write could go through now: takes the write lock and gives it back.
     pub fn check_writable(&self) -> Result<(), StoreError> {
-        self.conn().execute_batch(
-            "BEGIN IMMEDIATE;
+        self.call(|conn| {
+            conn.execute_batch(
+                "BEGIN IMMEDIATE;
                  INSERT INTO sessions (id, created_at, status) VALUES (' probe', 0, '');
                  ROLLBACK;",
-        )?;
-        Ok(())
+            )?;
+            Ok(())
+        })
     }
 
     /// Adds a session; `Ok(false)` when the id is taken.
     pub fn insert(&self, id: &str, created_at: i64, status: &str) -> Result<bool, StoreError> {
-        let n = self.conn().execute(
-            "INSERT OR IGNORE INTO sessions (id, created_at, status) VALUES (?1, ?2, ?3)",
-            params![id, created_at, status],
-        )?;
-        Ok(n == 1)
+        let (id, status) = (id.to_owned(), status.to_owned());
+        self.call(move |conn| {
+            let n = conn.execute(
+                "INSERT OR IGNORE INTO sessions (id, created_at, status) VALUES (?1, ?2, ?3)",
+                params![id, created_at, status],
+            )?;
+            Ok(n == 1)
+        })
     }
 
     pub fn delete(&self, id: &str) -> Result<(), StoreError> {
-        self.conn()
-            .execute("DELETE FROM sessions WHERE id = ?1", params![id])?;
-        Ok(())
+        self.execute("DELETE FROM sessions WHERE id = ?1", (id.to_owned(),))
     }
 
+    /// Records the status with the session's whole `last_error` (`None` clears it).
     pub fn set_status(
         &self,
         id: &str,
         status: &str,
         last_error: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.conn().execute(
-            "UPDATE sessions SET status = ?2, last_error = COALESCE(?3, last_error) WHERE id = ?1",
-            params![id, status, last_error],
-        )?;
-        Ok(())
+        self.execute(
+            "UPDATE sessions SET status = ?2, last_error = ?3 WHERE id = ?1",
+            (
+                id.to_owned(),
+                status.to_owned(),
+                last_error.map(str::to_owned),
+            ),
+        )
     }
 
     pub fn set_phone_number(&self, id: &str, phone: Option<&str>) -> Result<(), StoreError> {
-        self.conn().execute(
+        self.execute(
             "UPDATE sessions SET phone_number = ?2 WHERE id = ?1",
-            params![id, phone],
-        )?;
-        Ok(())
+            (id.to_owned(), phone.map(str::to_owned)),
+        )
     }
 
     pub fn set_restarts(&self, id: &str, restarts: u32) -> Result<(), StoreError> {
-        self.conn().execute(
+        self.execute(
             "UPDATE sessions SET restarts = ?2 WHERE id = ?1",
-            params![id, restarts],
-        )?;
-        Ok(())
+            (id.to_owned(), restarts),
+        )
     }
 
     pub fn set_desired(&self, id: &str, desired: Desired) -> Result<(), StoreError> {
-        self.conn().execute(
+        self.execute(
             "UPDATE sessions SET desired = ?2 WHERE id = ?1",
-            params![id, desired.as_str()],
-        )?;
-        Ok(())
+            (id.to_owned(), desired.as_str()),
+        )
     }
 
     /// Points assignment `kind` (`sells`, `coordination`) at a session.
     pub fn set_assignment(&self, kind: &str, session_id: &str, at: i64) -> Result<(), StoreError> {
-        self.conn().execute(
+        self.execute(
             "INSERT INTO assignments (kind, session_id, assigned_at) VALUES (?1, ?2, ?3)
              ON CONFLICT(kind) DO UPDATE SET session_id = ?2, assigned_at = ?3",
-            params![kind, session_id, at],
-        )?;
-        Ok(())
+            (kind.to_owned(), session_id.to_owned(), at),
+        )
     }
 
     pub fn assignment(&self, kind: &str) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT session_id FROM assignments WHERE kind = ?1",
-                params![kind],
-                |r| r.get(0),
-            )
-            .optional()?)
+        let kind = kind.to_owned();
+        self.call(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT session_id FROM assignments WHERE kind = ?1",
+                    params![kind],
+                    |r| r.get(0),
+                )
+                .optional()?)
+        })
     }
 
     /// Forgets the assignments of a deleted session.
     pub fn unassign_session(&self, session_id: &str) -> Result<(), StoreError> {
-        self.conn().execute(
+        self.execute(
             "DELETE FROM assignments WHERE session_id = ?1",
-            params![session_id],
-        )?;
-        Ok(())
+            (session_id.to_owned(),),
+        )
     }
 
     pub fn get(&self, id: &str) -> Result<Option<StoredSession>, StoreError> {
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT id, created_at, status, phone_number, restarts, last_error, desired
-                 FROM sessions WHERE id = ?1",
-                params![id],
-                row_to_session,
-            )
-            .optional()?)
+        let id = id.to_owned();
+        self.call(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT id, created_at, status, phone_number, restarts, last_error, desired
+                     FROM sessions WHERE id = ?1",
+                    params![id],
+                    row_to_session,
+                )
+                .optional()?)
+        })
     }
 
     /// Every session, oldest first.
     pub fn all(&self) -> Result<Vec<StoredSession>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT id, created_at, status, phone_number, restarts, last_error, desired
-             FROM sessions ORDER BY created_at, id",
-        )?;
-        let rows = stmt.query_map([], row_to_session)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.call(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT id, created_at, status, phone_number, restarts, last_error, desired
+                 FROM sessions ORDER BY created_at, id",
+            )?;
+            let rows = stmt.query_map([], row_to_session)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
     }
+
+    /// One statement with owned parameters, its row count ignored.
+    fn execute(
+        &self,
+        sql: &'static str,
+        params: impl rusqlite::Params + Send + 'static,
+    ) -> Result<(), StoreError> {
+        self.call(move |conn| {
+            conn.execute(sql, params)?;
+            Ok(())
+        })
+    }
+}
+
+impl Drop for Store {
+    /// Closes the channel and waits for the thread, so the connection is closed (and the WAL
+    /// checkpointed) when the store is gone.
+    fn drop(&mut self) {
+        drop(self.jobs.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = wait(|| thread.join());
+        }
+    }
+}
+
+/// Runs a blocking wait without stalling the runtime: on a multi-thread runtime worker, the
+/// worker's other tasks move to another thread meanwhile. A current-thread runtime cannot do
+/// that, so there (and outside any runtime) it simply blocks.
+fn wait<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
+fn init(source: Source, busy_timeout: Duration) -> Result<Connection, StoreError> {
+    let mut conn = match source {
+        Source::File(path) => Connection::open(path)?,
+        Source::Memory => Connection::open_in_memory()?,
+        #[cfg(test)]
+        Source::Connection(conn) => conn,
+    };
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.busy_timeout(busy_timeout)?;
+    let version: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let known = MIGRATIONS.len() as u32;
+    if version > known {
+        return Err(StoreError::TooNew {
+            found: version,
+            known,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as u32)?;
+        tx.commit()?;
+    }
+    Ok(conn)
 }
 
 fn row_to_session(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredSession> {
@@ -249,8 +362,10 @@ mod tests {
         let store = Store::open_in_memory().unwrap();
         assert!(store.insert("a", 10, "STARTING").unwrap());
         assert!(!store.insert("a", 11, "STARTING").unwrap());
-        store.set_status("a", "FAILED", Some("boom")).unwrap();
-        store.set_status("a", "STARTING", None).unwrap();
+        store.set_status("a", "WORKING", Some("old")).unwrap();
+        store.set_status("a", "WORKING", None).unwrap();
+        assert_eq!(store.get("a").unwrap().unwrap().last_error, None, "cleared");
+        store.set_status("a", "STARTING", Some("boom")).unwrap();
         store.set_phone_number("a", Some("5215512345678")).unwrap();
         store.set_restarts("a", 3).unwrap();
         store.set_desired("a", Desired::Stopped).unwrap();
@@ -307,8 +422,61 @@ mod tests {
         let conn = Connection::open_in_memory().unwrap();
         conn.pragma_update(None, "user_version", 99).unwrap();
         assert!(matches!(
-            Store::init(conn),
+            Store::start(Source::Connection(conn), BUSY_TIMEOUT),
             Err(StoreError::TooNew { found: 99, .. })
         ));
+    }
+
+    /// A database locked by someone else holds up the caller for the busy timeout; the other
+    /// tasks on the same (single) runtime worker must keep running meanwhile.
+    #[test]
+    fn a_locked_database_does_not_stall_the_runtime() {
+        let dir = std::env::temp_dir().join(format!("wamux-store-busy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("wamux.db");
+        let busy = Duration::from_millis(500);
+        let store = std::sync::Arc::new(Store::start(Source::File(path.clone()), busy).unwrap());
+        let other = Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE;").unwrap();
+
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let ticks = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (result, during) = runtime.block_on(async {
+            let ticker = {
+                let ticks = ticks.clone();
+                tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        ticks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                })
+            };
+            let probe = {
+                let (store, ticks) = (store.clone(), ticks.clone());
+                tokio::spawn(async move {
+                    let before = ticks.load(std::sync::atomic::Ordering::SeqCst);
+                    let result = store.check_writable();
+                    let after = ticks.load(std::sync::atomic::Ordering::SeqCst);
+                    (result, after - before)
+                })
+            };
+            let out = probe.await.unwrap();
+            ticker.abort();
+            out
+        });
+        assert!(result.is_err(), "the probe got the write lock: {result:?}");
+        assert!(
+            during >= 5,
+            "only {during} ticks of 10 ms during a {busy:?} wait: the store blocked the worker"
+        );
+
+        other.execute_batch("ROLLBACK;").unwrap();
+        store.check_writable().unwrap();
+        drop((store, other));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -8,9 +8,9 @@
 //!    - the landing screen after being linked: `LoggedOut`, then its QRs as usual;
 //!    - the conflict dialog: `Conflict` once, then click "Use here";
 //!    - a page refusing the browser: a fatal error;
-//!    - while linked and idle: unread chats and new messages ([`crate::incoming`]).
-//! 3. Between polls, commands from the supervisor run one at a time ([`crate::send`],
-//!    [`crate::pairing`]); the next poll takes up whatever page they leave.
+//!    - while linked and idle: unread chats and new messages ([`super::incoming`]).
+//! 3. Between polls, commands from the supervisor run one at a time ([`super::send`],
+//!    [`super::pairing`]); the next poll takes up whatever page they leave.
 //!
 //! Nothing here sleeps for an assumed timing: each wait polls for a screen, with a deadline.
 //! The loop ends only by an error (reported as `Fatal` by the caller) or by being dropped when
@@ -25,11 +25,11 @@ use tokio::time::{Instant, MissedTickBehavior, interval};
 use tracing::{debug, info, warn};
 use wamux_proto::{SendError, SupervisorCommand, WorkerEvent};
 
-use crate::incoming::{Inbox, Step};
-use crate::link::EventSink;
-use crate::page::{self, POLL_INTERVAL, Screen, Snapshot, Target};
-use crate::send;
-use crate::webdriver::{Driver, DriverError};
+use super::incoming::{Inbox, Step};
+use super::page::{self, POLL_INTERVAL, Screen, Snapshot, Target};
+use super::{pairing, send};
+use crate::browser::webdriver::{Driver, DriverError};
+use crate::process::link::EventSink;
 
 /// Unreadable snapshots in a row (about 15 s of them) before the page counts as broken.
 const MAX_UNREADABLE_POLLS: u32 = 60;
@@ -321,7 +321,7 @@ impl Session<'_> {
         }
         let digits: String = phone_number.chars().filter(char::is_ascii_digit).collect();
         info!(phone = digits, "asking for a pairing code");
-        match crate::pairing::request_code(&self.driver, &digits, self.options.send_timeout).await {
+        match pairing::request_code(&self.driver, &digits, self.options.send_timeout).await {
             Ok(code) => {
                 info!("pairing code on show");
                 self.events.send(WorkerEvent::PairingCode { code }).await;

@@ -4,10 +4,12 @@
 //! 2. Read `HelloReply`: `Welcome` goes on; `Refused`, an error or the end of the socket ends the
 //!    worker with an error before anything is started.
 //! 3. A reader task owns the read half (frame reads are not cancel-safe): `Shutdown` and the end
-//!    of the socket become a stop ([`crate::stop`]), every other command is queued for the
+//!    of the socket become a stop ([`super::stop`]), every other command is queued for the
 //!    session, which runs them one at a time.
 //! 4. Events are written by the session through [`EventSink`]; a failed write means the
-//!    supervisor is gone, which also stops the worker.
+//!    supervisor is gone, which also stops the worker. An event too large for a frame is not a
+//!    failed write: nothing of it reached the socket, so it is logged and dropped and the link
+//!    goes on (incoming texts are cut to fit beforehand, see [`crate::whatsapp::incoming`]).
 
 use std::path::Path;
 
@@ -16,10 +18,13 @@ use tokio::net::UnixStream;
 use tokio::net::unix::OwnedWriteHalf;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
-use wamux_proto::{Hello, HelloReply, SupervisorCommand, WorkerEvent, read_frame, write_frame};
+use wamux_proto::{
+    FrameError, Hello, HelloReply, SupervisorCommand, WorkerEvent, read_frame, write_frame,
+};
 
-use crate::stop::{StopCause, StopSender};
+use super::stop::{StopCause, StopSender};
 
+/// The session's way to report events; see step 4 above.
 pub struct EventSink {
     writer: OwnedWriteHalf,
     stop: StopSender,
@@ -32,10 +37,17 @@ impl EventSink {
             return;
         }
         debug!(?event, "event");
-        if let Err(err) = write_frame(&mut self.writer, &event).await {
-            warn!("cannot write to the supervisor: {err}");
-            self.broken = true;
-            self.stop.stop(StopCause::SupervisorGone);
+        match write_frame(&mut self.writer, &event).await {
+            Ok(()) => {}
+            // Refused before any byte was written: the link is intact, only this event is lost.
+            Err(err @ (FrameError::TooLarge { .. } | FrameError::Encode(_))) => {
+                warn!(event = event.name(), "event not sent: {err}");
+            }
+            Err(err) => {
+                warn!("cannot write to the supervisor: {err}");
+                self.broken = true;
+                self.stop.stop(StopCause::SupervisorGone);
+            }
         }
     }
 }
@@ -98,4 +110,52 @@ pub async fn connect(
         broken: false,
     };
     Ok((sink, rx))
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::net::UnixStream;
+    use wamux_proto::MAX_FRAME_LEN;
+
+    use super::*;
+    use crate::process::stop;
+
+    /// An event too large for a frame is dropped; the link goes on and the worker keeps running.
+    #[tokio::test]
+    async fn an_oversized_event_is_skipped_not_taken_for_a_gone_supervisor() {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        let (_reader, writer) = ours.into_split();
+        let (stop_tx, stop_rx) = stop::channel();
+        let mut sink = EventSink {
+            writer,
+            stop: stop_tx,
+            broken: false,
+        };
+        sink.send(WorkerEvent::Fatal {
+            reason: "x".repeat(MAX_FRAME_LEN + 1),
+        })
+        .await;
+        sink.send(WorkerEvent::Starting).await;
+
+        assert_eq!(*stop_rx.borrow(), None, "no stop was asked for");
+        let (mut reader, _writer) = theirs.into_split();
+        let next: WorkerEvent = read_frame(&mut reader).await.unwrap().unwrap();
+        assert_eq!(next, WorkerEvent::Starting);
+    }
+
+    /// A supervisor that closed its end is gone: the write fails and the worker stops.
+    #[tokio::test]
+    async fn a_closed_socket_stops_the_worker() {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        drop(theirs);
+        let (_reader, writer) = ours.into_split();
+        let (stop_tx, stop_rx) = stop::channel();
+        let mut sink = EventSink {
+            writer,
+            stop: stop_tx,
+            broken: false,
+        };
+        sink.send(WorkerEvent::Starting).await;
+        assert_eq!(*stop_rx.borrow(), Some(StopCause::SupervisorGone));
+    }
 }

@@ -1,21 +1,96 @@
-//! The API's edges, without a browser: every route answers its documented errors and never a
-//! 500, the API key guards every `/api` route, and the OpenAPI document matches the router.
-//! Sessions here run a chromedriver that cannot start, so no Chromium is needed.
+//! The API's edges, in process and without a browser: every route answers its documented
+//! errors and never a 500, the API key guards every `/api` route, and the OpenAPI document
+//! matches the router. The daemon is assembled as `wamux serve` assembles it and served on a
+//! loopback port; its sessions have no worker binary to start, so nothing is spawned.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use wamux_e2e::*;
+use tokio_util::sync::CancellationToken;
+use wamux::api::app;
+use wamux::daemon::config::{DataDir, ServeConfig};
+use wamux::daemon::serve::{Parts, assemble};
+use wamux::store::Store;
+use wamux::supervision::link::WorkerLink;
 
-const NO_BROWSER: &[&str] = &["--chromedriver", "/bin/false"];
+/// A daemon's API served in this process, on its own data directory.
+struct Api {
+    url: String,
+    parts: Parts,
+    dir: std::path::PathBuf,
+}
+
+impl Api {
+    async fn start(api_key: Option<&str>) -> Api {
+        static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("wamux-api-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("sessions")).unwrap();
+        let dir = dir.canonicalize().unwrap();
+        let config = ServeConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data_dir: dir.clone(),
+            web_url: "http://127.0.0.1:9".into(),
+            max_sessions: 5,
+            chromedriver: "/bin/false".into(),
+            chromium: "/bin/false".into(),
+            // Nothing to spawn: each start fails at once and the session stays STARTING.
+            worker_bin: dir.join("no-such-worker"),
+            browser_start_timeout: Duration::from_secs(120),
+            webdriver_timeout: Duration::from_secs(180),
+            send_timeout: Duration::from_secs(5),
+            stop_grace: Duration::from_secs(1),
+            max_starting: 2,
+            max_session_memory: 800 << 20,
+            recycle_after: None,
+            watch_interval: Duration::from_secs(10),
+            api_key: api_key.map(str::to_owned),
+            laravel_env: None,
+            public_url: None,
+            auto_switch: None,
+        };
+        let parts = assemble(
+            config,
+            DataDir::new(dir.clone()),
+            Store::open_in_memory().unwrap(),
+            Arc::new(WorkerLink::default()),
+            CancellationToken::new(),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let router = app(parts.state.clone());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Api { url, parts, dir }
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        raw(self, Method::GET, path, None, None).await
+    }
+
+    async fn create(&self, id: &str) {
+        let body = json!({"sessionId": id}).to_string();
+        let (status, answer) = raw(self, Method::POST, "/api/sessions", Some(&body), None).await;
+        assert_eq!(status, 201, "creating {id}: {answer}");
+    }
+
+    async fn stop(self) {
+        self.parts.state.shutdown.cancel();
+        self.parts.sessions.shutdown().await;
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
 
 async fn raw(
-    daemon: &Daemon,
+    api: &Api,
     method: Method,
     path: &str,
     body: Option<&str>,
     key: Option<&str>,
 ) -> (u16, Value) {
-    let mut request = reqwest::Client::new().request(method, format!("{}{path}", daemon.url));
+    let mut request = reqwest::Client::new().request(method, format!("{}{path}", api.url));
     if let Some(body) = body {
         request = request
             .header("content-type", "application/json")
@@ -24,7 +99,7 @@ async fn raw(
     if let Some(key) = key {
         request = request.header("authorization", format!("Bearer {key}"));
     }
-    let response = request.send().await.expect("the daemon answers");
+    let response = request.send().await.expect("the API answers");
     let status = response.status().as_u16();
     let is_stream = response
         .headers()
@@ -44,9 +119,9 @@ fn code(body: &Value) -> &str {
     body["error"]["code"].as_str().unwrap_or("")
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_answers_its_documented_errors() {
-    let daemon = Daemon::start("http://127.0.0.1:9", NO_BROWSER);
+    let daemon = Api::start(None).await;
     daemon.create("known").await;
     let doc = daemon.get("/api/openapi.json").await.1;
 
@@ -145,15 +220,14 @@ async fn every_route_answers_its_documented_errors() {
     // Still serving after all of that.
     let (status, _) = daemon.get("/health").await;
     assert_eq!(status, 200);
-    assert_eq!(daemon.status("known").await["sessionId"], "known");
+    let (status, body) = daemon.get("/api/sessions/known/status").await;
+    assert_eq!((status, &body["sessionId"]), (200, &json!("known")));
+    daemon.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_key_guards_every_api_route() {
-    let daemon = Daemon::start(
-        "http://127.0.0.1:9",
-        &["--chromedriver", "/bin/false", "--api-key", "s3cret"],
-    );
+    let daemon = Api::start(Some("s3cret")).await;
     let (status, doc) = raw(
         &daemon,
         Method::GET,
@@ -219,21 +293,12 @@ async fn the_api_key_guards_every_api_route() {
     assert_eq!(response.status(), 200, "X-Api-Key works too");
     let (status, _) = raw(&daemon, Method::DELETE, "/api/sessions/k", None, key).await;
     assert_eq!(status, 200);
-
-    // No key, beyond loopback: refused before listening.
-    let out = std::process::Command::new(bin("wamux"))
-        .args(["serve", "--listen", "0.0.0.0:0", "--data-dir"])
-        .arg(TempDir::new("refuse").path())
-        .env_remove("WAMUX_API_KEY")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("without an API key"));
+    daemon.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openapi_document_lists_every_route_the_router_serves() {
-    let daemon = Daemon::start("http://127.0.0.1:9", NO_BROWSER);
+    let daemon = Api::start(None).await;
     let (status, doc) = daemon.get("/api/openapi.json").await;
     assert_eq!(status, 200);
     assert_eq!(doc["openapi"], "3.1.0");
@@ -286,8 +351,7 @@ async fn the_openapi_document_lists_every_route_the_router_serves() {
         "GET /api/current-assignments",
         "GET /",
         "GET /sessions",
-        "GET /assets/app.js",
-        "GET /assets/app.css",
+        "GET /assets/{name}",
     ];
     expected.sort();
     documented.sort();
@@ -301,4 +365,5 @@ async fn the_openapi_document_lists_every_route_the_router_serves() {
         let (_, body) = raw(&daemon, method, path, None, None).await;
         assert_eq!(code(&body), "not_found", "{path}");
     }
+    daemon.stop().await;
 }

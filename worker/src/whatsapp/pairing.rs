@@ -14,14 +14,14 @@ use anyhow::{Result, anyhow, bail};
 use tokio::time::timeout;
 use tracing::debug;
 
-use crate::page::{self, Screen, Target};
-use crate::webdriver::Driver;
+use super::page::{self, Screen, Target};
+use crate::browser::webdriver::Driver;
 
 /// Only codes of this length are taken: a partly drawn code is not one.
 const CODE_LEN: usize = 8;
 
-/// Runs the flow under `limit`. A [`crate::webdriver::DriverError`] inside the error tells
-/// that the browser is gone.
+/// Runs the flow under `limit`. A [`crate::browser::webdriver::DriverError`] inside the error
+/// tells that the browser is gone.
 pub async fn request_code(driver: &Driver, phone_number: &str, limit: Duration) -> Result<String> {
     match timeout(limit, request_within(driver, phone_number)).await {
         Ok(result) => result,

@@ -16,12 +16,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
-use tokio::time::Instant;
 use tracing::{info, warn};
-
-use crate::procfs;
+use wamux_procfs::{Signal, on_profile};
 
 const SINGLETON_FILES: [&str; 3] = ["SingletonLock", "SingletonSocket", "SingletonCookie"];
 
@@ -38,18 +34,15 @@ pub async fn prepare(dir: &Path) -> Result<PathBuf> {
 }
 
 async fn kill_orphans(dir: &Path) {
-    let orphans = procfs::processes_using_profile(dir);
+    let orphans = on_profile(dir);
     if orphans.is_empty() {
         return;
     }
     warn!(?orphans, "killing processes left running on this profile");
-    for &pid in &orphans {
-        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    for &p in &orphans {
+        let _ = wamux_procfs::kill(p, Signal::SIGKILL);
     }
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while !procfs::processes_using_profile(dir).is_empty() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wamux_procfs::wait_gone(&orphans, Duration::from_secs(2)).await;
 }
 
 fn clear_foreign_lock(dir: &Path) -> Result<()> {
@@ -60,7 +53,7 @@ fn clear_foreign_lock(dir: &Path) -> Result<()> {
     if lock_host(&target.to_string_lossy()) == Some(hostname.trim()) {
         return Ok(());
     }
-    if !procfs::processes_using_profile(dir).is_empty() {
+    if !on_profile(dir).is_empty() {
         return Ok(());
     }
     info!(lock = %target.display(), "removing the profile lock of another host");

@@ -10,17 +10,26 @@
 //!    is taken as seen when it first shows ([`Inbox::mark_seen`]).
 //!
 //! The reported ids are remembered (a bounded set), as opening a chat shows old rows again.
+//! A text too long for one frame is cut to fit, ending in `…`, with its original length in
+//! `original_len`: a message must never make a frame the supervisor link refuses.
 
 use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
-use wamux_proto::IncomingMessage;
+use tracing::warn;
+use wamux_proto::{IncomingMessage, MAX_FRAME_LEN};
 
-use crate::page::{MessageKey, MessageRow, Snapshot, unread_count};
+use super::page::{MessageKey, MessageRow, Snapshot, unread_count};
 
 /// How long a clicked chat may take to show before the click is tried again.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(3);
 const SEEN_CAPACITY: usize = 10_000;
+/// Room in a frame for all of an incoming message but its text: ids, sender, length prefixes.
+const FRAME_HEADROOM: usize = 8 * 1024;
+/// The most bytes of a message's text that one frame carries.
+const MAX_TEXT_LEN: usize = MAX_FRAME_LEN - FRAME_HEADROOM;
+/// Ends a text that was cut to fit in a frame.
+const TRUNCATION_MARK: char = '…';
 
 /// What the session should do after looking at a snapshot.
 #[derive(Debug, PartialEq, Eq)]
@@ -119,12 +128,40 @@ impl Inbox {
 }
 
 fn message(key: &MessageKey, row: &MessageRow) -> IncomingMessage {
+    let mut text = row.text.clone().unwrap_or_default();
+    let original_len = cut_to_fit(&mut text);
+    if let Some(original_len) = original_len {
+        warn!(
+            message_id = %key.message_id,
+            chat = %key.chat_id,
+            original_len,
+            kept = text.len(),
+            "incoming text too long for a frame, cut"
+        );
+    }
     IncomingMessage {
         message_id: key.message_id.clone(),
         chat_id: key.chat_id.clone(),
         sender: row.sender.clone().unwrap_or_default(),
-        text: row.text.clone().unwrap_or_default(),
+        text,
+        original_len,
     }
+}
+
+/// Cuts `text` to at most [`MAX_TEXT_LEN`] bytes, on a character boundary and ending in
+/// [`TRUNCATION_MARK`]; returns the original length when it did.
+fn cut_to_fit(text: &mut String) -> Option<usize> {
+    let original_len = text.len();
+    if original_len <= MAX_TEXT_LEN {
+        return None;
+    }
+    let mut end = MAX_TEXT_LEN - TRUNCATION_MARK.len_utf8();
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text.push(TRUNCATION_MARK);
+    Some(original_len)
 }
 
 /// Message ids already seen, forgetting the oldest past [`SEEN_CAPACITY`].
@@ -274,6 +311,53 @@ mod tests {
             json!([]),
         );
         assert_eq!(texts(inbox.step(&opened, t)), ["a", "b"]);
+    }
+
+    fn row_with_text(text: &str) -> (MessageKey, MessageRow) {
+        let chat = "111@c.us";
+        let row: MessageRow = serde_json::from_value(incoming(chat, "LONG", text)).unwrap();
+        (MessageKey::parse(&row.id).unwrap(), row)
+    }
+
+    #[test]
+    fn a_text_too_long_for_a_frame_is_cut_on_a_char_boundary() {
+        // 4-byte characters, with one 1-byte character in front so that the cut point of a
+        // byte count falls inside a character.
+        let text = format!("a{}", "\u{1F600}".repeat(70_000));
+        let (key, row) = row_with_text(&text);
+        let cut = message(&key, &row);
+        assert_eq!(cut.message_id, "LONG");
+        assert_eq!(cut.original_len, Some(text.len()));
+        assert!(cut.text.len() <= MAX_TEXT_LEN, "{} bytes", cut.text.len());
+        assert!(cut.text.len() > MAX_TEXT_LEN - 8, "cut no more than needed");
+        let kept = cut
+            .text
+            .strip_suffix(TRUNCATION_MARK)
+            .expect("ends with the mark");
+        assert!(text.starts_with(kept));
+
+        let (key, row) = row_with_text("hola");
+        let whole = message(&key, &row);
+        assert_eq!((whole.text.as_str(), whole.original_len), ("hola", None));
+
+        let exact = "b".repeat(MAX_TEXT_LEN);
+        let (key, row) = row_with_text(&exact);
+        let fits = message(&key, &row);
+        assert_eq!((fits.text.len(), fits.original_len), (MAX_TEXT_LEN, None));
+    }
+
+    /// The longest text the worker sends still makes a frame the supervisor can read.
+    #[tokio::test]
+    async fn a_cut_text_fits_in_a_frame() {
+        let (key, row) = row_with_text(&"\u{1F600}".repeat(100_000));
+        let event = wamux_proto::WorkerEvent::Incoming(message(&key, &row));
+        let mut out = Vec::new();
+        wamux_proto::write_frame(&mut out, &event).await.unwrap();
+        let back: wamux_proto::WorkerEvent = wamux_proto::read_frame(&mut out.as_slice())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(back, event);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Everything the worker knows about WhatsApp Web's page: selectors, page scripts, and how a
-//! snapshot of the page is read. A change of the real site is a change of this file only.
+//! snapshot of the page is read. A change of the real site is a change of this file and of its
+//! page scripts in `scripts/` only.
 //!
 //! One poll is one WebDriver round trip: [`SNAPSHOT_SCRIPT`] gathers every fact the worker needs
 //! into one JSON object ([`Snapshot`]); [`Screen::of`] then decides, in Rust where it is tested,
@@ -13,130 +14,18 @@ use fantoccini::elements::Element;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::webdriver::{Driver, DriverError};
+use crate::browser::webdriver::{Driver, DriverError};
 
 /// How often the page is looked at while waiting for it.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 
-/// Gathers the page's facts. `bodyText` is read only when no known element is on the page: the
-/// boot and refusal screens are small, the app is not.
-const SNAPSHOT_SCRIPT: &str = r#"
-const q = (sel, root) => (root || document).querySelector(sel);
-const qa = (sel, root) => Array.from((root || document).querySelectorAll(sel));
-const txt = (el) => (el ? (el.innerText || el.textContent || '').trim() : '');
-const stored = (key) => { try { return localStorage.getItem(key); } catch (e) { return null; } };
-const paneSide = q('#pane-side');
-const main = q('#main');
-const refs = qa('div[data-ref]');
-const qrBox = refs.find((d) => d.getAttribute('data-ref'));
-const dialogs = qa('div[role="dialog"]').map((d) => ({
-  text: txt(d).slice(0, 600),
-  buttons: qa('button, [role="button"]', d).map(txt).filter((t) => t).slice(0, 10),
-}));
-const compose = main ? q('footer div[contenteditable="true"][role="textbox"]', main) : null;
-const messages = [];
-if (main) {
-  const ids = new Set();
-  for (const el of qa('[data-id]', main).slice(-100)) {
-    const id = el.getAttribute('data-id');
-    if (!/^(true|false)_/.test(id) || ids.has(id)) continue;
-    ids.add(id);
-    const row = el.closest('[role="row"]') || el;
-    const labels = qa('[aria-label]', row)
-      .map((e) => e.getAttribute('aria-label'))
-      .filter((l) => l.length < 40);
-    const m = { id, labels };
-    if (id.startsWith('false_')) {
-      const pre = row.matches('[data-pre-plain-text]') ? row : q('[data-pre-plain-text]', row);
-      m.sender = pre ? pre.getAttribute('data-pre-plain-text') : null;
-      m.text = txt((pre && q('span.selectable-text', pre)) || q('span.selectable-text', row));
-    }
-    messages.push(m);
-  }
-}
-const unread = paneSide
-  ? qa('div[role="row"]', paneSide)
-      .map((row, index) => {
-        const label = qa('span[aria-label]', row)
-          .map((s) => s.getAttribute('aria-label'))
-          .find((l) => /unread messages?\s*$/i.test(l));
-        return label ? { index, label } : null;
-      })
-      .filter((u) => u)
-  : [];
-const linkCode = q('div[data-link-code]');
-const phoneInput = q('input[aria-label="Type your phone number to log in to WhatsApp" i], input[aria-label="Phone number" i]');
-const known = paneSide || main || refs.length || dialogs.length || linkCode || phoneInput;
-return {
-  url: location.href,
-  progress: !!q('progress'),
-  bodyText: known ? null : txt(document.body).slice(0, 2000),
-  qr: qrBox
-    ? {
-        ref: qrBox.getAttribute('data-ref'),
-        reload: !!q('button, [role="button"]', qrBox) || /reload/i.test(txt(qrBox)),
-      }
-    : null,
-  landing: refs.length > 0,
-  paneSide: !!paneSide,
-  dialogs,
-  compose: compose ? txt(compose) : null,
-  messages,
-  unread,
-  linkCode: linkCode ? linkCode.getAttribute('data-link-code') : null,
-  phoneInput: !!phoneInput,
-  widMd: stored('last-wid-md'),
-  wid: stored('last-wid'),
-};
-"#;
+/// Gathers the page's facts (`scripts/snapshot.js`). `bodyText` is read only when no known
+/// element is on the page: the boot and refusal screens are small, the app is not.
+const SNAPSHOT_SCRIPT: &str = include_str!("scripts/snapshot.js");
 
-/// Finds one element to act on: `arguments[0]` names it (see [`Target`]), `arguments[1]` is an
-/// index where one is needed. Returns the element or null.
-const FIND_SCRIPT: &str = r#"
-const [what, index] = arguments;
-const q = (sel, root) => (root || document).querySelector(sel);
-const qa = (sel, root) => Array.from((root || document).querySelectorAll(sel));
-const txt = (el) => (el ? (el.innerText || el.textContent || '').trim() : '');
-const byText = (sel, root, re) => qa(sel, root).find((e) => re.test(txt(e))) || null;
-const buttons = 'button, [role="button"]';
-const inDialogs = (re) => {
-  for (const d of qa('div[role="dialog"]')) {
-    const b = byText(buttons, d, re);
-    if (b) return b;
-  }
-  return null;
-};
-const phoneLogin = /^(log in|link) with phone number$/i;
-switch (what) {
-  case 'qr-reload': {
-    const box = qa('div[data-ref]').find((d) => q(buttons, d) || /reload/i.test(txt(d)));
-    return box ? q(buttons, box) || box : null;
-  }
-  case 'use-here':
-    return inDialogs(/^use here$/i);
-  case 'dialog-ok':
-    return inDialogs(/^ok$/i);
-  case 'phone-login':
-    return byText('a, ' + buttons + ', [role="link"]', null, phoneLogin) || byText('span, div', null, phoneLogin);
-  case 'phone-input':
-    return q('input[aria-label="Type your phone number to log in to WhatsApp" i], input[aria-label="Phone number" i]');
-  case 'next':
-    return byText(buttons, null, /^next$/i);
-  case 'compose': {
-    const main = q('#main');
-    return main ? q('footer div[contenteditable="true"][role="textbox"]', main) : null;
-  }
-  case 'send-button': {
-    const labelled = q('#main button[aria-label="Send"]') || q('button[aria-label="Send"]');
-    if (labelled) return labelled;
-    const icon = q('span[data-icon="wds-ic-send-filled"]') || q('span[data-icon="send"]');
-    return icon ? icon.closest(buttons) || icon : null;
-  }
-  case 'unread-chat':
-    return qa('#pane-side div[role="row"]')[index] || null;
-}
-return null;
-"#;
+/// Finds one element to act on (`scripts/find.js`): `arguments[0]` names it (see [`Target`]),
+/// `arguments[1]` is an index where one is needed. Returns the element or null.
+const FIND_SCRIPT: &str = include_str!("scripts/find.js");
 
 /// The DOM's own click, for an element that a pointer cannot reach (covered by an overlay or
 /// an animation): the page's handlers run just the same.

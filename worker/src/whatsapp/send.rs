@@ -18,9 +18,9 @@ use tokio::time::{Instant, timeout_at};
 use tracing::{debug, info};
 use wamux_proto::{SendError, SentMessage};
 
-use crate::incoming::Inbox;
-use crate::page::{self, Delivery, MessageKey, Screen, Target};
-use crate::webdriver::{Driver, DriverError};
+use super::incoming::Inbox;
+use super::page::{self, Delivery, MessageKey, Screen, Target};
+use crate::browser::webdriver::{Driver, DriverError};
 
 /// How long an Enter may go unanswered (text still in the box, no new row) before the send
 /// button is clicked.

@@ -27,7 +27,7 @@ use tokio::process::{Child, Command};
 use tokio::time::{Instant, sleep, timeout, timeout_at};
 use tracing::{debug, info, warn};
 
-use crate::webdriver::Driver;
+use super::webdriver::Driver;
 
 const PORT_ATTEMPTS: u32 = 5;
 /// Bound on one request to chromedriver's own endpoints (`/status`, `/shutdown`).

@@ -1,0 +1,44 @@
+//! The worker's command line, as the supervisor writes it when it spawns a worker.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// A desktop Chrome on Linux: the page refuses user agents that say `HeadlessChrome`.
+const DEFAULT_USER_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
+
+#[derive(Debug, Parser)]
+#[command(name = "wamux-worker", version, about)]
+pub struct Args {
+    /// The session this worker runs; announced in the handshake and in every log line.
+    #[arg(long)]
+    pub session_id: String,
+    /// Chromium's profile for this session: everything that keeps it linked lives there.
+    #[arg(long)]
+    pub profile_dir: PathBuf,
+    /// Where WhatsApp Web is served, e.g. https://web.whatsapp.com.
+    #[arg(long)]
+    pub web_url: String,
+    /// The supervisor's Unix socket.
+    #[arg(long)]
+    pub socket: PathBuf,
+    #[arg(long)]
+    pub chromedriver: PathBuf,
+    /// The Chromium binary itself (not a wrapper script that execs it).
+    #[arg(long)]
+    pub chromium: PathBuf,
+    /// Bound on chromedriver being up plus the browser session being created.
+    #[arg(long, default_value_t = 120)]
+    pub browser_start_timeout_secs: u64,
+    /// Bound on every single WebDriver call.
+    #[arg(long, default_value_t = 180)]
+    pub webdriver_timeout_secs: u64,
+    /// Bound on one SendText, from the command to the message being sent.
+    #[arg(long, default_value_t = 60)]
+    pub send_timeout_secs: u64,
+    #[arg(long, default_value = DEFAULT_USER_AGENT)]
+    pub user_agent: String,
+    /// Show the browser window instead of running headless.
+    #[arg(long)]
+    pub headful: bool,
+}

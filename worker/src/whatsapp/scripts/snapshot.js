@@ -1,0 +1,69 @@
+// The page's facts for one poll, as one JSON object: the `Snapshot` of `page.rs` (screen
+// markers, QR box, dialogs, compose box, the open chat's last rows, unread badges, own number).
+const q = (sel, root) => (root || document).querySelector(sel);
+const qa = (sel, root) => Array.from((root || document).querySelectorAll(sel));
+const txt = (el) => (el ? (el.innerText || el.textContent || '').trim() : '');
+const stored = (key) => { try { return localStorage.getItem(key); } catch (e) { return null; } };
+const paneSide = q('#pane-side');
+const main = q('#main');
+const refs = qa('div[data-ref]');
+const qrBox = refs.find((d) => d.getAttribute('data-ref'));
+const dialogs = qa('div[role="dialog"]').map((d) => ({
+  text: txt(d).slice(0, 600),
+  buttons: qa('button, [role="button"]', d).map(txt).filter((t) => t).slice(0, 10),
+}));
+const compose = main ? q('footer div[contenteditable="true"][role="textbox"]', main) : null;
+const messages = [];
+if (main) {
+  const ids = new Set();
+  for (const el of qa('[data-id]', main).slice(-100)) {
+    const id = el.getAttribute('data-id');
+    if (!/^(true|false)_/.test(id) || ids.has(id)) continue;
+    ids.add(id);
+    const row = el.closest('[role="row"]') || el;
+    const labels = qa('[aria-label]', row)
+      .map((e) => e.getAttribute('aria-label'))
+      .filter((l) => l.length < 40);
+    const m = { id, labels };
+    if (id.startsWith('false_')) {
+      const pre = row.matches('[data-pre-plain-text]') ? row : q('[data-pre-plain-text]', row);
+      m.sender = pre ? pre.getAttribute('data-pre-plain-text') : null;
+      m.text = txt((pre && q('span.selectable-text', pre)) || q('span.selectable-text', row));
+    }
+    messages.push(m);
+  }
+}
+const unread = paneSide
+  ? qa('div[role="row"]', paneSide)
+      .map((row, index) => {
+        const label = qa('span[aria-label]', row)
+          .map((s) => s.getAttribute('aria-label'))
+          .find((l) => /unread messages?\s*$/i.test(l));
+        return label ? { index, label } : null;
+      })
+      .filter((u) => u)
+  : [];
+const linkCode = q('div[data-link-code]');
+const phoneInput = q('input[aria-label="Type your phone number to log in to WhatsApp" i], input[aria-label="Phone number" i]');
+const known = paneSide || main || refs.length || dialogs.length || linkCode || phoneInput;
+return {
+  url: location.href,
+  progress: !!q('progress'),
+  bodyText: known ? null : txt(document.body).slice(0, 2000),
+  qr: qrBox
+    ? {
+        ref: qrBox.getAttribute('data-ref'),
+        reload: !!q('button, [role="button"]', qrBox) || /reload/i.test(txt(qrBox)),
+      }
+    : null,
+  landing: refs.length > 0,
+  paneSide: !!paneSide,
+  dialogs,
+  compose: compose ? txt(compose) : null,
+  messages,
+  unread,
+  linkCode: linkCode ? linkCode.getAttribute('data-link-code') : null,
+  phoneInput: !!phoneInput,
+  widMd: stored('last-wid-md'),
+  wid: stored('last-wid'),
+};
