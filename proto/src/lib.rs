@@ -10,9 +10,13 @@
 //!    [`SupervisorCommand`]s, each direction independent of the other.
 //! 4. Either side closing its end is a clean stop ([`frame::read_frame`] returns `Ok(None)`); a
 //!    socket that ends inside a frame is an error, so a crash is never mistaken for a goodbye.
+//!
+//! An isolated worker's browser reaches the web over a second socket, the egress ([`egress`]).
 
+pub mod egress;
 pub mod frame;
 mod messages;
 
+pub use egress::{EgressFailure, EgressReply, EgressRequest};
 pub use frame::{FrameError, MAX_FRAME_LEN, read_frame, write_frame};
 pub use messages::*;

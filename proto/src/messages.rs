@@ -5,7 +5,7 @@ use thiserror::Error;
 
 /// Bumped whenever a message changes shape: postcard is not self-describing, so a worker and a
 /// supervisor of different versions must refuse each other rather than misread frames.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// The worker's first frame.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,11 +81,19 @@ pub enum WorkerEvent {
     Conflict,
     /// The phone unlinked this device; the page is back on the landing screen.
     LoggedOut,
+    /// The chat of a send is open with its text in the compose box, and these are the ids of
+    /// the outgoing rows already shown (newest last, at most [`MAX_SEEN_ROWS`]). The worker
+    /// sends nothing until the supervisor answers [`SupervisorCommand::AttemptRecorded`], so a
+    /// send that went out always has its snapshot in the store: after a crash, our message is
+    /// the outgoing row with our text that is not in the snapshot.
+    SendAttempt { request_id: u64, seen: Vec<String> },
     /// The answer to [`SupervisorCommand::SendText`] with the same `request_id`.
     SendResult {
         request_id: u64,
         outcome: Result<SentMessage, SendError>,
     },
+    /// The page shows a later status of a message this account sent.
+    Ack { message_id: String, ack: Ack },
     /// A message that arrived for this account.
     Incoming(IncomingMessage),
     /// The worker cannot go on; it exits after sending this.
@@ -104,11 +112,23 @@ impl WorkerEvent {
             WorkerEvent::Ready { .. } => "Ready",
             WorkerEvent::Conflict => "Conflict",
             WorkerEvent::LoggedOut => "LoggedOut",
+            WorkerEvent::SendAttempt { .. } => "SendAttempt",
             WorkerEvent::SendResult { .. } => "SendResult",
+            WorkerEvent::Ack { .. } => "Ack",
             WorkerEvent::Incoming(_) => "Incoming",
             WorkerEvent::Fatal { .. } => "Fatal",
         }
     }
+}
+
+/// How many outgoing row ids a [`WorkerEvent::SendAttempt`] carries at most.
+pub const MAX_SEEN_ROWS: usize = 500;
+
+/// A status the page shows for a sent message after "Sent" (contract §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Ack {
+    Delivered,
+    Read,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -149,11 +169,18 @@ pub struct IncomingMessage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SupervisorCommand {
     /// Send `text` to `phone_number` (digits only); answered by [`WorkerEvent::SendResult`].
+    /// `request_id` is the message's id in the supervisor's outbox, the same across workers.
+    /// With `resume`, an earlier attempt may have gone out: the worker first opens the chat and
+    /// looks for an outgoing row with this text whose id is not in `resume` (the snapshot of
+    /// that attempt); found, it answers with that row's id and sends nothing.
     SendText {
         request_id: u64,
         phone_number: String,
         text: String,
+        resume: Option<Vec<String>>,
     },
+    /// The answer to [`WorkerEvent::SendAttempt`]: its snapshot is stored, the worker may send.
+    AttemptRecorded { request_id: u64 },
     /// Ask for a pairing code for `phone_number` instead of a QR.
     RequestPairingCode { phone_number: String },
     /// Close the browser cleanly, kill the process group and exit.

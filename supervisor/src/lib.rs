@@ -8,17 +8,23 @@
 //!   directory, metrics and the systemd notification protocol.
 //! - [`sessions`]: a session's state, the registry that creates, finds and ends sessions, and
 //!   the event stream.
+//! - [`egress`]: the isolated workers' way to the web (their browsers' only one), directly or
+//!   through a session's upstream proxy, and whether workers can be isolated at all.
 //! - [`supervision`]: one task per session runs its worker; the policy is a pure function in
 //!   `lifecycle`, performed by `driver` over `spawn` and the worker `link`.
 //! - [`process`]: process groups, orphan browsers, memory and the subreaper, over the
 //!   `wamux-procfs` crate.
+//! - [`messaging`]: the durable outbox: a message accepted is sent once, in order, and can be
+//!   asked about.
 //! - [`store`]: everything that must survive a restart, in SQLite.
 //! - [`laravel`]: the Laravel assignments and the `.env` they rewrite.
 
 pub mod api;
 pub mod cli;
 pub mod daemon;
+pub mod egress;
 pub mod laravel;
+pub mod messaging;
 pub mod process;
 pub mod sessions;
 pub mod store;

@@ -12,31 +12,55 @@ use tokio_util::sync::CancellationToken;
 use wamux::api::app;
 use wamux::daemon::config::{DataDir, ServeConfig};
 use wamux::daemon::serve::{Parts, assemble};
-use wamux::store::Store;
+use wamux::messaging::outbox::OutboxConfig;
+use wamux::store::{Desired, Store};
 use wamux::supervision::link::WorkerLink;
 
 /// A daemon's API served in this process, on its own data directory.
 struct Api {
     url: String,
+    addr: std::net::SocketAddr,
     parts: Parts,
     dir: std::path::PathBuf,
 }
 
+/// What a test daemon differs in.
+#[derive(Default)]
+struct Options {
+    api_key: Option<&'static str>,
+    public_url: Option<&'static str>,
+    allowed_hosts: &'static [&'static str],
+    chromium: Option<&'static str>,
+    /// Sessions in the store before the daemon starts: linked to a phone, stopped by a person.
+    linked: &'static [&'static str],
+    outbox: Option<OutboxConfig>,
+}
+
 impl Api {
-    async fn start(api_key: Option<&str>) -> Api {
+    async fn start(api_key: Option<&'static str>) -> Api {
+        Api::launch(Options {
+            api_key,
+            ..Options::default()
+        })
+        .await
+    }
+
+    async fn launch(options: Options) -> Api {
         static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let dir = std::env::temp_dir().join(format!("wamux-api-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("sessions")).unwrap();
         let dir = dir.canonicalize().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
         let config = ServeConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
+            listen: addr,
             data_dir: dir.clone(),
             web_url: "http://127.0.0.1:9".into(),
             max_sessions: 5,
             chromedriver: "/bin/false".into(),
-            chromium: "/bin/false".into(),
+            chromium: options.chromium.unwrap_or("/bin/false").into(),
             // Nothing to spawn: each start fails at once and the session stays STARTING.
             worker_bin: dir.join("no-such-worker"),
             browser_start_timeout: Duration::from_secs(120),
@@ -47,23 +71,45 @@ impl Api {
             max_session_memory: 800 << 20,
             recycle_after: None,
             watch_interval: Duration::from_secs(10),
-            api_key: api_key.map(str::to_owned),
+            api_key: options.api_key.map(str::to_owned),
             laravel_env: None,
-            public_url: None,
+            public_url: options.public_url.map(str::to_owned),
+            allowed_hosts: options
+                .allowed_hosts
+                .iter()
+                .map(|h| h.to_string())
+                .collect(),
             auto_switch: None,
+            outbox: options.outbox.unwrap_or(OutboxConfig {
+                send_wait: Duration::from_secs(1),
+                ttl: Duration::from_secs(3600),
+                retention: Duration::from_secs(86400),
+                interval: None,
+            }),
         };
+        let store = Store::open_in_memory().unwrap();
+        for id in options.linked {
+            store.insert(id, 0, "STOPPED").unwrap();
+            store.set_phone_number(id, Some("5215500000001")).unwrap();
+            store.set_desired(id, Desired::Stopped).unwrap();
+        }
         let parts = assemble(
             config,
             DataDir::new(dir.clone()),
-            Store::open_in_memory().unwrap(),
+            store,
             Arc::new(WorkerLink::default()),
             CancellationToken::new(),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        parts.sessions.restore().unwrap();
+        let url = format!("http://{addr}");
         let router = app(parts.state.clone());
         tokio::spawn(async move { axum::serve(listener, router).await });
-        Api { url, parts, dir }
+        Api {
+            url,
+            addr,
+            parts,
+            dir,
+        }
     }
 
     async fn get(&self, path: &str) -> (u16, Value) {
@@ -113,6 +159,79 @@ async fn raw(
         status,
         serde_json::from_slice(&bytes).unwrap_or(Value::Null),
     )
+}
+
+/// A request with exactly these headers and body, through reqwest.
+async fn with_headers(
+    api: &Api,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> (u16, Value) {
+    let mut request = reqwest::Client::new().request(method, format!("{}{path}", api.url));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    if let Some(body) = body {
+        request = request.body(body.to_owned());
+    }
+    let response = request.send().await.expect("the API answers");
+    let status = response.status().as_u16();
+    let bytes = response.bytes().await.unwrap_or_default();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// Writes `head` (request line and headers, as given: no Host unless it says so) and `body` on
+/// a new connection, as a client that sets every header itself can; answers the status and the
+/// JSON body, if the answer has a length (an event stream has none and is not read).
+async fn by_hand(api: &Api, head: &str, body: &str) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(api.addr).await.unwrap();
+    let request = format!(
+        "{head}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let header_end = loop {
+        if let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end + 4;
+        }
+        let n = tokio::time::timeout_at(deadline, stream.read(&mut buf))
+            .await
+            .expect("an answer in time")
+            .unwrap();
+        assert!(
+            n > 0,
+            "the connection closed before the headers: {answer:?}"
+        );
+        answer.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8_lossy(&answer[..header_end]).to_lowercase();
+    let status: u16 = head[9..12].parse().unwrap();
+    let Some(length) = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map(|n| n.trim().parse::<usize>().unwrap())
+    else {
+        return (status, Value::Null);
+    };
+    while answer.len() < header_end + length {
+        let n = tokio::time::timeout_at(deadline, stream.read(&mut buf))
+            .await
+            .expect("the body in time")
+            .unwrap();
+        assert!(n > 0, "the connection closed inside the body");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let body = &answer[header_end..header_end + length];
+    (status, serde_json::from_slice(body).unwrap_or(Value::Null))
 }
 
 fn code(body: &Value) -> &str {
@@ -216,6 +335,24 @@ async fn every_route_answers_its_documented_errors() {
     assert_eq!((status, code(&body)), (400, "invalid_format"));
     let (status, body) = raw(&daemon, Method::GET, "/api/events?session=..", None, None).await;
     assert_eq!((status, code(&body)), (400, "invalid_session_id"));
+    let (status, body) = raw(
+        &daemon,
+        Method::GET,
+        "/api/events?session=nobody",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!((status, code(&body)), (404, "session_not_found"));
+    let (status, _) = raw(
+        &daemon,
+        Method::GET,
+        "/api/events?session=known",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
 
     // Still serving after all of that.
     let (status, _) = daemon.get("/health").await;
@@ -335,6 +472,8 @@ async fn the_openapi_document_lists_every_route_the_router_serves() {
         "DELETE /api/sessions/{id}",
         "GET /api/sessions/{id}/status",
         "GET /api/sessions/{id}/qr",
+        "GET /api/sessions/{id}/messages",
+        "GET /api/sessions/{id}/messages/{messageId}",
         "POST /api/sessions/{id}/send-message",
         "POST /api/sessions/{id}/start",
         "POST /api/sessions/{id}/stop",
@@ -366,4 +505,498 @@ async fn the_openapi_document_lists_every_route_the_router_serves() {
         assert_eq!(code(&body), "not_found", "{path}");
     }
     daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_hosts_wamux_serves_are_answered() {
+    for api_key in [None, Some("s3cret")] {
+        let daemon = Api::launch(Options {
+            api_key,
+            public_url: Some("https://wamux.example.com/base"),
+            allowed_hosts: &["proxy.example", "lan.example:9000"],
+            ..Options::default()
+        })
+        .await;
+        let port = daemon.addr.port();
+        let key = api_key
+            .map(|k| format!("\r\nX-Api-Key: {k}"))
+            .unwrap_or_default();
+        for host in [
+            format!("127.0.0.1:{port}"),
+            format!("localhost:{port}"),
+            format!("LocalHost:{port}"),
+            format!("[::1]:{port}"),
+            "wamux.example.com".into(),
+            "wamux.example.com:443".into(),
+            "proxy.example".into(),
+            "proxy.example:8443".into(),
+            "lan.example:9000".into(),
+        ] {
+            let head = format!("GET /api/sessions HTTP/1.1\r\nHost: {host}{key}");
+            let (status, body) = by_hand(&daemon, &head, "").await;
+            assert_eq!(status, 200, "{host}: {body}");
+        }
+        let other_port = if port == u16::MAX { 1 } else { port + 1 };
+        for host in [
+            "rebind.example".to_owned(),
+            format!("rebind.example:{port}"),
+            format!("127.0.0.1:{port}.rebind.example"),
+            format!("localhost:{other_port}"),
+            "localhost".into(),
+            "127.0.0.1".into(),
+            "lan.example".into(),
+            "wamux.example.com:80".into(),
+        ] {
+            for path in [
+                "/health",
+                "/ready",
+                "/",
+                "/sessions",
+                "/assets/api.js",
+                "/api/sessions",
+                "/api/sessions/someone/qr",
+                "/api/events",
+                "/api/openapi.json",
+                "/metrics",
+                "/api/nothing-here",
+            ] {
+                let head = format!("GET {path} HTTP/1.1\r\nHost: {host}{key}");
+                let (status, body) = by_hand(&daemon, &head, "").await;
+                assert_eq!(
+                    (status, code(&body)),
+                    (421, "misdirected_request"),
+                    "GET {path} for {host}: {body}"
+                );
+            }
+            let head = format!(
+                "POST /api/sessions HTTP/1.1\r\nHost: {host}{key}\r\nContent-Type: application/json"
+            );
+            let (status, body) = by_hand(&daemon, &head, r#"{"sessionId": "rebound"}"#).await;
+            assert_eq!(
+                (status, code(&body)),
+                (421, "misdirected_request"),
+                "{host}"
+            );
+        }
+        for head in [
+            "GET /health HTTP/1.1".to_owned(),
+            format!("GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nHost: rebind.example"),
+            format!("GET http://rebind.example/health HTTP/1.1\r\nHost: 127.0.0.1:{port}"),
+        ] {
+            let (status, body) = by_hand(&daemon, &head, "").await;
+            assert_eq!(
+                (status, code(&body)),
+                (421, "misdirected_request"),
+                "{head}: {body}"
+            );
+        }
+        assert!(
+            daemon.parts.sessions.list().is_empty(),
+            "nothing was created"
+        );
+        daemon.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_changing_requests_from_other_sites_are_refused() {
+    for api_key in [None, Some("s3cret")] {
+        let daemon = Api::launch(Options {
+            api_key,
+            public_url: Some("https://wamux.example.com"),
+            ..Options::default()
+        })
+        .await;
+        let port = daemon.addr.port();
+        let mut key = vec![];
+        if let Some(k) = api_key {
+            key.push(("x-api-key", k));
+        }
+        let json = ("content-type", "application/json");
+        let post = |origin: Option<&'static str>, path: &'static str| {
+            let mut headers = key.clone();
+            headers.push(json);
+            headers.extend(origin.map(|o| ("origin", o)));
+            (path, headers)
+        };
+        let (status, body) = with_headers(
+            &daemon,
+            Method::POST,
+            "/api/sessions",
+            &post(None, "").1,
+            Some(r#"{"sessionId": "known"}"#),
+        )
+        .await;
+        assert_eq!(
+            status, 201,
+            "without Origin, as curl and Laravel send: {body}"
+        );
+
+        let other = format!("http://127.0.0.1:{}", if port == 1 { 2 } else { port - 1 });
+        let other: &'static str = Box::leak(other.into_boxed_str());
+        for origin in [
+            "http://evil.example",
+            "null",
+            other,
+            "http://wamux.example.com",
+            "https://evil.example",
+        ] {
+            for (method, path, body) in [
+                (Method::POST, "/api/sessions", Some(r#"{"sessionId": "x"}"#)),
+                (Method::POST, "/api/sessions/known/logout", None),
+                (Method::POST, "/api/sessions/known/stop", Some("{}")),
+                (
+                    Method::POST,
+                    "/api/sessions/known/send-message",
+                    Some(r#"{"phoneNumber": "5215512345678", "message": "hola"}"#),
+                ),
+                (Method::DELETE, "/api/sessions/known", None),
+                (Method::PUT, "/api/sessions", None),
+            ] {
+                let (_, headers) = post(Some(origin), "");
+                let (status, answer) =
+                    with_headers(&daemon, method.clone(), path, &headers, body).await;
+                assert_eq!(
+                    (status, code(&answer)),
+                    (403, "cross_origin"),
+                    "{method} {path} from {origin}: {answer}"
+                );
+            }
+            let (_, headers) = post(Some(origin), "");
+            let (status, _) =
+                with_headers(&daemon, Method::GET, "/api/sessions", &headers, None).await;
+            assert_eq!(
+                status, 200,
+                "reads are the Host check's and CORS's to guard"
+            );
+        }
+        let ids: Vec<String> = daemon
+            .parts
+            .sessions
+            .list()
+            .iter()
+            .map(|s| s.id.clone())
+            .collect();
+        assert_eq!(ids, ["known"]);
+        let auth = api_key
+            .map(|k| format!("\r\nX-Api-Key: {k}"))
+            .unwrap_or_default();
+        let head = format!(
+            "POST /api/sessions/known/stop HTTP/1.1\r\nHost: 127.0.0.1:{port}{auth}\r\n\
+             Origin: http://127.0.0.1:{port}\r\nOrigin: http://evil.example"
+        );
+        let (status, body) = by_hand(&daemon, &head, "").await;
+        assert_eq!(
+            (status, code(&body)),
+            (403, "cross_origin"),
+            "two origins: {body}"
+        );
+
+        let own = format!("http://127.0.0.1:{port}");
+        let localhost = format!("http://localhost:{port}");
+        for (origin, id) in [
+            (own.as_str(), "own"),
+            (localhost.as_str(), "local"),
+            ("https://wamux.example.com", "public"),
+        ] {
+            let mut headers = key.clone();
+            headers.extend([json, ("origin", origin)]);
+            let body = json!({"sessionId": id}).to_string();
+            let (status, answer) = with_headers(
+                &daemon,
+                Method::POST,
+                "/api/sessions",
+                &headers,
+                Some(&body),
+            )
+            .await;
+            assert_eq!(status, 201, "from {origin}: {answer}");
+            let (status, answer) = with_headers(
+                &daemon,
+                Method::POST,
+                &format!("/api/sessions/{id}/stop"),
+                &headers[..headers.len() - 2]
+                    .iter()
+                    .chain([&("origin", origin)])
+                    .copied()
+                    .collect::<Vec<_>>(),
+                None,
+            )
+            .await;
+            assert_eq!(
+                status, 200,
+                "the dashboard's body-less POST from {origin}: {answer}"
+            );
+        }
+        daemon.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_are_json_and_say_so() {
+    let daemon = Api::start(None).await;
+    daemon.create("known").await;
+    let create = r#"{"sessionId": "typed"}"#;
+    let send = r#"{"phoneNumber": "5215512345678", "message": "hola"}"#;
+    let assign = r#"{"sessionId": "known", "type": "sells"}"#;
+    for content_type in [
+        Some("text/plain"),
+        None,
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+        Some("text/json"),
+        Some("application/jsonp"),
+    ] {
+        let headers: Vec<_> = content_type
+            .map(|c| ("content-type", c))
+            .into_iter()
+            .collect();
+        for (path, body) in [
+            ("/api/sessions", create),
+            ("/api/sessions/known/send-message", send),
+            ("/api/assign-number", assign),
+        ] {
+            let (status, answer) =
+                with_headers(&daemon, Method::POST, path, &headers, Some(body)).await;
+            assert_eq!(
+                (status, code(&answer)),
+                (415, "unsupported_media_type"),
+                "{path} as {content_type:?}: {answer}"
+            );
+        }
+    }
+    let (status, answer) = with_headers(
+        &daemon,
+        Method::POST,
+        "/api/sessions",
+        &[("content-type", "text/plain")],
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, code(&answer)),
+        (415, "unsupported_media_type"),
+        "an empty body that says it is not JSON: {answer}"
+    );
+    let ids = |d: &Api| d.parts.sessions.list().len();
+    assert_eq!(ids(&daemon), 1, "nothing was created");
+
+    for (content_type, id) in [
+        ("application/json; charset=utf-8", "typed"),
+        ("Application/JSON", "capital"),
+    ] {
+        let body = json!({"sessionId": id}).to_string();
+        let (status, answer) = with_headers(
+            &daemon,
+            Method::POST,
+            "/api/sessions",
+            &[("content-type", content_type)],
+            Some(&body),
+        )
+        .await;
+        assert_eq!(status, 201, "{content_type}: {answer}");
+    }
+    // No body and no Content-Type: the optional body is left out, as the dashboard leaves it.
+    let (status, answer) = with_headers(&daemon, Method::POST, "/api/sessions", &[], None).await;
+    assert_eq!(status, 201, "{answer}");
+    let (status, answer) = with_headers(
+        &daemon,
+        Method::POST,
+        "/api/sessions/known/send-message",
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!((status, code(&answer)), (400, "invalid_body"), "{answer}");
+    // Routes without a body, as the CLI (`{}`) and the dashboard (nothing) post to them.
+    for (headers, body) in [
+        (&[][..], None),
+        (&[("content-type", "application/json")][..], Some("{}")),
+    ] {
+        let (status, answer) = with_headers(
+            &daemon,
+            Method::POST,
+            "/api/sessions/known/stop",
+            headers,
+            body,
+        )
+        .await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_do_not_show_paths() {
+    let daemon = Api::launch(Options {
+        chromium: Some("/opt/private-tools/chromium"),
+        ..Options::default()
+    })
+    .await;
+    let (status, body) = daemon.get("/ready").await;
+    assert_eq!((status, code(&body)), (503, "not_ready"));
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("Chromium"), "{message}");
+    assert!(!message.contains("/opt/private-tools"), "{message}");
+    daemon.stop().await;
+}
+
+async fn post_send(api: &Api, path: &str, body: Value, key: Option<&str>) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .post(format!("{}{path}", api.url))
+        .json(&body);
+    if let Some(key) = key {
+        request = request.header("idempotency-key", key);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_is_stored_before_the_answer_and_a_retry_with_its_key_stores_nothing() {
+    let api = Api::launch(Options {
+        linked: &["ventas"],
+        ..Options::default()
+    })
+    .await;
+    let send = "/api/sessions/ventas/send-message";
+    let hola = json!({"phoneNumber": "+52 1 55 1234 5678", "message": "hola"});
+    // Stopped by a person: accepted and kept, it goes out once the session works.
+    let (status, first) = post_send(&api, send, hola.clone(), Some("order-1")).await;
+    assert_eq!(status, 202, "{first}");
+    assert_eq!(first["status"], "queued");
+    assert_eq!(first["messageId"], Value::Null);
+    let id = first["id"].as_str().unwrap().to_owned();
+    let (status, again) = post_send(&api, send, hola.clone(), Some("order-1")).await;
+    assert_eq!(
+        (status, &again["id"]),
+        (202, &json!(id)),
+        "the same message: {again}"
+    );
+    let other = json!({"phoneNumber": "5215512345678", "message": "adios"});
+    let (status, reused) = post_send(&api, send, other, Some("order-1")).await;
+    assert_eq!((status, code(&reused)), (422, "idempotency_key_reused"));
+    let (status, bad) = post_send(&api, send, hola.clone(), Some("with space")).await;
+    assert_eq!((status, code(&bad)), (400, "invalid_idempotency_key"));
+    let (status, bad) = post_send(
+        &api,
+        send,
+        json!({"phoneNumber": "5215512345678", "message": "x", "ttlSeconds": 0}),
+        None,
+    )
+    .await;
+    assert_eq!((status, code(&bad)), (400, "invalid_ttl"));
+    let (status, second) = post_send(&api, &format!("{send}?wait=false"), hola, None).await;
+    assert_eq!(status, 202);
+    assert_ne!(second["id"], first["id"], "no key, a new message");
+
+    let (status, message) = api
+        .get(&format!("/api/sessions/ventas/messages/{id}"))
+        .await;
+    assert_eq!(status, 200, "{message}");
+    assert_eq!(message["to"], "5215512345678");
+    assert_eq!(message["text"], "hola");
+    assert_eq!(message["status"], "queued");
+    assert_eq!(message["direction"], "out");
+    let (status, list) = api.get("/api/sessions/ventas/messages?limit=1").await;
+    assert_eq!(status, 200);
+    assert_eq!(list["messages"][0]["id"], second["id"], "newest first");
+    let before = list["nextBefore"].as_str().unwrap().to_owned();
+    let (_, older) = api
+        .get(&format!(
+            "/api/sessions/ventas/messages?limit=1&before={before}"
+        ))
+        .await;
+    assert_eq!(older["messages"][0]["id"], json!(id));
+    for (path, expected) in [
+        (
+            "/api/sessions/ventas/messages/999999",
+            (404, "message_not_found"),
+        ),
+        (
+            "/api/sessions/ventas/messages?status=lost",
+            (400, "invalid_status"),
+        ),
+        (
+            "/api/sessions/ventas/messages?limit=0",
+            (400, "invalid_limit"),
+        ),
+        (
+            "/api/sessions/ventas/messages?before=x",
+            (400, "invalid_cursor"),
+        ),
+        ("/api/sessions/nobody/messages", (404, "session_not_found")),
+    ] {
+        let (status, body) = api.get(path).await;
+        assert_eq!((status, code(&body)), expected, "{path}: {body}");
+    }
+    let (_, stats) = api.get("/api/stats").await;
+    assert_eq!(stats["messages"]["queued"], 2, "{stats}");
+    assert_eq!(stats["messages"]["perSession"]["ventas"]["queued"], 2);
+    let metrics = reqwest::get(format!("{}/metrics", api.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("wamux_outbox_queued{session=\"ventas\"} 2"),
+        "{metrics}"
+    );
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_whose_time_runs_out_unsent_is_expired() {
+    let api = Api::launch(Options {
+        linked: &["ventas"],
+        ..Options::default()
+    })
+    .await;
+    let (status, body) = post_send(
+        &api,
+        "/api/sessions/ventas/send-message?wait=false",
+        json!({"phoneNumber": "5215512345678", "message": "pronto", "ttlSeconds": 1}),
+        None,
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let path = format!(
+        "/api/sessions/ventas/messages/{}",
+        body["id"].as_str().unwrap()
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        api.parts.ctx.outbox.housekeeping().unwrap();
+        let (_, message) = api.get(&path).await;
+        if message["status"] == "expired" {
+            assert_eq!(message["error"]["code"], "message_expired");
+            break;
+        }
+        assert_eq!(message["status"], "queued");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never expired: {message}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_with_no_linked_phone_stores_nothing() {
+    let api = Api::start(None).await;
+    api.create("fresh").await;
+    let (status, body) = post_send(
+        &api,
+        "/api/sessions/fresh/send-message",
+        json!({"phoneNumber": "5215512345678", "message": "hola"}),
+        None,
+    )
+    .await;
+    assert_eq!((status, code(&body)), (409, "session_not_ready"));
+    let (_, list) = api.get("/api/sessions/fresh/messages").await;
+    assert_eq!(list["messages"], json!([]));
+    api.stop().await;
 }

@@ -44,6 +44,14 @@ pub fn start_daemon(behaviour: Value, extra: &[&str]) -> Daemon {
     Daemon::start_in(data, NO_WEB, &args(&worker, extra))
 }
 
+/// [`start_daemon`] with `env` added to the daemon's environment.
+pub fn start_daemon_with_env(behaviour: Value, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
+    let data = TempDir::new("data");
+    write_behaviour(data.path(), &behaviour);
+    let worker = path();
+    Daemon::start_in_with_env(data, NO_WEB, &args(&worker, extra), env)
+}
+
 /// Starts a new `wamux serve` on the fake worker and the same data directory.
 pub fn restart_daemon(daemon: &mut Daemon, extra: &[&str]) {
     let worker = path();

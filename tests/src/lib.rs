@@ -147,7 +147,17 @@ impl Daemon {
 
     /// Starts `wamux serve` on an existing data directory.
     pub fn start_in(data_dir: TempDir, web_url: &str, extra: &[&str]) -> Daemon {
-        let (child, url) = spawn_daemon(data_dir.path(), web_url, extra);
+        Self::start_in_with_env(data_dir, web_url, extra, &[])
+    }
+
+    /// Starts `wamux serve` on an existing data directory with `env` added to its environment.
+    pub fn start_in_with_env(
+        data_dir: TempDir,
+        web_url: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Daemon {
+        let (child, url) = spawn_daemon(data_dir.path(), web_url, extra, env);
         Daemon {
             child: Some(child),
             url,
@@ -159,7 +169,7 @@ impl Daemon {
     /// Starts a new `wamux serve` on the same data directory, after the last one ended.
     pub fn restart(&mut self, web_url: &str, extra: &[&str]) {
         assert!(self.child.is_none(), "the previous daemon still runs");
-        let (child, url) = spawn_daemon(self.data_dir.path(), web_url, extra);
+        let (child, url) = spawn_daemon(self.data_dir.path(), web_url, extra, &[]);
         self.child = Some(child);
         self.url = url;
     }
@@ -308,7 +318,12 @@ impl Daemon {
     }
 }
 
-fn spawn_daemon(data_dir: &Path, web_url: &str, extra: &[&str]) -> (Child, String) {
+fn spawn_daemon(
+    data_dir: &Path,
+    web_url: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (Child, String) {
     let mut child = Command::new(bin("wamux"))
         .arg("serve")
         .args(["--listen", "127.0.0.1:0", "--web-url", web_url])
@@ -316,6 +331,7 @@ fn spawn_daemon(data_dir: &Path, web_url: &str, extra: &[&str]) -> (Child, Strin
         .arg(data_dir)
         .args(extra)
         .env("RUST_LOG", "info")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

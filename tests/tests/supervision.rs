@@ -1,11 +1,14 @@
 //! How the daemon supervises its workers, with the fake worker in place of the real one (no
 //! browser): crashes and their backoff, FAILED after five failed starts and a person's start,
-//! restart counting, stop, kill, logout, the daemon's own stop, and send results as HTTP answers.
+//! restart counting, stop, kill, logout, the daemon's own stop, send results as HTTP answers, and
+//! the environment a worker gets.
 
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use wamux_e2e::fake_worker::{restart_daemon, set_behaviour, start_daemon, starts};
+use wamux_e2e::fake_worker::{
+    restart_daemon, set_behaviour, start_daemon, start_daemon_with_env, starts,
+};
 use wamux_e2e::*;
 
 /// The worker process of session `id` as the daemon reports it.
@@ -283,4 +286,55 @@ async fn send_results_become_http_answers() {
             "{id}: {body}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_gets_none_of_the_daemons_secrets() {
+    const KEY: &str = "the-api-key-itself";
+    const OTHER: &str = "an-unrelated-secret";
+    let daemon = start_daemon_with_env(
+        json!({"s": {"mode": "qr"}}),
+        &[],
+        &[
+            ("WAMUX_API_KEY", KEY),
+            ("AWS_SECRET_ACCESS_KEY", OTHER),
+            ("LANG", "C.UTF-8"),
+        ],
+    );
+    let http = reqwest::Client::new();
+    let call = |request: reqwest::RequestBuilder| async move {
+        let response = request
+            .header("x-api-key", KEY)
+            .send()
+            .await
+            .expect("the daemon answers");
+        let code = response.status().as_u16();
+        (code, response.json::<Value>().await.unwrap_or(Value::Null))
+    };
+    let (code, body) = call(
+        http.post(format!("{}/api/sessions", daemon.url))
+            .json(&json!({"sessionId": "s"})),
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+    let pid = eventually("a worker for s", DEADLINE, || async {
+        let (_, body) = call(http.get(format!("{}/api/sessions/s", daemon.url))).await;
+        (body["status"] == "SCAN_QR_CODE").then(|| body["workerPid"].as_u64())?
+    })
+    .await;
+
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("the worker's environment");
+    let vars: Vec<String> = environ
+        .split(|&b| b == 0)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .collect();
+    assert!(
+        !vars
+            .iter()
+            .any(|v| v.starts_with("WAMUX_") || v.contains(KEY) || v.contains(OTHER)),
+        "{vars:?}"
+    );
+    // What a worker does need still reaches it.
+    assert!(vars.iter().any(|v| v.starts_with("PATH=")), "{vars:?}");
+    assert!(vars.iter().any(|v| v == "LANG=C.UTF-8"), "{vars:?}");
 }

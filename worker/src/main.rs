@@ -2,8 +2,9 @@
 //!
 //! The modules:
 //! - [`process`]: the worker as a process: its command line ([`process::args`]), its link to the
-//!   supervisor ([`process::link`]), how it stops ([`process::stop`]) and the profile it runs on
-//!   ([`process::profile`]);
+//!   supervisor ([`process::link`]), how it stops ([`process::stop`]), the profile it runs on
+//!   ([`process::profile`]), and the network namespace it isolates its browser in with the
+//!   proxy that is the browser's way out ([`process::netns`], [`process::socks`]);
 //! - [`browser`]: chromedriver and Chromium ([`browser::launch`]) and the WebDriver client
 //!   ([`browser::webdriver`]);
 //! - [`whatsapp`]: the page ([`whatsapp::page`] and its scripts), the session's state machine
@@ -12,10 +13,13 @@
 //! - [`group`]: the worker's process group: its browser, and killing what is left of it.
 //!
 //! The steps:
-//! 1. Become the leader of its own process group and die with the supervisor (PDEATHSIG), so
-//!    that chromedriver and Chromium, which stay in that group, can always be killed at once.
+//! 1. Given an egress socket, move into a network namespace of its own ([`process::netns`]),
+//!    while the process still has one thread. Become the leader of its own process group and
+//!    die with the supervisor (PDEATHSIG), so that chromedriver and Chromium, which stay in that
+//!    group (and that namespace), can always be killed at once.
 //! 2. Connect to the supervisor's socket and shake hands ([`process::link`]), then report
-//!    `Starting`.
+//!    `Starting`. In a namespace, serve the browser's proxy to the egress socket
+//!    ([`process::socks`]); failing to enter the namespace is fatal, never a silent fallback.
 //! 3. Start chromedriver and Chromium on the session's profile ([`browser`]), report their pids.
 //! 4. Follow the page and serve commands ([`whatsapp::session`]) until a stop: the `Shutdown`
 //!    command, SIGTERM/SIGINT, or the supervisor's end of the socket closing ([`process::stop`]).
@@ -41,9 +45,9 @@ use tracing::{error, info, warn};
 use wamux_proto::WorkerEvent;
 
 use crate::browser::launch::{self, BrowserOptions, Chromedriver};
-use crate::process::args::Args;
+use crate::process::args::{self, Args};
 use crate::process::stop::{self, StopCause};
-use crate::process::{link, profile};
+use crate::process::{link, netns, profile, socks};
 use crate::whatsapp::session::{self, SessionOptions};
 
 /// How long chromedriver and Chromium get to exit by themselves after `/shutdown`: a browser
@@ -51,6 +55,9 @@ use crate::whatsapp::session::{self, SessionOptions};
 const CLEAN_EXIT_GRACE: Duration = Duration::from_secs(3);
 
 fn main() -> ExitCode {
+    if args::is_probe() {
+        return probe_isolation();
+    }
     let args = Args::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -69,6 +76,8 @@ fn main() -> ExitCode {
     let span = tracing::info_span!("worker", session = %args.session_id);
     let _entered = span.enter();
 
+    // Before anything starts a thread: see process::netns.
+    let namespace = args.egress_socket.as_ref().map(|_| netns::enter());
     if let Err(err) = take_over_process_group() {
         error!("cannot set up the process group: {err:#}");
         return ExitCode::FAILURE;
@@ -83,10 +92,21 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(args)) {
+    match runtime.block_on(run(args, namespace)) {
         Ok(code) => code,
         Err(err) => {
             error!("{err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--probe-isolation`: see [`args::PROBE_ISOLATION`].
+fn probe_isolation() -> ExitCode {
+    match netns::enter() {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("{err:#}");
             ExitCode::FAILURE
         }
     }
@@ -107,13 +127,34 @@ fn take_over_process_group() -> Result<()> {
     Ok(())
 }
 
-async fn run(args: Args) -> Result<ExitCode> {
+async fn run(args: Args, namespace: Option<Result<netns::Entered>>) -> Result<ExitCode> {
     let (stop_tx, mut stop_rx) = stop::channel();
     stop::spawn_signal_listener(stop_tx.clone()).context("cannot listen for signals")?;
     let (mut events, mut commands) = link::connect(&args.socket, &args.session_id, stop_tx.clone())
         .await
         .context("cannot reach the supervisor")?;
     events.send(WorkerEvent::Starting).await;
+
+    let proxy_port = match (namespace, &args.egress_socket) {
+        (Some(Ok(entered)), Some(egress)) => {
+            match socks::serve(egress.clone(), args.session_id.clone()).await {
+                Ok(port) => {
+                    info!(
+                        ?entered,
+                        proxy_port = port,
+                        "isolated in a network namespace"
+                    );
+                    Some(port)
+                }
+                Err(err) => return fail(&mut events, None, err).await,
+            }
+        }
+        (Some(Err(err)), _) => {
+            let err = err.context("cannot isolate the browser in a network namespace");
+            return fail(&mut events, None, err).await;
+        }
+        _ => None,
+    };
 
     let profile_dir = match profile::prepare(&args.profile_dir).await {
         Ok(dir) => dir,
@@ -128,6 +169,7 @@ async fn run(args: Args) -> Result<ExitCode> {
         no_sandbox: nix::unistd::geteuid().is_root(),
         start_deadline: Instant::now() + Duration::from_secs(args.browser_start_timeout_secs),
         webdriver_timeout: Duration::from_secs(args.webdriver_timeout_secs),
+        proxy_port,
     };
 
     let mut driver = tokio::select! {

@@ -86,13 +86,9 @@ mod tests {
     fn a_process_is_found_by_its_profile() {
         let profile = std::env::temp_dir().join(format!("wamux-procfs-{}/p1", std::process::id()));
         let flag = format!("--user-data-dir={}", profile.display());
-        let mut reaped = Reaped(
-            Command::new("sh")
-                .args(["-c", "sleep 300; true", "sh", &flag])
-                .spawn()
-                .unwrap(),
-        );
-        let child = &mut reaped.0;
+        let mut reaped =
+            Reaped::spawn(Command::new("sh").args(["-c", "sleep 300; true", "sh", &flag]));
+        let child = &mut reaped.child;
         let child_proc = Proc::of(child.id()).unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while cmdline(child.id()).is_none_or(|c| !c.contains(&flag)) {

@@ -14,7 +14,7 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
 use crate::memory::memory;
-use crate::table::{POLL, Proc, processes};
+use crate::table::{Proc, poll_until, processes};
 
 /// Live (non-zombie) processes whose process group is `pgid`.
 pub fn group_members(pgid: u32) -> Vec<Proc> {
@@ -131,14 +131,7 @@ impl Group {
 
     /// Polls until no process of the group lives, for at most `limit`; `true` when none does.
     pub async fn wait_gone(&self, limit: Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + limit;
-        while !self.live().is_empty() {
-            if tokio::time::Instant::now() >= deadline {
-                return false;
-            }
-            tokio::time::sleep(POLL).await;
-        }
-        true
+        poll_until(limit, || self.live().is_empty()).await
     }
 
     /// What the group really costs, in bytes: the sum of its live members' PSS.
@@ -158,31 +151,16 @@ fn in_group(pgid: u32) -> Vec<Proc> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::process::CommandExt;
-    use std::process::{Child, Command};
+    use crate::table::tests::Reaped;
+    use std::process::Command;
 
-    /// A shell leading its own group, with two `sleep` children; the group is killed on drop,
-    /// so a failing test leaves nothing behind.
-    struct Sleepers(Child, Group);
-
-    impl Drop for Sleepers {
-        fn drop(&mut self) {
-            self.1.kill();
-            let _ = self.0.wait();
-        }
-    }
-
-    /// Starts [`Sleepers`]; returns once all three run.
-    fn spawn_group() -> Sleepers {
-        let child = Command::new("sh")
-            .args(["-c", "sleep 300 & sleep 300 & wait"])
-            .process_group(0)
-            .spawn()
-            .unwrap();
-        let group = Group::led_by(child.id());
-        let sleepers = Sleepers(child, group);
+    /// A shell leading its own group, with two `sleep` children; returns once all three run.
+    fn spawn_group() -> Reaped {
+        let sleepers =
+            Reaped::spawn(Command::new("sh").args(["-c", "sleep 300 & sleep 300 & wait"]));
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while group_members(sleepers.0.id()).len() < 3 {
+        // Looking at the group also makes the guard know every member.
+        while sleepers.group.members().len() < 3 {
             assert!(std::time::Instant::now() < deadline, "group never formed");
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -192,7 +170,7 @@ mod tests {
     #[tokio::test]
     async fn kills_a_whole_group_including_grandchildren() {
         let mut sleepers = spawn_group();
-        let child = &mut sleepers.0;
+        let child = &mut sleepers.child;
         let group = Group::led_by(child.id());
         assert_eq!(group.pgid(), child.id());
         let members = group.members();
@@ -212,7 +190,7 @@ mod tests {
     #[tokio::test]
     async fn a_group_whose_known_members_changed_identity_is_never_signalled() {
         let mut sleepers = spawn_group();
-        let child = &mut sleepers.0;
+        let child = &mut sleepers.child;
         let leader = Proc::of(child.id()).unwrap();
         let reused = Group::known_by(
             leader.pid,
@@ -246,7 +224,7 @@ mod tests {
     #[tokio::test]
     async fn a_group_is_still_known_after_its_leader_is_gone() {
         let mut sleepers = spawn_group();
-        let child = &mut sleepers.0;
+        let child = &mut sleepers.child;
         let group = Group::led_by(child.id());
         let leader = Proc::of(child.id()).unwrap();
         assert_eq!(group.members().len(), 3);
@@ -265,7 +243,7 @@ mod tests {
     #[tokio::test]
     async fn a_group_seen_now_is_its_current_members() {
         let mut sleepers = spawn_group();
-        let child = &mut sleepers.0;
+        let child = &mut sleepers.child;
         let group = Group::as_now(child.id());
         assert_eq!(group.members().len(), 3);
         assert!(group.kill());

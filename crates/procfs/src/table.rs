@@ -7,7 +7,7 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 /// How often waits look at the table again.
-pub(crate) const POLL: Duration = Duration::from_millis(20);
+const POLL: Duration = Duration::from_millis(20);
 
 /// One row of the process table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,8 +97,13 @@ pub fn kill(p: Proc, signal: Signal) -> nix::Result<bool> {
 
 /// Polls until none of `seen` lives, for at most `limit`; `true` when none does.
 pub async fn wait_gone(seen: &[Proc], limit: Duration) -> bool {
+    poll_until(limit, || !seen.iter().any(Proc::alive)).await
+}
+
+/// Polls `done` every [`POLL`] for at most `limit`; `true` once it holds.
+pub(crate) async fn poll_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     let deadline = tokio::time::Instant::now() + limit;
-    while seen.iter().any(Proc::alive) {
+    while !done() {
         if tokio::time::Instant::now() >= deadline {
             return false;
         }
@@ -110,15 +115,28 @@ pub async fn wait_gone(seen: &[Proc], limit: Duration) -> bool {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use std::os::unix::process::CommandExt;
     use std::process::Command;
 
-    /// A child killed and reaped on drop, so a failing test leaves nothing behind.
-    pub(crate) struct Reaped(pub(crate) std::process::Child);
+    /// A child leading its own process group; the group is killed and the child reaped on
+    /// drop, so a failing test leaves nothing behind.
+    pub(crate) struct Reaped {
+        pub(crate) child: std::process::Child,
+        pub(crate) group: crate::Group,
+    }
+
+    impl Reaped {
+        pub(crate) fn spawn(command: &mut Command) -> Reaped {
+            let child = command.process_group(0).spawn().unwrap();
+            let group = crate::Group::led_by(child.id());
+            Reaped { child, group }
+        }
+    }
 
     impl Drop for Reaped {
         fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
+            self.group.kill();
+            let _ = self.child.wait();
         }
     }
 
@@ -150,8 +168,8 @@ pub(crate) mod tests {
 
     #[tokio::test]
     async fn a_process_with_another_start_time_is_not_alive_and_never_signalled() {
-        let mut reaped = Reaped(Command::new("sleep").arg("300").spawn().unwrap());
-        let child = &mut reaped.0;
+        let mut reaped = Reaped::spawn(Command::new("sleep").arg("300"));
+        let child = &mut reaped.child;
         let real = Proc::of(child.id()).unwrap();
         let impostor = Proc {
             pid: real.pid,

@@ -26,6 +26,18 @@ impl ApiError {
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
+
+    /// An error whose cause (an SQLite message, a path, a system error) is for the log only:
+    /// the client reads `message`, which must say what failed without it.
+    pub fn internal(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+        cause: &dyn std::error::Error,
+    ) -> Self {
+        tracing::error!(code, error = %cause, "request failed");
+        Self::new(status, code, message)
+    }
 }
 
 /// 400 `invalid_session_id` unless `id` is a well-formed session id.
@@ -50,6 +62,12 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        RegistryError::Store(e).into()
+    }
+}
+
 impl From<RegistryError> for ApiError {
     fn from(e: RegistryError) -> Self {
         let message = e.to_string();
@@ -63,10 +81,11 @@ impl From<RegistryError> for ApiError {
             RegistryError::NotFound(_) => {
                 Self::new(StatusCode::NOT_FOUND, "session_not_found", message)
             }
-            RegistryError::Store(_) => Self::new(
+            RegistryError::Store(e) => Self::internal(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "store_unavailable",
-                message,
+                "the session store failed; the daemon's log says why",
+                &e,
             ),
             RegistryError::Gone => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -87,4 +106,26 @@ pub async fn method_not_allowed() -> ApiError {
         "method_not_allowed",
         "this route does not take that method",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreError;
+
+    #[test]
+    fn a_store_failure_says_nothing_of_the_database() {
+        let sqlite = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
+            Some("disk I/O error on /srv/wamux/data/wamux.db".into()),
+        );
+        let e = ApiError::from(RegistryError::Store(StoreError::Sqlite(sqlite)));
+        assert_eq!(
+            (e.status, e.code),
+            (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable")
+        );
+        for internal in ["/srv", "wamux.db", "disk I/O", "database error"] {
+            assert!(!e.message.contains(internal), "{}", e.message);
+        }
+    }
 }

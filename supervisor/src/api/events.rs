@@ -1,4 +1,5 @@
-//! `GET /api/events`: Server-Sent Events of every session, or of one with `?session=ID`.
+//! `GET /api/events`: Server-Sent Events of every session, or of one with `?session=ID`
+//! (404 `session_not_found` unless it exists when the stream opens).
 //!
 //! Each event's SSE name is its `type`, its data the event as JSON. A reader too slow to keep
 //! up gets a `lagged` event with the number it missed. The stream ends when the daemon stops.
@@ -25,6 +26,7 @@ pub async fn stream(
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     if let Some(id) = &query.session {
         check_session_id(id)?;
+        state.sessions.get(id)?;
     }
     let rx = state.events.subscribe();
     let shutdown = state.shutdown.clone();

@@ -7,8 +7,10 @@ mod assignments;
 mod auth;
 mod body;
 mod dashboard;
+mod doors;
 mod error;
 mod events;
+mod messages;
 pub mod openapi;
 mod qr_png;
 mod sessions;
@@ -22,10 +24,12 @@ use axum::extract::DefaultBodyLimit;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+pub use doors::{Doors, check_allowed_host, check_public_url};
 pub use error::ApiError;
 
 use crate::daemon::metrics::Metrics;
 use crate::laravel::assignments::Assignments;
+use crate::messaging::outbox::Outbox;
 use crate::sessions::events::EventBus;
 use crate::sessions::registry::Registry;
 use crate::store::Store;
@@ -40,6 +44,7 @@ pub struct AppState {
     pub assignments: Arc<Assignments>,
     pub events: EventBus,
     pub metrics: Arc<Metrics>,
+    pub outbox: Arc<Outbox>,
     /// For `/ready` only: whether the store takes writes.
     pub store: Arc<Store>,
     pub settings: Arc<Settings>,
@@ -56,6 +61,8 @@ pub struct Settings {
     /// `/ready` checks that these exist.
     pub chromedriver: PathBuf,
     pub chromium: PathBuf,
+    /// The hosts the API answers to, and so its own origins.
+    pub doors: Doors,
 }
 
 /// One documented route.
@@ -137,11 +144,21 @@ routes! {
         "The QR code on show: PNG, ?format=raw, or JSON with Accept: application/json", guarded: true, body: None,
         [200 => "image/png or Qr", 400 => "invalid_session_id, invalid_format", 404 => "session_not_found, qr_not_available"]
     }
-    post "/api/sessions/{id}/send-message" => sessions::send_message {
-        "Send a text; answers once WhatsApp shows it sent", guarded: true, body: Some("SendMessage"),
-        [200 => "Sent", 400 => "invalid_session_id, invalid_phone_number, invalid_message, invalid_json, invalid_body",
+    post "/api/sessions/{id}/send-message" => messages::send {
+        "Send a text: stored first, then 200 once WhatsApp shows it sent or 202 while it waits (?wait=false: at once); Idempotency-Key makes a retry safe",
+        guarded: true, body: Some("SendMessage"),
+        [200 => "Sent", 202 => "Queued", 400 => "invalid_session_id, invalid_phone_number, invalid_message, invalid_ttl, invalid_idempotency_key, invalid_json, invalid_body",
          404 => "session_not_found", 409 => "session_not_ready", 413 => "body_too_large",
-         422 => "number_not_on_whatsapp", 502 => "send_failed", 503 => "session_unavailable", 504 => "send_timeout"]
+         422 => "number_not_on_whatsapp, idempotency_key_reused, message_expired", 502 => "send_failed"]
+    }
+    get "/api/sessions/{id}/messages" => messages::list {
+        "A session's messages, newest first; ?direction=out|in&status=&limit=&before=", guarded: true, body: None,
+        [200 => "MessageList", 400 => "invalid_session_id, invalid_status, invalid_limit, invalid_cursor, invalid_direction",
+         404 => "session_not_found"]
+    }
+    get "/api/sessions/{id}/messages/{messageId}" => messages::detail {
+        "What became of a message, by wamux's id or WhatsApp's messageId", guarded: true, body: None,
+        [200 => "Message", 400 => "invalid_session_id", 404 => "session_not_found, message_not_found"]
     }
     post "/api/sessions/{id}/start" => sessions::start {
         "Start a stopped or failed session", guarded: true, body: None,
@@ -213,12 +230,23 @@ pub fn app(state: AppState) -> Router {
         state.clone(),
         auth::require_key,
     ));
+    // The last layer is the outermost: the Host first, then the Origin, then (on guarded
+    // routes) the key, so that neither a rebinding page nor another site learns whether its
+    // key would have worked.
     Router::new()
         .merge(guarded)
         .merge(open_routes())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            doors::refuse_cross_origin,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            doors::require_served_host,
+        ))
         .with_state(state)
 }
 

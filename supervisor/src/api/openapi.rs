@@ -54,14 +54,41 @@ fn schemas() -> Value {
             "type": "object",
             "properties": {
                 "phoneNumber": {"type": "string", "description": "8 to 15 digits with the country code; '+', spaces and dashes are ignored"},
-                "message": {"type": "string", "minLength": 1, "maxLength": 4096}
+                "message": {"type": "string", "minLength": 1, "maxLength": 4096},
+                "ttlSeconds": {"type": "integer", "minimum": 1, "description": "unsent after this long, it expires (default --message-ttl)"}
             },
             "required": ["phoneNumber", "message"]
         },
         "Sent": {
             "type": "object",
-            "properties": {"messageId": {"type": "string"}, "sessionId": {"type": "string"}, "phoneNumber": {"type": "string"}},
-            "required": ["messageId"]
+            "properties": {"id": {"type": "string"}, "messageId": {"type": "string"}, "status": {"$ref": "#/components/schemas/MessageStatus"}},
+            "required": ["id", "messageId", "status"]
+        },
+        "Queued": {
+            "type": "object",
+            "properties": {"id": {"type": "string"}, "messageId": {"type": "null"}, "status": {"$ref": "#/components/schemas/MessageStatus"}},
+            "required": ["id", "status"]
+        },
+        "MessageStatus": {"type": "string", "enum": ["queued", "sending", "sent", "delivered", "read", "failed", "expired"]},
+        "Message": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"}, "messageId": {"type": ["string", "null"]},
+                "direction": {"type": "string", "enum": ["out", "in"]}, "to": {"type": "string"},
+                "text": {"type": "string"}, "status": {"$ref": "#/components/schemas/MessageStatus"},
+                "error": {"type": ["object", "null"], "properties": {"code": {"type": "string"}, "message": {"type": "string"}}},
+                "createdAt": {"type": "integer"}, "sentAt": {"type": ["integer", "null"]},
+                "expiresAt": {"type": "integer"}, "attempts": {"type": "integer"}
+            },
+            "required": ["id", "direction", "to", "text", "status", "createdAt", "attempts"]
+        },
+        "MessageList": {
+            "type": "object",
+            "properties": {
+                "messages": {"type": "array", "items": {"$ref": "#/components/schemas/Message"}},
+                "nextBefore": {"type": ["string", "null"]}
+            },
+            "required": ["messages", "nextBefore"]
         },
         "Session": session,
         "SessionList": {
@@ -169,6 +196,16 @@ pub fn build() -> Value {
                 "name": "id", "in": "path", "required": true,
                 "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}
             }]);
+        }
+        if route.path.contains("{messageId}") {
+            operation["parameters"]
+                .as_array_mut()
+                .expect("an {id} route")
+                .push(json!({
+                    "name": "messageId", "in": "path", "required": true,
+                    "description": "wamux's id of the message, or WhatsApp's",
+                    "schema": {"type": "string"}
+                }));
         }
         if route.path.contains("{name}") {
             operation["parameters"] = json!([{

@@ -1,5 +1,5 @@
-//! `/api/sessions`: create, list, inspect, link (QR), send, start, stop, restart, kill,
-//! log out, restore and delete.
+//! `/api/sessions`: create, list, inspect, link (QR), start, stop, restart, kill, log out,
+//! restore and delete. Sending is in `messages`.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -11,12 +11,9 @@ use serde_json::{Value, json};
 use super::body::RawBody;
 use super::error::check_session_id;
 use super::{ApiError, AppState};
-use crate::sessions::session::{SendFailure, Session, generate_session_id, normalize_phone};
+use crate::sessions::session::{Session, generate_session_id};
 
-/// The longest message WhatsApp Web accepts in one bubble.
-const MAX_MESSAGE_CHARS: usize = 4096;
-
-fn session(state: &AppState, id: &str) -> Result<std::sync::Arc<Session>, ApiError> {
+pub(super) fn session(state: &AppState, id: &str) -> Result<std::sync::Arc<Session>, ApiError> {
     check_session_id(id)?;
     Ok(state.sessions.get(id)?)
 }
@@ -25,18 +22,25 @@ fn session(state: &AppState, id: &str) -> Result<std::sync::Arc<Session>, ApiErr
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateRequest {
     session_id: Option<String>,
+    /// An upstream proxy for all the session's traffic (see `egress::upstream`).
+    proxy: Option<String>,
 }
 
 pub async fn create(State(state): State<AppState>, body: RawBody) -> Result<Response, ApiError> {
-    let body: Option<CreateRequest> = body.json()?;
-    let id = match body.and_then(|b| b.session_id) {
+    let body: CreateRequest = body.json::<Option<CreateRequest>>()?.unwrap_or_default();
+    if let Some(proxy) = &body.proxy {
+        crate::egress::upstream::ProxyUrl::parse(proxy).map_err(|e| {
+            ApiError::bad_request("invalid_proxy", format!("invalid proxy URL: {e}"))
+        })?;
+    }
+    let id = match body.session_id {
         Some(id) => {
             check_session_id(&id)?;
             id
         }
         None => generate_session_id(),
     };
-    let session = state.sessions.create(id)?;
+    let session = state.sessions.create(id, body.proxy)?;
     let base = format!("/api/sessions/{}", session.id);
     let body = json!({
         "sessionId": session.id,
@@ -132,56 +136,6 @@ pub async fn qr(
         }
         None | Some(_) => {
             Ok(([(header::CONTENT_TYPE, "image/png"), no_store], render()?).into_response())
-        }
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SendRequest {
-    phone_number: String,
-    message: String,
-}
-
-pub async fn send_message(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    body: RawBody,
-) -> Result<Json<Value>, ApiError> {
-    session(&state, &id)?;
-    let body: SendRequest = body.json()?;
-    let phone = normalize_phone(&body.phone_number).ok_or_else(|| {
-        ApiError::bad_request(
-            "invalid_phone_number",
-            "phone numbers are 8 to 15 digits, with the country code; '+', spaces and dashes are ignored",
-        )
-    })?;
-    let chars = body.message.chars().count();
-    if body.message.trim().is_empty() || chars > MAX_MESSAGE_CHARS {
-        return Err(ApiError::bad_request(
-            "invalid_message",
-            format!("messages are 1 to {MAX_MESSAGE_CHARS} characters, not blank"),
-        ));
-    }
-    match state
-        .sessions
-        .send(&id, phone.clone(), body.message)
-        .await?
-    {
-        Ok(message_id) => Ok(Json(json!({
-            "messageId": message_id,
-            "sessionId": id,
-            "phoneNumber": phone,
-        }))),
-        Err(failure) => {
-            let status = match failure {
-                SendFailure::NotReady => StatusCode::CONFLICT,
-                SendFailure::NotOnWhatsApp => StatusCode::UNPROCESSABLE_ENTITY,
-                SendFailure::Timeout => StatusCode::GATEWAY_TIMEOUT,
-                SendFailure::WorkerGone => StatusCode::SERVICE_UNAVAILABLE,
-                SendFailure::Failed(_) => StatusCode::BAD_GATEWAY,
-            };
-            Err(ApiError::new(status, failure.code(), failure.message()))
         }
     }
 }

@@ -46,9 +46,49 @@ pub async fn stats(State(state): State<AppState>) -> Json<Value> {
             "perSession": per_session,
         },
         "restarts": views.iter().map(|v| u64::from(v.restarts)).sum::<u64>(),
-        "messages": {"sent": state.metrics.sent(), "failed": state.metrics.failed()},
+        "messages": messages(&state),
         "uptimeSeconds": state.started.elapsed().as_secs(),
+        "isolation": isolation(),
     }))
+}
+
+/// How the sessions' browsers are kept apart (`crate::egress::isolation`): `mode` is
+/// `network-namespace` or `none`, and `reason` says why there is none.
+fn isolation() -> Value {
+    let isolation = crate::egress::isolation::current();
+    json!({"mode": isolation.name(), "reason": isolation.reason()})
+}
+
+/// Each session's queue: how many messages wait to go out, and the age of the oldest.
+fn queues(state: &AppState) -> Vec<(String, u64, u64)> {
+    let now = crate::sessions::session::now_ms();
+    match state.outbox.queues() {
+        Ok(queues) => queues
+            .into_iter()
+            .map(|q| {
+                let age = (now - q.oldest_created_at).max(0) as u64 / 1000;
+                (q.session_id, q.pending, age)
+            })
+            .collect(),
+        Err(e) => {
+            tracing::error!(error = %e, "could not read the outbox's queues");
+            Vec::new()
+        }
+    }
+}
+
+fn messages(state: &AppState) -> Value {
+    let queues = queues(state);
+    let per_session: BTreeMap<&str, Value> = queues
+        .iter()
+        .map(|(id, n, age)| (id.as_str(), json!({"queued": n, "oldestAgeSeconds": age})))
+        .collect();
+    json!({
+        "sent": state.metrics.sent(),
+        "failed": state.metrics.failed(),
+        "queued": queues.iter().map(|(_, n, _)| n).sum::<u64>(),
+        "perSession": per_session,
+    })
 }
 
 pub async fn health() -> Json<Value> {
@@ -56,20 +96,24 @@ pub async fn health() -> Json<Value> {
 }
 
 pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    // `/ready` is open to anyone who reaches the port: what is wrong, but where (paths) and
+    // why (SQLite's words) go to the log only.
     let mut problems = Vec::new();
     if let Err(e) = state.store.check_writable() {
-        problems.push(format!("the store is not writable: {e}"));
+        tracing::error!(error = %e, "not ready: the store is not writable");
+        problems.push("the store is not writable".to_owned());
     }
     for (what, path) in [
         ("chromedriver", &state.settings.chromedriver),
         ("Chromium", &state.settings.chromium),
     ] {
         if !path.is_file() {
-            problems.push(format!("{what} not found at {}", path.display()));
+            tracing::error!(path = %path.display(), "not ready: {what} not found");
+            problems.push(format!("{what} not found"));
         }
     }
     if problems.is_empty() {
-        Ok(Json(json!({"status": "ready"})))
+        Ok(Json(json!({"status": "ready", "isolation": isolation()})))
     } else {
         Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -146,6 +190,25 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         "gauge",
         "Seconds since the daemon started.",
         [(String::new(), state.started.elapsed().as_secs())],
+    );
+    let queues = queues(&state);
+    family(
+        &mut out,
+        "wamux_outbox_queued",
+        "gauge",
+        "Messages waiting to be sent, per session.",
+        queues
+            .iter()
+            .map(|(id, n, _)| (format!("{{session=\"{id}\"}}"), *n)),
+    );
+    family(
+        &mut out,
+        "wamux_outbox_oldest_age_seconds",
+        "gauge",
+        "Age of the oldest message waiting to be sent, per session.",
+        queues
+            .iter()
+            .map(|(id, _, age)| (format!("{{session=\"{id}\"}}"), *age)),
     );
     state.metrics.write_latency(&mut out);
     (

@@ -7,6 +7,7 @@
 
 mod client;
 mod events;
+mod messages;
 mod output;
 mod qr;
 mod serve;
@@ -70,12 +71,28 @@ enum Command {
     Kill(WithId),
     /// Unlink the phone: the profile is wiped and a new QR code follows.
     Logout(WithId),
-    /// Send a text message; returns once WhatsApp shows it sent.
+    /// Send a text message: prints its id and status, `sent` once WhatsApp shows it sent, or
+    /// `queued`/`sending` when it is still on its way (it goes on; `wamux messages` follows it).
     Send {
         id: String,
         /// The recipient, with the country code (`+`, spaces and dashes are ignored).
         phone: String,
         text: String,
+        /// Answer as soon as the message is stored, without waiting for it to go out.
+        #[arg(long)]
+        no_wait: bool,
+        #[command(flatten)]
+        daemon: DaemonArgs,
+    },
+    /// List a session's messages, newest first, with their status.
+    Messages {
+        id: String,
+        /// Only messages with this status (queued, sending, sent, delivered, read, failed,
+        /// expired).
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
         #[command(flatten)]
         daemon: DaemonArgs,
     },
@@ -130,8 +147,15 @@ impl Cli {
                 id,
                 phone,
                 text,
+                no_wait,
                 daemon,
-            } => sessions::send(&daemon, &id, &phone, &text).await,
+            } => messages::send(&daemon, &id, &phone, &text, !no_wait).await,
+            Command::Messages {
+                id,
+                status,
+                limit,
+                daemon,
+            } => messages::list(&daemon, &id, status.as_deref(), limit).await,
             Command::Qr { id, invert, daemon } => qr::run(&daemon, &id, invert).await,
             Command::Events { session, daemon } => events::run(&daemon, session.as_deref()).await,
         }

@@ -7,13 +7,13 @@ use qrcode::{Color, QrCode};
 use reqwest::Method;
 
 use super::DaemonArgs;
-use super::client::{Client, fail};
+use super::client::{Client, escape, fail};
 
 /// Quiet zone around the code, in modules; phones need some.
 const QUIET: usize = 2;
 
 pub async fn run(daemon: &DaemonArgs, id: &str, invert: bool) -> ExitCode {
-    let path = format!("/api/sessions/{id}/qr?format=raw");
+    let path = format!("/api/sessions/{}/qr?format=raw", escape(id));
     let body = match Client::new(daemon).json(Method::GET, &path, None).await {
         Ok(body) => body,
         Err(e) => return fail(e),

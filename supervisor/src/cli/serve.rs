@@ -13,6 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::daemon::config::{self, ServeConfig};
 use crate::daemon::notify::Notifier;
+use crate::messaging::outbox::OutboxConfig;
+use crate::messaging::policy::Interval;
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -73,6 +75,11 @@ pub struct ServeArgs {
     /// [default: http:// and the listen address].
     #[arg(long, env = "WAMUX_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Another host name the API answers to (`name` or `name:port`), e.g. a reverse proxy's;
+    /// repeatable. Requests naming any other host are refused.
+    #[arg(long = "allowed-host", env = "WAMUX_ALLOWED_HOSTS", value_delimiter = ',',
+          value_parser = crate::api::check_allowed_host)]
+    allowed_hosts: Vec<String>,
     /// Move an assignment to another WORKING session when its session stays FAILED, stopped
     /// or logged out longer than --auto-switch-after.
     #[arg(long, env = "WAMUX_AUTO_SWITCH")]
@@ -83,6 +90,29 @@ pub struct ServeArgs {
     /// How often memory is sampled and orphan browsers are swept, e.g. 10s.
     #[arg(long, env = "WAMUX_WATCH_INTERVAL", default_value = "10s", value_parser = config::parse_duration)]
     watch_interval: Duration,
+    /// How long a send request waits for WhatsApp to show the message sent before it answers
+    /// 202 with the message queued; the message goes on either way.
+    #[arg(long, env = "WAMUX_SEND_WAIT", default_value = "30s", value_parser = parse_wait)]
+    send_wait: Duration,
+    /// A message still unsent this long after it was accepted is expired, never sent late
+    /// (a request's "ttlSeconds" overrides it).
+    #[arg(long, env = "WAMUX_MESSAGE_TTL", default_value = "1h", value_parser = config::parse_duration)]
+    message_ttl: Duration,
+    /// The least time between two sends of a session, e.g. 5s, or 3s-8s for a random pause in
+    /// that range [default: none].
+    #[arg(long, env = "WAMUX_SEND_INTERVAL", value_parser = Interval::parse)]
+    send_interval: Option<Interval>,
+    /// Sent, failed and expired messages are kept this long, e.g. 30d.
+    #[arg(long, env = "WAMUX_RETENTION", default_value = "30d", value_parser = config::parse_duration)]
+    retention: Duration,
+}
+
+/// `--send-wait` may be 0: answer 202 at once.
+fn parse_wait(text: &str) -> Result<Duration, String> {
+    if text.trim() == "0" {
+        return Ok(Duration::ZERO);
+    }
+    config::parse_duration(text)
 }
 
 impl ServeArgs {
@@ -95,6 +125,9 @@ impl ServeArgs {
              --insecure-no-auth",
             self.listen
         );
+        if let Some(url) = &self.public_url {
+            crate::api::check_public_url(url).map_err(|e| anyhow::anyhow!("--public-url: {e}"))?;
+        }
         let chromedriver = self
             .chromedriver
             .or_else(config::default_chromedriver)
@@ -126,7 +159,14 @@ impl ServeArgs {
             api_key,
             laravel_env: self.laravel_env,
             public_url: self.public_url,
+            allowed_hosts: self.allowed_hosts,
             auto_switch: self.auto_switch.then_some(self.auto_switch_after),
+            outbox: OutboxConfig {
+                send_wait: self.send_wait,
+                ttl: self.message_ttl,
+                retention: self.retention,
+                interval: self.send_interval,
+            },
         })
     }
 }
@@ -191,5 +231,75 @@ pub async fn run(args: ServeArgs, notifier: Notifier) -> ExitCode {
             eprintln!("wamux: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Serve {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    fn config(flags: &[&str]) -> anyhow::Result<ServeConfig> {
+        let tools = [
+            "--chromedriver",
+            "/bin/false",
+            "--chromium",
+            "/bin/false",
+            "--worker",
+            "/bin/false",
+        ];
+        let argv = std::iter::once("serve")
+            .chain(flags.iter().copied())
+            .chain(tools);
+        Serve::try_parse_from(argv)
+            .expect("the flags parse")
+            .args
+            .into_config()
+    }
+
+    #[test]
+    fn listening_beyond_loopback_needs_a_key() {
+        let refused = config(&["--listen", "0.0.0.0:0"]).unwrap_err();
+        assert!(
+            refused.to_string().contains("without an API key"),
+            "{refused}"
+        );
+        assert!(
+            config(&["--listen", "0.0.0.0:0", "--api-key", ""]).is_err(),
+            "an empty key is none"
+        );
+        config(&["--listen", "0.0.0.0:0", "--api-key", "k"]).unwrap();
+        config(&["--listen", "0.0.0.0:0", "--insecure-no-auth"]).unwrap();
+        config(&["--listen", "127.0.0.1:0"]).unwrap();
+    }
+
+    #[test]
+    fn allowed_hosts_are_repeated_or_comma_separated_and_checked() {
+        let parsed = config(&[
+            "--allowed-host",
+            "wamux.example.com",
+            "--allowed-host",
+            "lan.example:9000,[::1]:8083",
+        ])
+        .unwrap();
+        assert_eq!(
+            parsed.allowed_hosts,
+            ["wamux.example.com", "lan.example:9000", "[::1]:8083"]
+        );
+        for bad in ["bad host", "x:port", "user@x", "http://x"] {
+            assert!(
+                Serve::try_parse_from(["serve", "--allowed-host", bad]).is_err(),
+                "{bad}"
+            );
+        }
+        let refused = config(&["--public-url", "wamux.example.com"]).unwrap_err();
+        assert!(refused.to_string().contains("--public-url"), "{refused}");
+        config(&["--public-url", "https://wamux.example.com/base"]).unwrap();
     }
 }

@@ -1,4 +1,4 @@
-//! `wamux list`, `status`, `create`, `send`, and the actions on one session: `delete`,
+//! `wamux list`, `status`, `create`, and the actions on one session: `delete`,
 //! `restart`, `stop`, `start`, `kill`, `logout`.
 
 use std::process::ExitCode;
@@ -7,11 +7,11 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::DaemonArgs;
-use super::client::{Client, fail};
+use super::client::{Client, escape, fail};
 use super::output::{cell, mib, print_table};
 
 /// `--json` prints the daemon's answer as it came; people get `text`.
-fn show(daemon: &DaemonArgs, body: &Value, text: impl FnOnce(&Value)) -> ExitCode {
+pub(super) fn show(daemon: &DaemonArgs, body: &Value, text: impl FnOnce(&Value)) -> ExitCode {
     if daemon.json {
         println!("{body}");
     } else {
@@ -47,7 +47,7 @@ pub async fn list(daemon: &DaemonArgs) -> ExitCode {
 }
 
 pub async fn status(daemon: &DaemonArgs, id: &str) -> ExitCode {
-    let path = format!("/api/sessions/{id}");
+    let path = format!("/api/sessions/{}", escape(id));
     match Client::new(daemon).json(Method::GET, &path, None).await {
         Ok(body) => show(daemon, &body, |s| {
             for (label, key) in [
@@ -86,20 +86,6 @@ pub async fn create(daemon: &DaemonArgs, id: Option<&str>) -> ExitCode {
     }
 }
 
-pub async fn send(daemon: &DaemonArgs, id: &str, phone: &str, text: &str) -> ExitCode {
-    let path = format!("/api/sessions/{id}/send-message");
-    let body = json!({"phoneNumber": phone, "message": text});
-    match Client::new(daemon)
-        .json(Method::POST, &path, Some(body))
-        .await
-    {
-        Ok(body) => show(daemon, &body, |b| {
-            println!("sent {}", cell(&b["messageId"]))
-        }),
-        Err(e) => fail(e),
-    }
-}
-
 #[derive(Debug, Clone, Copy)]
 pub enum Action {
     Delete,
@@ -111,19 +97,36 @@ pub enum Action {
 }
 
 pub async fn act(daemon: &DaemonArgs, id: &str, action: Action) -> ExitCode {
+    let segment = escape(id);
     let (method, path, done) = match action {
-        Action::Delete => (Method::DELETE, format!("/api/sessions/{id}"), "deleted"),
+        Action::Delete => (
+            Method::DELETE,
+            format!("/api/sessions/{segment}"),
+            "deleted",
+        ),
         Action::Restart => (
             Method::POST,
-            format!("/api/sessions/{id}/restart"),
+            format!("/api/sessions/{segment}/restart"),
             "restarted",
         ),
-        Action::Stop => (Method::POST, format!("/api/sessions/{id}/stop"), "stopped"),
-        Action::Start => (Method::POST, format!("/api/sessions/{id}/start"), "started"),
-        Action::Kill => (Method::POST, format!("/api/sessions/{id}/kill"), "killed"),
+        Action::Stop => (
+            Method::POST,
+            format!("/api/sessions/{segment}/stop"),
+            "stopped",
+        ),
+        Action::Start => (
+            Method::POST,
+            format!("/api/sessions/{segment}/start"),
+            "started",
+        ),
+        Action::Kill => (
+            Method::POST,
+            format!("/api/sessions/{segment}/kill"),
+            "killed",
+        ),
         Action::Logout => (
             Method::POST,
-            format!("/api/sessions/{id}/logout"),
+            format!("/api/sessions/{segment}/logout"),
             "logged out",
         ),
     };

@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::messaging::outbox::OutboxConfig;
+
 /// Everything `wamux serve` needs; built from the command line, or directly by tests.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
@@ -34,6 +36,11 @@ pub struct ServeConfig {
     /// How the Laravel application reaches this daemon, for the send URLs written in its
     /// `.env`; `None` means `http://` and the bound address.
     pub public_url: Option<String>,
+    /// Host names (`name` or `name:port`) the API answers to beyond the listen address,
+    /// `localhost` and the public URL's host: what browsers and proxies put in `Host`.
+    pub allowed_hosts: Vec<String>,
+    /// The outbox: `--send-wait`, `--message-ttl`, `--retention`, `--send-interval`.
+    pub outbox: OutboxConfig,
     /// With `--auto-switch`: how long an assigned session may be unusable before its
     /// assignment moves to another WORKING session.
     pub auto_switch: Option<Duration>,

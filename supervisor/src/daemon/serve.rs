@@ -6,7 +6,9 @@
 //! 2. End what an earlier daemon that died left: its workers get SIGTERM and the grace period
 //!    to close their browsers, then SIGKILL to their groups; then any browser still on one of
 //!    the profiles is killed. Open the store.
-//! 3. Listen for workers, restore the sessions people left running, then serve HTTP. Meanwhile,
+//! 3. Probe whether workers can have network namespaces of their own and, if so, serve their
+//!    egress ([`crate::egress`]). Listen for workers, restore the sessions people left
+//!    running, then serve HTTP. Meanwhile,
 //!    every `--watch-interval` and on SIGCHLD, kill browsers that no worker owns and reap
 //!    adopted zombies.
 //! 4. On shutdown: stop taking connections and, at once, stop every worker, while the requests
@@ -22,9 +24,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{AppState, Settings, app};
+use crate::api::{AppState, Doors, Settings, app};
 use crate::daemon::config::{DataDir, ServeConfig};
 use crate::daemon::lock::DataDirLock;
+use crate::egress::{self, Egress, isolation::Isolation};
 use crate::laravel::assignments::Assignments;
 use crate::process::{reaper, sweep};
 use crate::sessions::registry::Registry;
@@ -91,6 +94,20 @@ pub async fn run(
         "the data directory path is too long for a Unix socket ({}): choose a shorter --data-dir",
         socket.display()
     );
+    let isolation = egress::isolation::probe_and_record(&config.worker_bin).await;
+    let egress_socket = egress::socket_beside(&socket);
+    anyhow::ensure!(
+        egress_socket.as_os_str().len() <= MAX_SOCKET_PATH,
+        "the data directory path is too long for a Unix socket ({}): choose a shorter --data-dir",
+        egress_socket.display()
+    );
+    let egress_listener = match isolation {
+        Isolation::NetworkNamespace => Some(
+            egress::bind(&egress_socket)
+                .with_context(|| format!("cannot listen on {}", egress_socket.display()))?,
+        ),
+        Isolation::None { .. } => None,
+    };
     let worker_listener = WorkerLink::bind(&socket)
         .with_context(|| format!("cannot listen on {}", socket.display()))?;
     let link = Arc::new(WorkerLink::default());
@@ -101,6 +118,8 @@ pub async fn run(
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = http.local_addr()?;
+    // From here on the address is the bound one: the API answers to its real port.
+    config.listen = addr;
     if config.public_url.is_none() {
         let host = if addr.ip().is_unspecified() {
             std::net::SocketAddr::from(([127, 0, 0, 1], addr.port()))
@@ -117,6 +136,14 @@ pub async fn run(
         assignments,
         state,
     } = assemble(config, data, store, link, stop_streams.clone());
+    let stop_egress = CancellationToken::new();
+    let egress_task = egress_listener.map(|listener| {
+        let egress = Egress {
+            sessions: sessions.clone(),
+            store: ctx.store.clone(),
+        };
+        tokio::spawn(egress.serve(listener, stop_egress.clone()))
+    });
     let restored = sessions.restore().context("cannot restore the sessions")?;
     let stop_housekeeping = CancellationToken::new();
     let housekeeping = tokio::spawn(housekeeping(
@@ -145,6 +172,11 @@ pub async fn run(
     stop_link.cancel();
     let _ = link_task.await;
     let _ = std::fs::remove_file(&socket);
+    stop_egress.cancel();
+    if let Some(task) = egress_task {
+        let _ = task.await;
+        let _ = std::fs::remove_file(&egress_socket);
+    }
     tracing::info!("stopped");
     served
 }
@@ -179,11 +211,17 @@ pub fn assemble(
         assignments: assignments.clone(),
         events: ctx.events.clone(),
         metrics: ctx.metrics.clone(),
+        outbox: ctx.outbox.clone(),
         store: ctx.store.clone(),
         settings: Arc::new(Settings {
             api_key: ctx.config.api_key.clone(),
             chromedriver: ctx.config.chromedriver.clone(),
             chromium: ctx.config.chromium.clone(),
+            doors: Doors::new(
+                ctx.config.listen,
+                ctx.config.public_url.as_deref(),
+                &ctx.config.allowed_hosts,
+            ),
         }),
         started: ctx.started,
         shutdown: stop_streams,
@@ -262,6 +300,9 @@ async fn housekeeping(
             _ = interval.tick() => {
                 if let Some(grace) = ctx.config.auto_switch {
                     assignments.auto_switch(&sessions, grace).await;
+                }
+                if let Err(e) = ctx.outbox.housekeeping() {
+                    tracing::error!(error = %e, "could not expire or prune messages");
                 }
                 let sessions_dir = ctx.data.sessions();
                 let workers = sweep::orphan_workers(&sessions_dir);

@@ -6,6 +6,7 @@
 use serde::Serialize;
 use tokio::sync::broadcast;
 
+use crate::messaging::status::MessageStatus;
 use crate::sessions::session::{FailureBody, Status, now_ms};
 
 const CAPACITY: usize = 1024;
@@ -26,15 +27,29 @@ pub enum EventKind {
     Qr,
     #[serde(rename_all = "camelCase")]
     Ready { phone_number: String },
+    /// A message was accepted into the outbox (`id` is wamux's id for it).
+    #[serde(rename_all = "camelCase")]
+    MessageQueued { id: String, phone_number: String },
     #[serde(rename_all = "camelCase")]
     MessageSent {
+        id: String,
         message_id: String,
         phone_number: String,
     },
+    /// A message ended unsent: `failed` or `expired`, with the error's code and message.
     #[serde(rename_all = "camelCase")]
     MessageFailed {
+        id: String,
         phone_number: String,
+        status: MessageStatus,
         error: FailureBody,
+    },
+    /// WhatsApp shows a later status of a sent message: `delivered` or `read`.
+    #[serde(rename_all = "camelCase")]
+    MessageAck {
+        id: String,
+        message_id: String,
+        status: MessageStatus,
     },
     /// A number of the Laravel application now points at this session.
     #[serde(rename_all = "camelCase")]
@@ -70,7 +85,9 @@ impl Event {
             EventKind::Status { .. } => "status",
             EventKind::Qr => "qr",
             EventKind::Ready { .. } => "ready",
+            EventKind::MessageQueued { .. } => "messageQueued",
             EventKind::MessageSent { .. } => "messageSent",
+            EventKind::MessageAck { .. } => "messageAck",
             EventKind::MessageFailed { .. } => "messageFailed",
             EventKind::MessageReceived { .. } => "messageReceived",
             EventKind::Assignment { .. } => "assignment",

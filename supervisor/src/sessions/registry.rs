@@ -7,15 +7,15 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use thiserror::Error;
 use tokio::sync::oneshot;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use crate::egress::upstream::ProxyUrl;
 use crate::sessions::events::EventKind;
-use crate::sessions::session::{Control, SendFailure, Session, SessionState, Status, now_ms};
+use crate::sessions::session::{Control, Session, SessionState, Status, now_ms};
 use crate::store::{Desired, StoreError, StoredSession};
 use crate::supervision::context::Context;
 use crate::supervision::driver::run_session;
@@ -39,6 +39,12 @@ pub struct Registry {
     ctx: Arc<Context>,
     sessions: Mutex<HashMap<String, Arc<Session>>>,
     tasks: TaskTracker,
+}
+
+/// A stored proxy URL as the API shows it.
+fn masked_proxy(url: Option<&str>) -> Option<String> {
+    url.and_then(|u| ProxyUrl::parse(u).ok())
+        .map(|p| p.masked())
 }
 
 /// How a stored session comes back at start: FAILED and STOPPED ones wait for a person.
@@ -83,12 +89,15 @@ impl Registry {
             let mut state = SessionState::new(status, s.phone_number);
             state.restarts = s.restarts;
             state.last_error = s.last_error;
+            state.proxy = masked_proxy(self.ctx.store.proxy(&s.id)?.as_deref());
             self.launch(&mut table, s.id, s.created_at, state, initial);
         }
         Ok(started)
     }
 
-    pub fn create(&self, id: String) -> Result<Arc<Session>, RegistryError> {
+    /// Creates a session; all its traffic goes through `proxy`, an upstream proxy URL the
+    /// caller has validated, when given.
+    pub fn create(&self, id: String, proxy: Option<String>) -> Result<Arc<Session>, RegistryError> {
         let mut table = self.table();
         if table.contains_key(&id) {
             return Err(RegistryError::Exists(id));
@@ -98,11 +107,15 @@ impl Registry {
             return Err(RegistryError::Limit(max));
         }
         let created_at = now_ms();
-        if !self
-            .ctx
-            .store
-            .insert(&id, created_at, Status::Starting.as_str())?
-        {
+        let status = Status::Starting.as_str();
+        let inserted = match &proxy {
+            Some(proxy) => self
+                .ctx
+                .store
+                .insert_with_proxy(&id, created_at, status, proxy)?,
+            None => self.ctx.store.insert(&id, created_at, status)?,
+        };
+        if !inserted {
             return Err(RegistryError::Exists(id));
         }
         tracing::info!(session = %id, "session created");
@@ -115,7 +128,8 @@ impl Registry {
                 last_error: None,
             },
         );
-        let state = SessionState::new(Status::Starting, None);
+        let mut state = SessionState::new(Status::Starting, None);
+        state.proxy = masked_proxy(proxy.as_deref());
         Ok(self.launch(&mut table, id, created_at, state, Initial::Run))
     }
 
@@ -228,24 +242,6 @@ impl Registry {
     pub async fn stop(&self, id: &str, kill: bool) -> Result<(), RegistryError> {
         self.ctx.store.set_desired(id, Desired::Stopped)?;
         self.ask(id, |reply| Control::Stop { kill, reply }).await
-    }
-
-    pub async fn send(
-        &self,
-        id: &str,
-        phone_number: String,
-        text: String,
-    ) -> Result<Result<String, SendFailure>, RegistryError> {
-        let limit = self.ctx.config.send_timeout + Duration::from_secs(30);
-        let asked = self.ask(id, |reply| Control::Send {
-            phone_number,
-            text,
-            reply,
-        });
-        match tokio::time::timeout(limit, asked).await {
-            Ok(result) => result,
-            Err(_) => Ok(Err(SendFailure::Timeout)),
-        }
     }
 
     /// Stops every worker cleanly, keeping the sessions for the next start.

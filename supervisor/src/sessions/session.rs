@@ -65,6 +65,8 @@ pub struct SessionState {
     pub browser_pid: Option<u32>,
     /// The last sample of the whole process group's memory (PSS).
     pub memory_bytes: Option<u64>,
+    /// The session's upstream proxy as the API shows it, its password masked.
+    pub proxy: Option<String>,
 }
 
 /// Why a send did not happen.
@@ -121,14 +123,14 @@ impl From<wamux_proto::SendError> for SendFailure {
 /// A send failure as the API and the event stream show it: `{"code", "message"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FailureBody {
-    pub code: &'static str,
+    pub code: String,
     pub message: String,
 }
 
 impl From<&SendFailure> for FailureBody {
     fn from(failure: &SendFailure) -> Self {
         FailureBody {
-            code: failure.code(),
+            code: failure.code().to_owned(),
             message: failure.message(),
         }
     }
@@ -137,11 +139,8 @@ impl From<&SendFailure> for FailureBody {
 /// Requests to a session's supervising task.
 #[derive(Debug)]
 pub enum Control {
-    Send {
-        phone_number: String,
-        text: String,
-        reply: oneshot::Sender<Result<String, SendFailure>>,
-    },
+    /// The outbox may hold messages for this session: send them if it can.
+    Outbox,
     Start,
     /// Stop the worker: cleanly, or with SIGKILL to its group at once when `kill` is set.
     Stop {
@@ -192,6 +191,7 @@ pub struct SessionView {
     pub chromedriver_pid: Option<u32>,
     pub browser_pid: Option<u32>,
     pub memory_bytes: Option<u64>,
+    pub proxy: Option<String>,
 }
 
 impl Session {
@@ -258,6 +258,7 @@ impl Session {
             chromedriver_pid: s.chromedriver_pid,
             browser_pid: s.browser_pid,
             memory_bytes: s.memory_bytes,
+            proxy: s.proxy.clone(),
         }
     }
 }
@@ -276,6 +277,7 @@ impl SessionState {
             chromedriver_pid: None,
             browser_pid: None,
             memory_bytes: None,
+            proxy: None,
         }
     }
 

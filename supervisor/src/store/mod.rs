@@ -16,6 +16,10 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+mod outbox;
+
+pub use outbox::{Inserted, NewMessage, Page, QueueStats, StoredMessage};
+
 use rusqlite::{Connection, OptionalExtension, params};
 use thiserror::Error;
 
@@ -71,6 +75,32 @@ const MIGRATIONS: &[&str] = &[
         session_id  TEXT NOT NULL,
         assigned_at INTEGER NOT NULL
     );",
+    // The outbox (`outbox.rs`). `seen` is the JSON snapshot of the outgoing rows the chat
+    // showed before the last attempt was pressed; a message with one may have gone out.
+    "CREATE TABLE messages (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        session_id      TEXT NOT NULL,
+        to_number       TEXT NOT NULL,
+        text            TEXT NOT NULL,
+        status          TEXT NOT NULL,
+        wa_id           TEXT,
+        error_code      TEXT,
+        error_message   TEXT,
+        created_at      INTEGER NOT NULL,
+        expires_at      INTEGER NOT NULL,
+        sent_at         INTEGER,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        seen            TEXT,
+        idempotency_key TEXT,
+        request_body    TEXT
+    );
+    CREATE INDEX messages_by_session ON messages (session_id, id);
+    CREATE INDEX messages_pending ON messages (session_id, id) WHERE status IN ('queued', 'sending');
+    CREATE INDEX messages_by_wa_id ON messages (session_id, wa_id);
+    CREATE UNIQUE INDEX messages_by_key ON messages (session_id, idempotency_key)
+        WHERE idempotency_key IS NOT NULL;",
+    // The session's upstream proxy URL, credentials included (never shown by the API).
+    "ALTER TABLE sessions ADD COLUMN proxy TEXT;",
 ];
 
 /// How long a write waits for a lock another connection holds before it fails.
@@ -172,6 +202,41 @@ impl Store {
                 params![id, created_at, status],
             )?;
             Ok(n == 1)
+        })
+    }
+
+    /// Adds a session whose traffic goes through the upstream proxy `proxy`; `Ok(false)` when
+    /// the id is taken.
+    pub fn insert_with_proxy(
+        &self,
+        id: &str,
+        created_at: i64,
+        status: &str,
+        proxy: &str,
+    ) -> Result<bool, StoreError> {
+        let (id, status, proxy) = (id.to_owned(), status.to_owned(), proxy.to_owned());
+        self.call(move |conn| {
+            let n = conn.execute(
+                "INSERT OR IGNORE INTO sessions (id, created_at, status, proxy)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![id, created_at, status, proxy],
+            )?;
+            Ok(n == 1)
+        })
+    }
+
+    /// The session's upstream proxy; `None` for a session without one, or an unknown one.
+    pub fn proxy(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let id = id.to_owned();
+        self.call(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT proxy FROM sessions WHERE id = ?1",
+                    params![id],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .flatten())
         })
     }
 
@@ -478,5 +543,17 @@ mod tests {
         store.check_writable().unwrap();
         drop((store, other));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_session_keeps_its_upstream_proxy() {
+        let store = Store::open_in_memory().unwrap();
+        let url = "http://user:secret@127.0.0.1:3128";
+        assert!(store.insert_with_proxy("p", 1, "STARTING", url).unwrap());
+        assert!(!store.insert_with_proxy("p", 2, "STARTING", url).unwrap());
+        assert!(store.insert("direct", 3, "STARTING").unwrap());
+        assert_eq!(store.proxy("p").unwrap().as_deref(), Some(url));
+        assert_eq!(store.proxy("direct").unwrap(), None);
+        assert_eq!(store.proxy("unknown").unwrap(), None);
     }
 }

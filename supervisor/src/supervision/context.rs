@@ -8,6 +8,7 @@ use tokio::time::Instant;
 
 use crate::daemon::config::{DataDir, ServeConfig};
 use crate::daemon::metrics::Metrics;
+use crate::messaging::outbox::Outbox;
 use crate::sessions::events::{EventBus, EventKind};
 use crate::sessions::session::{Session, Status};
 use crate::store::Store;
@@ -27,6 +28,7 @@ pub struct Context {
     pub recycle_gate: Arc<Mutex<()>>,
     pub events: EventBus,
     pub metrics: Arc<Metrics>,
+    pub outbox: Arc<Outbox>,
     pub started: Instant,
 }
 
@@ -38,6 +40,14 @@ impl Context {
         link: Arc<WorkerLink>,
     ) -> Self {
         let start_gate = Arc::new(Semaphore::new(config.max_starting.max(1)));
+        let events = EventBus::default();
+        let metrics = Arc::new(Metrics::default());
+        let outbox = Arc::new(Outbox::new(
+            store.clone(),
+            events.clone(),
+            metrics.clone(),
+            config.outbox.clone(),
+        ));
         Context {
             config,
             data,
@@ -45,8 +55,9 @@ impl Context {
             link,
             start_gate,
             recycle_gate: Arc::new(Mutex::new(())),
-            events: EventBus::default(),
-            metrics: Arc::new(Metrics::default()),
+            events,
+            metrics,
+            outbox,
             started: Instant::now(),
         }
     }

@@ -55,8 +55,9 @@ pub async fn run_session(
         lifecycle,
         timers: HashMap::new(),
         replies: HashMap::new(),
-        sends: HashMap::new(),
         next_token: 1,
+        in_flight: None,
+        pace_until: None,
         permit: None,
         acquiring: None,
         gate: None,
@@ -65,15 +66,6 @@ pub async fn run_session(
     };
     driver.perform_all(actions).await;
     driver.run(control).await;
-}
-
-/// A send waiting for its result.
-struct PendingSend {
-    reply: oneshot::Sender<Result<String, SendFailure>>,
-    phone_number: String,
-    /// Until it is passed to the worker.
-    text: Option<String>,
-    since: Instant,
 }
 
 /// One worker process, from spawn to the end of its group.
@@ -94,8 +86,11 @@ struct Driver {
     lifecycle: Lifecycle,
     timers: HashMap<Timer, Instant>,
     replies: HashMap<Token, oneshot::Sender<()>>,
-    sends: HashMap<Token, PendingSend>,
     next_token: Token,
+    /// The outbox message handed to the worker, and since when.
+    in_flight: Option<(u64, Instant)>,
+    /// No message is handed to the worker before this: a retry's wait or `--send-interval`.
+    pace_until: Option<Instant>,
     permit: Option<OwnedSemaphorePermit>,
     acquiring: Option<PermitFuture>,
     gate: Option<OwnedMutexGuard<()>>,
@@ -111,6 +106,7 @@ enum Woke {
     Frame(Option<Frame>),
     Exited(String),
     Timer(Timer),
+    Paced,
     Watch,
 }
 
@@ -127,6 +123,7 @@ impl Driver {
                 .min_by_key(|(_, at)| **at)
                 .map(|(timer, at)| (*timer, *at));
             let acquiring = self.acquiring.as_mut();
+            let pace_until = self.pace_until;
             let (admission, frames, child) = match self.worker.as_mut() {
                 Some(w) => (
                     w.admission.as_mut(),
@@ -154,6 +151,8 @@ impl Driver {
                     if next_timer.is_some() => {
                     Woke::Timer(next_timer.expect("guarded").0)
                 }
+                _ = tokio::time::sleep_until(pace_until.unwrap_or_else(Instant::now)),
+                    if pace_until.is_some() => Woke::Paced,
                 _ = watch.tick(), if has_worker => Woke::Watch,
             };
             if let Some(input) = self.woke(woke).await {
@@ -216,6 +215,10 @@ impl Driver {
                 self.timers.remove(&timer);
                 Some(Input::Timer(timer))
             }
+            Woke::Paced => {
+                self.pace_until = None;
+                Some(Input::Outbox)
+            }
             Woke::Watch => {
                 let bytes = self.worker.as_ref()?.group.memory();
                 self.session.update(|s| s.memory_bytes = Some(bytes));
@@ -229,22 +232,7 @@ impl Driver {
         let token = self.next_token;
         self.next_token += 1;
         match control {
-            Control::Send {
-                phone_number,
-                text,
-                reply,
-            } => {
-                self.sends.insert(
-                    token,
-                    PendingSend {
-                        reply,
-                        phone_number,
-                        text: Some(text),
-                        since: Instant::now(),
-                    },
-                );
-                Input::Send(token)
-            }
+            Control::Outbox => Input::Outbox,
             Control::Start => Input::Request(Request::Start),
             Control::Stop { kill, reply } => {
                 self.replies.insert(token, reply);
@@ -335,8 +323,7 @@ impl Driver {
                 let outcome = outcome
                     .map(|sent| sent.message_id)
                     .map_err(SendFailure::from);
-                self.settle(request_id, outcome);
-                Some(Input::SendSettled(request_id))
+                self.settle(request_id, outcome)
             }
             WorkerEvent::Incoming(message) => {
                 if session.first_sight_of(&message.message_id) {
@@ -357,6 +344,17 @@ impl Driver {
                 }
                 None
             }
+            WorkerEvent::SendAttempt { request_id, seen } => {
+                self.attempt(request_id, &seen).await;
+                None
+            }
+            WorkerEvent::Ack { message_id, ack } => {
+                tracing::info!(%message_id, ?ack, "message acknowledged");
+                if let Err(e) = ctx.outbox.ack(&session.id, &message_id, ack) {
+                    tracing::error!(error = %e, "could not record an acknowledgement");
+                }
+                None
+            }
             WorkerEvent::Fatal { reason } => {
                 tracing::error!(%reason, "worker reported a fatal error");
                 Some(Input::Page(PageEvent::Fatal(reason)))
@@ -364,34 +362,99 @@ impl Driver {
         }
     }
 
-    /// Answers a send with its outcome, counts and publishes it.
-    fn settle(&mut self, token: Token, outcome: Result<String, SendFailure>) {
-        let Some(pending) = self.sends.remove(&token) else {
-            tracing::warn!(request_id = token, "a send result nobody waits for");
-            return;
+    /// The worker's answer for outbox message `id`: recorded, and the next send paced.
+    fn settle(&mut self, id: u64, outcome: Result<String, SendFailure>) -> Option<Input> {
+        let Some((expected, since)) = self.in_flight else {
+            tracing::warn!(message = id, "a send result for no message in flight");
+            return None;
         };
-        self.ctx
-            .metrics
-            .record_send(outcome.is_ok(), pending.since.elapsed());
-        let phone_number = pending.phone_number;
-        let event = match &outcome {
-            Ok(id) => {
-                tracing::info!(request_id = token, message_id = %id, "message sent");
-                EventKind::MessageSent {
-                    message_id: id.clone(),
-                    phone_number,
-                }
-            }
+        if expected != id {
+            tracing::warn!(message = id, expected, "a send result for another message");
+            return None;
+        }
+        self.in_flight = None;
+        match &outcome {
+            Ok(wa_id) => tracing::info!(message = id, message_id = %wa_id, "message sent"),
             Err(failure) => {
-                tracing::warn!(request_id = token, code = failure.code(), reason = %failure.message(), "message not sent");
-                EventKind::MessageFailed {
-                    phone_number,
-                    error: failure.into(),
-                }
+                tracing::warn!(message = id, code = failure.code(), reason = %failure.message(), "message not sent")
+            }
+        }
+        let retry = match self.ctx.outbox.settle(id as i64, outcome, since.elapsed()) {
+            Ok(retry) => retry,
+            Err(e) => {
+                tracing::error!(error = %e, message = id, "could not record a send's outcome");
+                Some(Duration::from_secs(5))
             }
         };
-        self.ctx.events.publish(&self.session.id, event);
-        let _ = pending.reply.send(outcome);
+        let interval = self
+            .ctx
+            .outbox
+            .config()
+            .interval
+            .map(|i| i.pick(rand::random::<f64>()));
+        let wait = retry.into_iter().chain(interval).max();
+        self.pace_until = wait.filter(|w| !w.is_zero()).map(|w| Instant::now() + w);
+        Some(Input::SendSettled(id))
+    }
+
+    /// The worker is about to press send: its snapshot is stored before it may.
+    async fn attempt(&mut self, id: u64, seen: &[String]) {
+        if self.in_flight.map(|(m, _)| m) != Some(id) {
+            tracing::warn!(message = id, "an attempt for no message in flight");
+            return;
+        }
+        if let Err(e) = self.ctx.outbox.attempt(id as i64, seen) {
+            // Unanswered, the worker gives up on this attempt without pressing send.
+            tracing::error!(error = %e, message = id, "could not record a send attempt");
+            return;
+        }
+        let command = SupervisorCommand::AttemptRecorded { request_id: id };
+        if let Some(writer) = self.worker.as_mut().and_then(|w| w.writer.as_mut())
+            && let Err(e) = write_frame(writer, &command).await
+        {
+            tracing::warn!(error = %e, "could not answer a send attempt");
+        }
+    }
+
+    /// Hands the session's next due message to the worker, marked `sending` first.
+    async fn dispatch(&mut self) -> Option<Input> {
+        if self.in_flight.is_some() || self.pace_until.is_some_and(|t| t > Instant::now()) {
+            return None;
+        }
+        let outbox = &self.ctx.outbox;
+        let next = outbox.next(&self.session.id).and_then(|m| match m {
+            Some(m) => outbox.dispatching(m.id),
+            None => Ok(None),
+        });
+        let message = match next {
+            Ok(message) => message?,
+            Err(e) => {
+                tracing::error!(error = %e, "could not read the outbox");
+                self.pace_until = Some(Instant::now() + Duration::from_secs(5));
+                return None;
+            }
+        };
+        let id = message.id as u64;
+        tracing::info!(
+            message = id,
+            attempt = message.attempts,
+            resume = message.seen.is_some(),
+            "sending a message"
+        );
+        let command = SupervisorCommand::SendText {
+            request_id: id,
+            phone_number: message.to,
+            text: message.text,
+            resume: message.seen,
+        };
+        let writer = self.worker.as_mut().and_then(|w| w.writer.as_mut())?;
+        if let Err(e) = write_frame(writer, &command).await {
+            // The message stays `sending`: the next worker takes it up.
+            tracing::warn!(error = %e, "could not pass a message to the worker");
+            return None;
+        }
+        self.in_flight = Some((id, Instant::now()));
+        Some(Input::Dispatched(id))
     }
 
     /// Hands `input` to the lifecycle and performs its decisions, and those of the inputs
@@ -457,13 +520,7 @@ impl Driver {
                 self.timers.remove(&timer);
                 None
             }
-            Action::Forward(token) => self.forward(token).await,
-            Action::Refuse(token) => {
-                if let Some(pending) = self.sends.remove(&token) {
-                    let _ = pending.reply.send(Err(SendFailure::NotReady));
-                }
-                None
-            }
+            Action::Dispatch => self.dispatch().await,
             Action::EndWorker { graceful } => {
                 self.end_worker(graceful).await;
                 Some(Input::Reaped)
@@ -476,6 +533,9 @@ impl Driver {
                 wipe(&self.ctx.data.session(&self.session.id)).await;
                 if let Err(e) = self.ctx.store.delete(&self.session.id) {
                     tracing::error!(error = %e, "could not remove the session from the store");
+                }
+                if let Err(e) = self.ctx.outbox.forget_session(&self.session.id) {
+                    tracing::error!(error = %e, "could not remove the session's messages");
                 }
                 None
             }
@@ -497,9 +557,6 @@ impl Driver {
             }
             Action::Finish => {
                 self.finished = true;
-                for (_, pending) in self.sends.drain() {
-                    let _ = pending.reply.send(Err(SendFailure::WorkerGone));
-                }
                 None
             }
         }
@@ -545,34 +602,9 @@ impl Driver {
         None
     }
 
-    /// Passes a send to the worker; a send that cannot reach it is answered at once.
-    async fn forward(&mut self, token: Token) -> Option<Input> {
-        let pending = self.sends.get_mut(&token)?;
-        let text = pending.text.take().unwrap_or_default();
-        let command = SupervisorCommand::SendText {
-            request_id: token,
-            phone_number: pending.phone_number.clone(),
-            text,
-        };
-        let written = match self.worker.as_mut().and_then(|w| w.writer.as_mut()) {
-            Some(writer) => write_frame(writer, &command)
-                .await
-                .map_err(|e| e.to_string()),
-            None => Err("the worker is not connected".into()),
-        };
-        match written {
-            Ok(()) => None,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not pass a send to the worker");
-                self.settle(token, Err(SendFailure::WorkerGone));
-                Some(Input::SendSettled(token))
-            }
-        }
-    }
-
     /// Ends the worker's process group: a shutdown command and the grace period first when
     /// `graceful`, then SIGKILL to the group, then any straggler on the profile. Returns once
-    /// nothing of this worker runs; sends still waiting on it are answered.
+    /// nothing of this worker runs.
     async fn end_worker(&mut self, graceful: bool) {
         let Some(mut worker) = self.worker.take() else {
             return;
@@ -614,10 +646,8 @@ impl Driver {
             s.browser_pid = None;
             s.qr = None;
         });
-        let waiting: Vec<Token> = self.sends.keys().copied().collect();
-        for token in waiting {
-            self.settle(token, Err(SendFailure::WorkerGone));
-        }
+        // A message in flight stays `sending` in the outbox: the next worker resumes it.
+        self.in_flight = None;
     }
 }
 

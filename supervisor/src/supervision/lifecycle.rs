@@ -100,10 +100,12 @@ pub enum Timer {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
     Request(Request),
-    /// A person's send, waiting for an answer.
-    Send(Token),
-    /// A send passed to the worker got its result (or failed to reach it).
-    SendSettled(Token),
+    /// The outbox may hold messages for this session.
+    Outbox,
+    /// The driver handed outbox message `u64` to the worker.
+    Dispatched(u64),
+    /// The worker answered for message `u64` (or could not be told).
+    SendSettled(u64),
     PermitGranted,
     SpawnFailed(String),
     Connected,
@@ -141,10 +143,8 @@ pub enum Action {
     Spawn,
     Arm(Timer, Duration),
     Disarm(Timer),
-    /// Pass the send to the worker.
-    Forward(Token),
-    /// Answer the send that the session is not ready.
-    Refuse(Token),
+    /// Hand the session's next due outbox message to the worker, if there is one.
+    Dispatch,
     /// End the worker's group (a shutdown command and the grace period first when
     /// `graceful`); the answer is [`Input::Reaped`].
     EndWorker {
@@ -221,7 +221,7 @@ pub struct Lifecycle {
     wants_gate: Option<Wanted>,
     /// What the worker said before dying, a better reason than its exit status.
     fatal: Option<String>,
-    in_flight: HashSet<Token>,
+    in_flight: HashSet<u64>,
     /// Memory samples of this worker, and how many of the last ones were over the limit.
     samples: u32,
     samples_over: u32,
@@ -279,16 +279,15 @@ impl Lifecycle {
         let mut out = Vec::new();
         match input {
             Input::Request(request) => self.request(request, &mut out),
-            Input::Send(token) => {
+            Input::Outbox => self.dispatch(&mut out),
+            Input::Dispatched(id) => {
                 if self.phase == (Phase::Up { working: true }) {
-                    self.in_flight.insert(token);
-                    out.push(Action::Forward(token));
-                } else {
-                    out.push(Action::Refuse(token));
+                    self.in_flight.insert(id);
                 }
             }
-            Input::SendSettled(token) => {
-                self.in_flight.remove(&token);
+            Input::SendSettled(id) => {
+                self.in_flight.remove(&id);
+                self.dispatch(&mut out);
             }
             Input::PermitGranted => {
                 if self.phase == Phase::Queued {
@@ -471,6 +470,7 @@ impl Lifecycle {
                     LastError::Clear
                 };
                 out.push(Action::SetStatus(Status::Working, error));
+                self.dispatch(out);
             }
             PageEvent::LoggedOut => {
                 out.push(Action::SetStatus(
@@ -601,6 +601,13 @@ impl Lifecycle {
             },
         };
         self.end(After::Recycle(recycle), true, out);
+    }
+
+    /// Messages go out one at a time, only while WORKING.
+    fn dispatch(&self, out: &mut Vec<Action>) {
+        if self.idle_and_linked() {
+            out.push(Action::Dispatch);
+        }
     }
 
     fn idle_and_linked(&self) -> bool {
@@ -1029,15 +1036,42 @@ mod tests {
     }
 
     #[test]
-    fn sends_go_through_only_when_working() {
+    fn messages_go_out_one_at_a_time_only_when_working() {
         let mut l = running();
-        assert_eq!(l.next(Input::Send(7)), vec![Action::Refuse(7)]);
+        assert!(l.next(Input::Outbox).is_empty(), "not linked yet");
         l.next(Input::Page(PageEvent::Qr));
-        assert_eq!(l.next(Input::Send(8)), vec![Action::Refuse(8)]);
-        l.next(Input::Page(PageEvent::Ready));
-        assert_eq!(l.next(Input::Send(9)), vec![Action::Forward(9)]);
+        assert!(l.next(Input::Outbox).is_empty(), "showing a QR");
+        let actions = l.next(Input::Page(PageEvent::Ready));
+        assert_eq!(
+            actions.last(),
+            Some(&Action::Dispatch),
+            "WORKING sends what waits"
+        );
+        l.next(Input::Dispatched(9));
+        assert!(l.next(Input::Outbox).is_empty(), "one at a time");
+        assert_eq!(
+            l.next(Input::SendSettled(9)),
+            vec![Action::Dispatch],
+            "then the next"
+        );
         let (mut stopped, _) = Lifecycle::new(policy(), Initial::Stopped);
-        assert_eq!(stopped.next(Input::Send(1)), vec![Action::Refuse(1)]);
+        assert!(stopped.next(Input::Outbox).is_empty());
+    }
+
+    #[test]
+    fn a_message_in_flight_when_the_worker_dies_is_not_counted_as_in_flight_after() {
+        let mut l = working();
+        l.next(Input::Dispatched(1));
+        crash(&mut l);
+        l.next(Input::Timer(Timer::Backoff));
+        l.next(Input::PermitGranted);
+        l.next(Input::Connected);
+        let actions = l.next(Input::Page(PageEvent::Ready));
+        assert_eq!(
+            actions.last(),
+            Some(&Action::Dispatch),
+            "the next worker resumes it"
+        );
     }
 
     #[test]
@@ -1134,7 +1168,7 @@ mod tests {
     #[test]
     fn nothing_is_recycled_mid_send_or_unlinked() {
         let mut l = working();
-        l.next(Input::Send(1));
+        l.next(Input::Dispatched(1));
         l.next(Input::Memory(900 * MIB));
         assert!(l.next(Input::Memory(900 * MIB)).is_empty(), "mid-send");
         l.next(Input::SendSettled(1));
@@ -1155,7 +1189,7 @@ mod tests {
         let mut l = working();
         l.next(Input::Memory(900 * MIB));
         l.next(Input::Memory(900 * MIB));
-        l.next(Input::Send(3));
+        l.next(Input::Dispatched(3));
         assert_eq!(
             l.next(Input::RecycleGate(true)),
             vec![Action::ReleaseRecycleGate]

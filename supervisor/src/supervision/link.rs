@@ -4,7 +4,9 @@
 //!    session id and the worker's pid, and waits on the returned receiver.
 //! 2. A connecting worker sends `Hello`. It is admitted only if it speaks our protocol version,
 //!    names a session that is waiting, and is the very process that was spawned for it (a stale
-//!    or foreign worker is refused, so two workers can never drive one session). A worker can
+//!    or foreign worker is refused, so two workers can never drive one session). Which process
+//!    connected is asked of the kernel (`SO_PEERCRED`), never taken from the hello, which any
+//!    local process could fill in with the expected pid. A worker can
 //!    say hello before its task has registered it (the pid is known only after the spawn), so
 //!    an unknown hello waits for a registration until [`HELLO_TIMEOUT`].
 //! 3. The admitted stream is answered `Welcome` and handed to the waiting task.
@@ -107,13 +109,14 @@ impl WorkerLink {
         }
     }
 
-    fn verdict(&self, hello: &Hello) -> Verdict {
+    /// `peer` is the connecting process's pid as the kernel reports it.
+    fn verdict(&self, hello: &Hello, peer: u32) -> Verdict {
         let mut expected = self.lock();
         match expected.get(&hello.session_id) {
             None => Verdict::Unknown,
-            Some(e) if e.pid != hello.worker_pid => Verdict::Refused(format!(
-                "pid {} is not the worker spawned for session {:?}",
-                hello.worker_pid, hello.session_id
+            Some(e) if e.pid != peer => Verdict::Refused(format!(
+                "pid {peer} is not the worker spawned for session {:?}",
+                hello.session_id
             )),
             Some(_) => match hello.check(&hello.session_id) {
                 Err(e) => Verdict::Refused(e.to_string()),
@@ -126,6 +129,12 @@ impl WorkerLink {
     }
 
     async fn admit(&self, mut stream: UnixStream) -> anyhow::Result<()> {
+        let peer = stream
+            .peer_cred()
+            .context("cannot read the worker's credentials")?
+            .pid()
+            .context("the kernel did not report the worker's pid")?;
+        let peer = u32::try_from(peer).context("the worker's pid is not a pid")?;
         let deadline = Instant::now() + self.hello_timeout;
         let hello: Hello = tokio::time::timeout_at(deadline, read_frame(&mut stream))
             .await
@@ -134,7 +143,7 @@ impl WorkerLink {
         let verdict = loop {
             // Listen before looking, so that a registration in between is not missed.
             let registered = self.registered.notified();
-            match self.verdict(&hello) {
+            match self.verdict(&hello, peer) {
                 Verdict::Unknown if Instant::now() < deadline => {
                     let _ = tokio::time::timeout_at(deadline, registered).await;
                 }
@@ -193,23 +202,28 @@ mod tests {
         let unknown = handshake(&path, &Hello::new("nobody")).await;
         assert!(matches!(unknown, HelloReply::Refused { .. }));
 
-        let admitted = link.expect("s1", 4242);
-        let mut wrong_pid = Hello::new("s1");
-        wrong_pid.worker_pid = 1;
+        // The pid a client claims in its hello counts for nothing: this client names the
+        // expected pid, but the kernel says the connecting process is this test.
+        let me = std::process::id();
+        let _waiting = link.expect("s1", 4242);
+        let mut liar = Hello::new("s1");
+        liar.worker_pid = 4242;
         assert!(matches!(
-            handshake(&path, &wrong_pid).await,
+            handshake(&path, &liar).await,
             HelloReply::Refused { .. }
         ));
+
+        let admitted = link.expect("s1", me);
         let mut old = Hello::new("s1");
-        old.worker_pid = 4242;
         old.protocol_version = 0;
         assert!(matches!(
             handshake(&path, &old).await,
             HelloReply::Refused { .. }
         ));
 
+        // The spawned process is admitted whatever pid it reports.
         let mut good = Hello::new("s1");
-        good.worker_pid = 4242;
+        good.worker_pid = 1;
         assert_eq!(handshake(&path, &good).await, HelloReply::Welcome);
         admitted.await.expect("the stream reaches the waiting task");
 

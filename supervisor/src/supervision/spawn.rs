@@ -1,8 +1,11 @@
 //! Starting a worker process for a session.
 //!
 //! The worker leads a new process group, which its chromedriver and Chromium inherit, so the
-//! whole tree can be killed with one signal. Its stderr (its log) is re-emitted line by line
+//! whole tree can be killed with one signal; where workers can be isolated, it is told the
+//! egress socket, and its tree then runs in a network namespace of its own. Its stderr (its log) is re-emitted line by line
 //! under the session's span, so one `grep ID` over the daemon's log tells a session's story.
+//! It gets only the few environment variables it needs ([`PASSED_ON`]), never the daemon's
+//! secrets.
 //!
 //! The worker logs with tracing-subscriber's default format, ANSI off on a pipe:
 //! `2026-12-01T21:49:03.837050Z ERROR worker{session=s1}: wamux_worker: message k=v`. Each
@@ -19,6 +22,7 @@ use tokio::process::{Child, Command};
 use tracing::{Instrument, Level};
 
 use crate::daemon::config::ServeConfig;
+use crate::egress::isolation::Isolation;
 
 pub fn spawn_worker(
     config: &ServeConfig,
@@ -50,6 +54,16 @@ pub fn spawn_worker(
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .process_group(0);
+    // With isolation, the worker enters a network namespace of its own and its browser reaches
+    // the web only through the egress (crate::egress).
+    if crate::egress::isolation::current() == Isolation::NetworkNamespace {
+        command
+            .arg("--egress-socket")
+            .arg(crate::egress::socket_beside(socket));
+    }
+    command
+        .env_clear()
+        .envs(std::env::vars_os().filter(|(name, _)| passed_on(name)));
     let mut child = command.spawn()?;
     if let Some(stderr) = child.stderr.take() {
         // A child of the caller's span, the session's, which names the session already; the
@@ -66,6 +80,39 @@ pub fn spawn_worker(
         );
     }
     Ok(child)
+}
+
+/// What a worker, its chromedriver and its Chromium see of the daemon's environment, which
+/// holds `WAMUX_API_KEY` and whatever else the service file or the shell put there: a page
+/// that escapes Chromium's sandbox, or anyone reading `/proc/PID/environ` of a process running
+/// as the service user, must find no secret. Nothing else is needed:
+/// - `PATH`: the tools that chromedriver and Chromium start by name (and what `exec` searches);
+/// - `HOME`, `XDG_CONFIG_HOME`, `XDG_CACHE_HOME`: where Chromium keeps its NSS database, font
+///   cache and crash reports, as the operator placed them;
+/// - `TMPDIR`: where Chromium makes its `org.chromium.*` folders, which the daemon looks for
+///   under its own temporary directory when it cleans up after a killed browser;
+/// - `LANG`, `LANGUAGE`, `LC_*`: the browser's locale, hence WhatsApp Web's language;
+/// - `TZ`: the clock of the worker's log and of the page;
+/// - `RUST_LOG`, `RUST_BACKTRACE`: the worker's log level, and its panics' backtraces.
+///
+/// Proxy variables (`https_proxy` and the like, which may carry a password) stay behind too:
+/// the browser reaches the web the way the daemon sets up for it.
+const PASSED_ON: &[&str] = &[
+    "PATH",
+    "HOME",
+    "XDG_CONFIG_HOME",
+    "XDG_CACHE_HOME",
+    "TMPDIR",
+    "LANG",
+    "LANGUAGE",
+    "TZ",
+    "RUST_LOG",
+    "RUST_BACKTRACE",
+];
+
+fn passed_on(name: &std::ffi::OsStr) -> bool {
+    name.to_str()
+        .is_some_and(|name| PASSED_ON.contains(&name) || name.starts_with("LC_"))
 }
 
 /// One line of the worker's log, split.
@@ -246,6 +293,26 @@ mod tests {
             parse_line(fieldless).map(|l| (l.level, l.target, l.message)),
             Some((Level::TRACE, "wamux_worker", "hello: there"))
         );
+    }
+
+    #[test]
+    fn only_what_a_worker_needs_is_passed_on() {
+        for name in [
+            "PATH", "HOME", "LANG", "LC_ALL", "LC_TIME", "TZ", "RUST_LOG", "TMPDIR",
+        ] {
+            assert!(passed_on(name.as_ref()), "{name}");
+        }
+        for name in [
+            "WAMUX_API_KEY",
+            "WAMUX_LARAVEL_ENV",
+            "AWS_SECRET_ACCESS_KEY",
+            "https_proxy",
+            "NOTIFY_SOCKET",
+            "LD_PRELOAD",
+            "path",
+        ] {
+            assert!(!passed_on(name.as_ref()), "{name}");
+        }
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //!    then exits, and the start is retried on a new port.
 //! 2. Poll chromedriver's `/status` until it says ready.
 //! 3. Open a WebDriver session: chromedriver launches Chromium on the session's profile, with a
-//!    desktop user agent (the page refuses `HeadlessChrome`).
+//!    desktop user agent (the page refuses `HeadlessChrome`) and, in an isolated worker, the
+//!    worker's SOCKS5 proxy for every connection.
 //! 4. At the end, `GET /shutdown` makes chromedriver close Chromium cleanly (which writes
 //!    localStorage to disk, keeping a fresh link) and exit; the caller then gives the browser's
 //!    processes a moment to finish and kills what is left of the group.
@@ -44,6 +45,9 @@ pub struct BrowserOptions {
     pub no_sandbox: bool,
     pub start_deadline: Instant,
     pub webdriver_timeout: Duration,
+    /// The worker's SOCKS5 proxy on loopback, the browser's only way out of an isolated
+    /// worker's network namespace.
+    pub proxy_port: Option<u16>,
 }
 
 pub struct Chromedriver {
@@ -162,6 +166,12 @@ fn capabilities(options: &BrowserOptions) -> serde_json::Map<String, Value> {
     );
     args.push(format!("--user-data-dir={}", options.profile_dir.display()));
     args.push(format!("--user-agent={}", options.user_agent));
+    if let Some(port) = options.proxy_port {
+        args.push(format!("--proxy-server=socks5://127.0.0.1:{port}"));
+        // Chromium bypasses any proxy for loopback by default; in the namespace, loopback is
+        // the worker's own, so a loopback URL (a local WhatsApp Web) must go through it too.
+        args.push("--proxy-bypass-list=<-loopback>".to_owned());
+    }
     // A page that keeps loading is not an error: the poll loop looks at whatever is shown.
     let page_load_ms = (options.webdriver_timeout.as_millis() / 2).min(60_000) as u64;
     let caps = json!({

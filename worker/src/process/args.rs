@@ -41,4 +41,20 @@ pub struct Args {
     /// Show the browser window instead of running headless.
     #[arg(long)]
     pub headful: bool,
+    /// The supervisor's egress socket. Given, the worker runs in a network namespace of its
+    /// own and its browser reaches the web only through this socket ([`super::netns`],
+    /// [`super::socks`]); absent, it shares the supervisor's network.
+    #[arg(long)]
+    pub egress_socket: Option<PathBuf>,
+}
+
+/// `wamux-worker --probe-isolation`, alone: only enter a network namespace as a worker would,
+/// then exit 0, or 1 with the reason on stderr. The supervisor asks this once at start. Not a
+/// field of [`Args`], whose session arguments are required.
+pub const PROBE_ISOLATION: &str = "--probe-isolation";
+
+/// Whether the command line is [`PROBE_ISOLATION`] alone.
+pub fn is_probe() -> bool {
+    let mut args = std::env::args_os().skip(1);
+    args.next().is_some_and(|a| a == PROBE_ISOLATION) && args.next().is_none()
 }

@@ -19,9 +19,13 @@ use crate::browser::webdriver::{Driver, DriverError};
 /// How often the page is looked at while waiting for it.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 
-/// Gathers the page's facts (`scripts/snapshot.js`). `bodyText` is read only when no known
-/// element is on the page: the boot and refusal screens are small, the app is not.
+/// Gathers the page's facts (`scripts/snapshot.js`); `arguments[0]` is how many of the open
+/// chat's last rows to read. `bodyText` is read only when no known element is on the page: the
+/// boot and refusal screens are small, the app is not.
 const SNAPSHOT_SCRIPT: &str = include_str!("scripts/snapshot.js");
+
+/// The open chat's rows a poll reads: new rows come last, and the page renders few at a time.
+const ROWS_PER_POLL: usize = 100;
 
 /// Finds one element to act on (`scripts/find.js`): `arguments[0]` names it (see [`Target`]),
 /// `arguments[1]` is an index where one is needed. Returns the element or null.
@@ -98,8 +102,11 @@ pub struct MessageRow {
     pub id: String,
     /// The aria-labels inside the row, the status icon's among them.
     pub labels: Vec<String>,
-    /// Incoming rows only: the text and `data-pre-plain-text`.
+    /// The text (`span.selectable-text`, emoji included), in and out.
     pub text: Option<String>,
+    /// The row shows only the start of its text, with a "Read more" button.
+    pub more: bool,
+    /// Incoming rows only: `data-pre-plain-text`.
     pub sender: Option<String>,
 }
 
@@ -273,7 +280,8 @@ impl MessageKey {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A sent message's status, in the order the page moves through them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Delivery {
     Pending,
     Sent,
@@ -342,7 +350,12 @@ impl Target {
 }
 
 pub async fn snapshot(driver: &Driver) -> Result<Snapshot, DriverError> {
-    let value = driver.execute(SNAPSHOT_SCRIPT, Vec::new()).await?;
+    snapshot_with_rows(driver, ROWS_PER_POLL).await
+}
+
+/// A snapshot that reads up to `rows` of the open chat's last rows.
+pub async fn snapshot_with_rows(driver: &Driver, rows: usize) -> Result<Snapshot, DriverError> {
+    let value = driver.execute(SNAPSHOT_SCRIPT, vec![json!(rows)]).await?;
     serde_json::from_value(value)
         .map_err(|err| DriverError::Page(format!("unreadable page snapshot: {err}")))
 }
@@ -350,8 +363,13 @@ pub async fn snapshot(driver: &Driver) -> Result<Snapshot, DriverError> {
 /// One snapshot after a pause of [`POLL_INTERVAL`]; `None` when the page could not be read
 /// this time (a page in the middle of loading), which callers treat as "not yet".
 pub async fn poll(driver: &Driver) -> Result<Option<Snapshot>, DriverError> {
+    poll_with_rows(driver, ROWS_PER_POLL).await
+}
+
+/// [`poll`] reading up to `rows` of the open chat's last rows.
+pub async fn poll_with_rows(driver: &Driver, rows: usize) -> Result<Option<Snapshot>, DriverError> {
     tokio::time::sleep(POLL_INTERVAL).await;
-    match snapshot(driver).await {
+    match snapshot_with_rows(driver, rows).await {
         Ok(snap) => Ok(Some(snap)),
         Err(err) if !err.is_fatal() => {
             tracing::debug!("page not readable yet: {err}");
@@ -566,6 +584,7 @@ mod tests {
         assert_eq!(Delivery::of(&labels(&["Read more", "Sentinel"])), None);
         assert!(!Delivery::Pending.is_sent());
         assert!(Delivery::Sent.is_sent() && Delivery::Read.is_sent());
+        assert!(Delivery::Pending < Delivery::Sent && Delivery::Delivered < Delivery::Read);
     }
 
     #[test]
@@ -588,7 +607,7 @@ mod tests {
             "dialogs": [],
             "compose": "",
             "messages": [
-                {"id": "true_1@c.us_A", "labels": [" Read "]},
+                {"id": "true_1@c.us_A", "labels": [" Read "], "text": "mine", "more": true},
                 {"id": "false_1@c.us_B", "labels": [], "text": "hi", "sender": "[10:00, 1/2/2026] Ana: "}
             ],
             "unread": [{"index": 2, "label": "1 unread message"}],
@@ -600,6 +619,8 @@ mod tests {
         }));
         assert_eq!(s.messages.len(), 2);
         assert_eq!(s.messages[1].text.as_deref(), Some("hi"));
+        assert_eq!(s.messages[0].text.as_deref(), Some("mine"));
+        assert!(s.messages[0].more && !s.messages[1].more);
         assert_eq!(s.unread[0].index, 2);
         assert_eq!(Screen::of(&s), Screen::Chat { compose: "".into() });
     }

@@ -1,38 +1,99 @@
-//! Sending one text message through a `/send` link, as a person clicking `wa.me` would.
+//! Sending one text message through a `/send` link, as a person clicking `wa.me` would, so that
+//! it goes out once even when a worker dies in the middle of it.
 //!
-//! 1. Navigate to `BASE/send?phone=DIGITS&text=URLENCODED`.
-//! 2. Poll until the page settles: the chat with the text in its compose box; the
-//!    invalid-number dialog (click OK, `NotOnWhatsApp`); or the landing screen (`NotLinked`).
-//! 3. Note the message rows already in the chat, then press Enter in the compose box with real
-//!    key input. Should the text still sit there a while later, the Enter was lost, and the send
-//!    button (in whichever form the page has) is clicked instead.
-//! 4. Poll until a new row of ours (`true_…`) carries the status Sent, Delivered or Read: its
-//!    message id is the answer.
+//! 1. With `resume` (an earlier attempt may have gone out; `resume` is its snapshot): open the
+//!    chat with `BASE/send?phone=DIGITS`, without the text, so that nothing can go out by
+//!    accident, and look for an outgoing row with our text whose id is not in the snapshot.
+//!    Rows may render late, so the chat is watched for [`RESUME_SETTLE`] before concluding.
+//!    Found: wait until it shows Sent (or later) and answer its id, sending nothing. Not found:
+//!    go on as a fresh send.
+//! 2. Navigate to `BASE/send?phone=DIGITS&text=URLENCODED` and poll until the page settles: the
+//!    chat with the text in its compose box; the invalid-number dialog (click OK,
+//!    `NotOnWhatsApp`); or the landing screen (`NotLinked`).
+//! 3. Take the ids of the outgoing rows shown (newest last, at most [`MAX_SEEN_ROWS`]), report
+//!    them as `SendAttempt` and wait for the supervisor's `AttemptRecorded` ([`Link`]): a message
+//!    that went out always has its snapshot stored. No answer: `Timeout`, nothing pressed.
+//! 4. Press Enter in the compose box with real key input. Should the text still sit there a
+//!    while later, the Enter was lost, and the send button (in whichever form the page has) is
+//!    clicked instead.
+//! 5. Ours is the outgoing row that is not in the snapshot and shows our text ([`ours`]), never
+//!    simply the first new outgoing row: a row that renders late, or a message typed on the
+//!    phone, is someone else's. Once it shows Sent, Delivered or Read, its id is the answer.
 //!
 //! All of it runs under one deadline (`Timeout`). The caller checks that the session is linked
-//! before calling, and runs one send at a time.
+//! before calling, and runs one send at a time. Afterwards the chat stays open, and [`AckWatch`]
+//! turns the later statuses of the messages sent into `Ack` events.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
+use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::{Instant, timeout_at};
 use tracing::{debug, info};
-use wamux_proto::{SendError, SentMessage};
+use wamux_proto::{Ack, MAX_SEEN_ROWS, SendError, SentMessage, SupervisorCommand, WorkerEvent};
 
 use super::incoming::Inbox;
-use super::page::{self, Delivery, MessageKey, Screen, Target};
+use super::page::{self, Delivery, MessageKey, MessageRow, Screen, Snapshot, Target};
 use crate::browser::webdriver::{Driver, DriverError};
+use crate::process::link::EventSink;
 
 /// How long an Enter may go unanswered (text still in the box, no new row) before the send
 /// button is clicked.
 const ENTER_GRACE: Duration = Duration::from_secs(3);
+/// How long a resumed send watches the chat for the earlier attempt's row before it sends: the
+/// chat's rows may show a moment after the chat itself.
+const RESUME_SETTLE: Duration = Duration::from_secs(2);
+/// How many sent messages [`AckWatch`] follows at most; the oldest are dropped first.
+const WATCH_CAPACITY: usize = 1_000;
+/// Marks the page puts in a text as formatting (`*bold*`, `_italic_`, `~strike~`, `` `code` ``)
+/// and does not show.
+const FORMATTING_MARKS: [char; 4] = ['*', '_', '~', '`'];
 
 pub type Outcome = Result<SentMessage, SendError>;
 
 pub struct Message<'a> {
     pub base_url: &'a str,
+    pub request_id: u64,
     pub phone_number: &'a str,
     pub text: &'a str,
+    /// The snapshot of an earlier attempt of this message, if there was one.
+    pub resume: Option<&'a [String]>,
     pub timeout: Duration,
+}
+
+/// The supervisor's side of a send: where the attempt is reported and its answer awaited.
+pub struct Link<'a> {
+    pub events: &'a mut EventSink,
+    pub commands: &'a mut UnboundedReceiver<SupervisorCommand>,
+    /// Commands that arrive while a send waits for its answer, to run after the send.
+    pub deferred: &'a mut VecDeque<SupervisorCommand>,
+}
+
+impl Link<'_> {
+    /// Reports the attempt's snapshot and waits for the supervisor to have stored it; `false`
+    /// if the supervisor is gone.
+    async fn record_attempt(&mut self, request_id: u64, seen: Vec<String>) -> bool {
+        info!(
+            request_id,
+            seen = seen.len(),
+            "chat ready, waiting for the supervisor to record the attempt"
+        );
+        self.events
+            .send(WorkerEvent::SendAttempt { request_id, seen })
+            .await;
+        while let Some(command) = self.commands.recv().await {
+            match command {
+                SupervisorCommand::AttemptRecorded { request_id: id } if id == request_id => {
+                    return true;
+                }
+                SupervisorCommand::AttemptRecorded { request_id: id } => {
+                    debug!(request_id = id, "an answer to an earlier attempt, ignored");
+                }
+                other => self.deferred.push_back(other),
+            }
+        }
+        false
+    }
 }
 
 /// Sends `message`; `Err` only when the browser is gone, every other failure is an [`Outcome`].
@@ -40,12 +101,13 @@ pub async fn send(
     driver: &Driver,
     message: &Message<'_>,
     inbox: &mut Inbox,
+    link: &mut Link<'_>,
 ) -> Result<Outcome, DriverError> {
     if message.text.trim().is_empty() {
         return Ok(Err(SendError::Failed("the text is empty".into())));
     }
     let deadline = Instant::now() + message.timeout;
-    match timeout_at(deadline, send_within(driver, message, inbox)).await {
+    match timeout_at(deadline, send_within(driver, message, inbox, link)).await {
         Ok(Err(err)) if !err.is_fatal() => Ok(Err(SendError::Failed(err.to_string()))),
         Ok(result) => result,
         Err(_) => Ok(Err(SendError::Timeout)),
@@ -56,36 +118,32 @@ async fn send_within(
     driver: &Driver,
     message: &Message<'_>,
     inbox: &mut Inbox,
+    link: &mut Link<'_>,
 ) -> Result<Outcome, DriverError> {
+    if let Some(seen) = message.resume {
+        if let Some(outcome) = find_earlier(driver, message, seen).await? {
+            return Ok(outcome);
+        }
+        info!(
+            request_id = message.request_id,
+            "the earlier attempt did not go out, sending"
+        );
+    }
     let url = format!(
         "{}/send?phone={}&text={}",
         message.base_url,
         message.phone_number,
         urlencoding::encode(message.text)
     );
-    driver.goto(&url).await?;
-    let chat = loop {
-        let Some(snap) = page::poll(driver).await? else {
-            continue;
-        };
-        match Screen::of(&snap) {
-            Screen::Chat { compose } if !compose.trim().is_empty() => break snap,
-            Screen::InvalidNumber => {
-                page::click(driver, Target::DialogOk).await?;
-                return Ok(Err(SendError::NotOnWhatsApp));
-            }
-            Screen::Conflict => {
-                return Ok(Err(SendError::Failed(
-                    "WhatsApp Web is open in another window".into(),
-                )));
-            }
-            Screen::Refused(text) => return Ok(Err(SendError::Failed(text))),
-            screen if screen.is_landing() => return Ok(Err(SendError::NotLinked)),
-            screen => debug!(?screen, "waiting for the chat"),
-        }
+    let chat = match open_chat(driver, &url, true).await? {
+        Ok(chat) => chat,
+        Err(failure) => return Ok(Err(failure)),
     };
-    let rows_before: Vec<String> = chat.messages.iter().map(|row| row.id.clone()).collect();
     inbox.mark_seen(&chat);
+    let seen = outgoing_ids(&chat.messages);
+    if !link.record_attempt(message.request_id, seen.clone()).await {
+        return Ok(Err(SendError::Timeout));
+    }
 
     let compose = page::find(driver, Target::Compose)
         .await?
@@ -106,12 +164,7 @@ async fn send_within(
         if screen.is_landing() {
             return Ok(Err(SendError::NotLinked));
         }
-        let ours = snap.messages.iter().find_map(|row| {
-            let key = MessageKey::parse(&row.id)?;
-            (key.from_me && !rows_before.contains(&row.id))
-                .then(|| (key, Delivery::of(&row.labels)))
-        });
-        match ours {
+        match ours(&snap.messages, &seen, message.text) {
             Some((key, Some(status))) if status.is_sent() => {
                 info!(message_id = %key.message_id, ?status, "message sent");
                 return Ok(Ok(SentMessage {
@@ -129,5 +182,301 @@ async fn send_within(
             }
             None => {}
         }
+    }
+}
+
+/// Step 1: the earlier attempt's row, once it shows Sent; `None` when it did not go out.
+async fn find_earlier(
+    driver: &Driver,
+    message: &Message<'_>,
+    seen: &[String],
+) -> Result<Option<Outcome>, DriverError> {
+    let url = format!("{}/send?phone={}", message.base_url, message.phone_number);
+    let mut snap = match open_chat(driver, &url, false).await? {
+        Ok(chat) => chat,
+        Err(failure) => return Ok(Some(Err(failure))),
+    };
+    let shown = Instant::now();
+    let mut found = None;
+    loop {
+        match ours(&snap.messages, seen, message.text) {
+            Some((key, Some(status))) if status.is_sent() => {
+                info!(message_id = %key.message_id, ?status, "the earlier attempt went out");
+                return Ok(Some(Ok(SentMessage {
+                    message_id: key.message_id,
+                })));
+            }
+            Some((key, status)) => {
+                debug!(message_id = %key.message_id, ?status, "the earlier attempt is still leaving");
+                found = Some(key.message_id);
+            }
+            // A row once seen is waited for until the deadline: sending again could double it.
+            None if found.is_none() && shown.elapsed() >= RESUME_SETTLE => return Ok(None),
+            None => {}
+        }
+        snap = loop {
+            if let Some(snap) = page::poll_with_rows(driver, MAX_SEEN_ROWS).await? {
+                break snap;
+            }
+        };
+        if Screen::of(&snap).is_landing() {
+            return Ok(Some(Err(SendError::NotLinked)));
+        }
+    }
+}
+
+/// Navigates to `url` and polls until the chat shows (with text in its compose box if
+/// `with_text`) with the same rows twice in a row, as rows may render after the chat; the `Err`
+/// of the inner result is why it cannot.
+async fn open_chat(
+    driver: &Driver,
+    url: &str,
+    with_text: bool,
+) -> Result<Result<Snapshot, SendError>, DriverError> {
+    driver.goto(url).await?;
+    let mut rows_before: Option<Vec<String>> = None;
+    loop {
+        let Some(snap) = page::poll_with_rows(driver, MAX_SEEN_ROWS).await? else {
+            continue;
+        };
+        match Screen::of(&snap) {
+            Screen::Chat { compose } if !with_text || !compose.trim().is_empty() => {
+                let rows: Vec<String> = snap.messages.iter().map(|row| row.id.clone()).collect();
+                if rows_before.as_ref() == Some(&rows) {
+                    return Ok(Ok(snap));
+                }
+                rows_before = Some(rows);
+            }
+            Screen::InvalidNumber => {
+                page::click(driver, Target::DialogOk).await?;
+                return Ok(Err(SendError::NotOnWhatsApp));
+            }
+            Screen::Conflict => {
+                return Ok(Err(SendError::Failed(
+                    "WhatsApp Web is open in another window".into(),
+                )));
+            }
+            Screen::Refused(text) => return Ok(Err(SendError::Failed(text))),
+            screen if screen.is_landing() => return Ok(Err(SendError::NotLinked)),
+            screen => debug!(?screen, "waiting for the chat"),
+        }
+    }
+}
+
+/// The MSGIDs of the outgoing rows, newest last, at most [`MAX_SEEN_ROWS`].
+pub fn outgoing_ids(rows: &[MessageRow]) -> Vec<String> {
+    let ids: Vec<String> = rows
+        .iter()
+        .filter_map(|row| MessageKey::parse(&row.id))
+        .filter(|key| key.from_me)
+        .map(|key| key.message_id)
+        .collect();
+    let skip = ids.len().saturating_sub(MAX_SEEN_ROWS);
+    ids.into_iter().skip(skip).collect()
+}
+
+/// Our message among `rows`: the first outgoing row whose MSGID is not in `seen` (the snapshot
+/// taken before sending) and whose text is `text`; with its status.
+pub fn ours(
+    rows: &[MessageRow],
+    seen: &[String],
+    text: &str,
+) -> Option<(MessageKey, Option<Delivery>)> {
+    rows.iter().find_map(|row| {
+        let key = MessageKey::parse(&row.id)?;
+        (key.from_me && !seen.contains(&key.message_id) && shows_text(row, text))
+            .then(|| (key, Delivery::of(&row.labels)))
+    })
+}
+
+/// Whether `row` shows `text`: the same once normalised, or its start when the row shows only
+/// that ("Read more").
+fn shows_text(row: &MessageRow, text: &str) -> bool {
+    let Some(shown) = row.text.as_deref() else {
+        return false;
+    };
+    let (shown, text) = (normalize(shown), normalize(text));
+    if shown == text {
+        return true;
+    }
+    let start = shown.trim_end_matches(['…', '.']).trim_end();
+    row.more && !start.is_empty() && text.starts_with(start)
+}
+
+/// A text as compared: trimmed, whitespace runs folded into one space, without the formatting
+/// marks the page does not show.
+pub fn normalize(text: &str) -> String {
+    text.split_whitespace()
+        .map(|word| word.replace(FORMATTING_MARKS, ""))
+        .filter(|word| !word.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The messages this worker sent and the last status reported of each, so that each later
+/// status (Delivered, then Read) is reported once.
+#[derive(Debug, Default)]
+pub struct AckWatch {
+    sent: VecDeque<(String, Delivery)>,
+}
+
+impl AckWatch {
+    /// Follows `message_id`, which shows `status` now.
+    pub fn watch(&mut self, message_id: String, status: Delivery) {
+        if status == Delivery::Read || self.sent.iter().any(|(id, _)| *id == message_id) {
+            return;
+        }
+        if self.sent.len() == WATCH_CAPACITY {
+            self.sent.pop_front();
+        }
+        self.sent.push_back((message_id, status));
+    }
+
+    /// The statuses that moved since the last call, among the rows on show.
+    pub fn changes(&mut self, rows: &[MessageRow]) -> Vec<(String, Ack)> {
+        if self.sent.is_empty() {
+            return Vec::new();
+        }
+        let mut changes = Vec::new();
+        for row in rows {
+            let Some(key) = MessageKey::parse(&row.id).filter(|key| key.from_me) else {
+                continue;
+            };
+            let Some(status) = Delivery::of(&row.labels) else {
+                continue;
+            };
+            let Some(last) = self
+                .sent
+                .iter_mut()
+                .find(|(id, _)| *id == key.message_id)
+                .map(|(_, last)| last)
+            else {
+                continue;
+            };
+            if status <= *last {
+                continue;
+            }
+            *last = status;
+            let ack = match status {
+                Delivery::Delivered => Ack::Delivered,
+                Delivery::Read => Ack::Read,
+                Delivery::Pending | Delivery::Sent => continue,
+            };
+            changes.push((key.message_id, ack));
+        }
+        self.sent.retain(|(_, status)| *status != Delivery::Read);
+        changes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str, text: &str, status: &str) -> MessageRow {
+        MessageRow {
+            id: id.into(),
+            labels: vec![format!(" {status} ")],
+            text: Some(text.into()),
+            ..MessageRow::default()
+        }
+    }
+
+    #[test]
+    fn texts_are_compared_trimmed_and_folded() {
+        assert_eq!(normalize("  hola \n\t mundo  "), "hola mundo");
+        assert_eq!(normalize("a\u{a0}b"), "a b");
+        assert_eq!(normalize("*bold* and _it_ ~x~ `c`"), "bold and it x c");
+        assert_eq!(normalize(" * "), "");
+        assert_ne!(normalize("Hola"), normalize("hola"));
+    }
+
+    #[test]
+    fn ours_is_the_new_row_with_our_text_not_the_first_new_row() {
+        let seen = vec!["OLD1".to_string(), "OLD2".to_string()];
+        let rows = vec![
+            row("true_1@c.us_OLD1", "same text", "Read"),
+            row("false_1@c.us_IN1", "same text", ""),
+            row("true_1@c.us_OLD2", "other", "Delivered"),
+            row("true_1@c.us_LATE", "typed on the phone", "Sent"),
+            row("true_1@c.us_MINE", "  same\n text ", "Pending"),
+        ];
+        let (key, status) = ours(&rows, &seen, "same text").expect("ours");
+        assert_eq!(key.message_id, "MINE");
+        assert_eq!(status, Some(Delivery::Pending));
+        assert!(ours(&rows[..4], &seen, "same text").is_none());
+        let all: Vec<String> = ["OLD1", "OLD2", "LATE", "MINE"].map(String::from).into();
+        assert!(ours(&rows, &all, "same text").is_none());
+        let cut = MessageRow {
+            more: true,
+            ..row("true_1@c.us_LONG", "a long text that…", "Sent")
+        };
+        assert_eq!(
+            ours(&[cut.clone()], &seen, "a long text that goes on")
+                .unwrap()
+                .0
+                .message_id,
+            "LONG"
+        );
+        let not_cut = MessageRow { more: false, ..cut };
+        assert!(ours(&[not_cut], &seen, "a long text that goes on").is_none());
+    }
+
+    #[test]
+    fn the_snapshot_holds_the_newest_outgoing_ids() {
+        let rows: Vec<MessageRow> = (0..MAX_SEEN_ROWS + 10)
+            .map(|i| row(&format!("true_1@c.us_M{i}"), "x", "Sent"))
+            .chain([row("false_1@c.us_IN", "x", ""), row("junk", "x", "")])
+            .collect();
+        let ids = outgoing_ids(&rows);
+        assert_eq!(ids.len(), MAX_SEEN_ROWS);
+        assert_eq!(ids.first().unwrap(), "M10");
+        assert_eq!(ids.last().unwrap(), &format!("M{}", MAX_SEEN_ROWS + 9));
+    }
+
+    #[test]
+    fn each_later_status_of_a_sent_message_is_reported_once() {
+        let mut watch = AckWatch::default();
+        assert!(
+            watch
+                .changes(&[row("true_1@c.us_A", "x", "Read")])
+                .is_empty()
+        );
+        watch.watch("A".into(), Delivery::Sent);
+        watch.watch("A".into(), Delivery::Sent);
+        let other = row("true_1@c.us_B", "y", "Delivered");
+        assert!(
+            watch
+                .changes(&[row("true_1@c.us_A", "x", "Sent"), other.clone()])
+                .is_empty()
+        );
+        let delivered = [row("true_1@c.us_A", "x", "Delivered"), other];
+        assert_eq!(
+            watch.changes(&delivered),
+            vec![("A".to_string(), Ack::Delivered)]
+        );
+        assert!(watch.changes(&delivered).is_empty());
+        assert!(watch.changes(&[]).is_empty());
+        let read = [row("true_1@c.us_A", "x", "Read")];
+        assert_eq!(watch.changes(&read), vec![("A".to_string(), Ack::Read)]);
+        assert!(watch.changes(&read).is_empty());
+
+        watch.watch("C".into(), Delivery::Sent);
+        assert_eq!(
+            watch.changes(&[row("true_1@c.us_C", "z", "Read")]),
+            vec![("C".to_string(), Ack::Read)]
+        );
+        for i in 0..WATCH_CAPACITY + 1 {
+            watch.watch(format!("M{i}"), Delivery::Sent);
+        }
+        assert!(
+            watch
+                .changes(&[row("true_1@c.us_M0", "z", "Delivered")])
+                .is_empty()
+        );
+        assert_eq!(
+            watch.changes(&[row("true_1@c.us_M1", "z", "Delivered")]),
+            vec![("M1".to_string(), Ack::Delivered)]
+        );
     }
 }

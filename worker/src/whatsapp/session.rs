@@ -8,14 +8,17 @@
 //!    - the landing screen after being linked: `LoggedOut`, then its QRs as usual;
 //!    - the conflict dialog: `Conflict` once, then click "Use here";
 //!    - a page refusing the browser: a fatal error;
-//!    - while linked and idle: unread chats and new messages ([`super::incoming`]).
+//!    - while linked and idle: unread chats and new messages ([`super::incoming`]), and the
+//!      later statuses of the messages sent (`Ack`, [`send::AckWatch`]).
 //! 3. Between polls, commands from the supervisor run one at a time ([`super::send`],
-//!    [`super::pairing`]); the next poll takes up whatever page they leave.
+//!    [`super::pairing`]); the next poll takes up whatever page they leave. Commands that
+//!    arrive while a send waits for the supervisor's `AttemptRecorded` run after that send.
 //!
 //! Nothing here sleeps for an assumed timing: each wait polls for a screen, with a deadline.
 //! The loop ends only by an error (reported as `Fatal` by the caller) or by being dropped when
 //! the worker stops.
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -26,7 +29,7 @@ use tracing::{debug, info, warn};
 use wamux_proto::{SendError, SupervisorCommand, WorkerEvent};
 
 use super::incoming::{Inbox, Step};
-use super::page::{self, POLL_INTERVAL, Screen, Snapshot, Target};
+use super::page::{self, Delivery, POLL_INTERVAL, Screen, Snapshot, Target};
 use super::{pairing, send};
 use crate::browser::webdriver::{Driver, DriverError};
 use crate::process::link::EventSink;
@@ -68,17 +71,31 @@ pub async fn run(
         navigate_at: None,
         loading_since: None,
         inbox: Inbox::default(),
+        acks: send::AckWatch::default(),
+        deferred: VecDeque::new(),
     };
     session.open_home().await?;
     let mut ticker = interval(POLL_INTERVAL);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
+        if let Some(command) = session.deferred.pop_front() {
+            session.run_command(command, commands).await?;
+            continue;
+        }
         tokio::select! {
             biased;
-            Some(command) = commands.recv() => session.run_command(command).await?,
+            Some(command) = commands.recv() => session.run_command(command, commands).await?,
             _ = ticker.tick() => session.poll().await?,
         }
     }
+}
+
+/// A `SendText` command's fields.
+struct Text<'a> {
+    request_id: u64,
+    phone_number: &'a str,
+    text: &'a str,
+    resume: Option<&'a [String]>,
 }
 
 struct Session<'a> {
@@ -102,6 +119,10 @@ struct Session<'a> {
     /// Since when the page shows nothing recognisable.
     loading_since: Option<Instant>,
     inbox: Inbox,
+    /// The messages sent, for their later statuses.
+    acks: send::AckWatch,
+    /// Commands received while a send waited, in order.
+    deferred: VecDeque<SupervisorCommand>,
 }
 
 impl Session<'_> {
@@ -237,6 +258,10 @@ impl Session<'_> {
                 })
                 .await;
         }
+        for (message_id, ack) in self.acks.changes(&snap.messages) {
+            info!(message_id, ?ack, "a sent message moved on");
+            self.events.send(WorkerEvent::Ack { message_id, ack }).await;
+        }
         match self.inbox.step(snap, std::time::Instant::now()) {
             Step::Nothing => {}
             Step::Open(index) => {
@@ -253,14 +278,25 @@ impl Session<'_> {
         Ok(())
     }
 
-    async fn run_command(&mut self, command: SupervisorCommand) -> Result<()> {
+    async fn run_command(
+        &mut self,
+        command: SupervisorCommand,
+        commands: &mut UnboundedReceiver<SupervisorCommand>,
+    ) -> Result<()> {
         match command {
             SupervisorCommand::SendText {
                 request_id,
                 phone_number,
                 text,
+                resume,
             } => {
-                let outcome = self.send_text(request_id, &phone_number, &text).await;
+                let message = Text {
+                    request_id,
+                    phone_number: &phone_number,
+                    text: &text,
+                    resume: resume.as_deref(),
+                };
+                let outcome = self.send_text(&message, commands).await;
                 let (outcome, fatal) = match outcome {
                     Ok(outcome) => (outcome, None),
                     Err(err) => (Err(SendError::Failed(err.to_string())), Some(err)),
@@ -279,6 +315,12 @@ impl Session<'_> {
                     return Err(err).context("the browser failed during a send");
                 }
             }
+            SupervisorCommand::AttemptRecorded { request_id } => {
+                debug!(
+                    request_id,
+                    "an attempt recorded after its send ended, ignored"
+                );
+            }
             SupervisorCommand::RequestPairingCode { phone_number } => {
                 self.request_pairing_code(&phone_number).await?;
             }
@@ -291,10 +333,14 @@ impl Session<'_> {
 
     async fn send_text(
         &mut self,
-        request_id: u64,
-        phone_number: &str,
-        text: &str,
+        text: &Text<'_>,
+        commands: &mut UnboundedReceiver<SupervisorCommand>,
     ) -> Result<send::Outcome, DriverError> {
+        let Text {
+            request_id,
+            phone_number,
+            ..
+        } = *text;
         let digits = phone_number.strip_prefix('+').unwrap_or(phone_number);
         if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Ok(Err(SendError::Failed(format!(
@@ -304,14 +350,30 @@ impl Session<'_> {
         if self.linked.is_none() || self.conflict_click.is_some() {
             return Ok(Err(SendError::NotLinked));
         }
-        info!(request_id, to = digits, "sending");
+        info!(
+            request_id,
+            to = digits,
+            resume = text.resume.is_some(),
+            "sending"
+        );
         let message = send::Message {
             base_url: &self.options.web_url,
+            request_id,
             phone_number: digits,
-            text,
+            text: text.text,
+            resume: text.resume,
             timeout: self.options.send_timeout,
         };
-        send::send(&self.driver, &message, &mut self.inbox).await
+        let mut link = send::Link {
+            events: &mut *self.events,
+            commands,
+            deferred: &mut self.deferred,
+        };
+        let outcome = send::send(&self.driver, &message, &mut self.inbox, &mut link).await?;
+        if let Ok(sent) = &outcome {
+            self.acks.watch(sent.message_id.clone(), Delivery::Sent);
+        }
+        Ok(outcome)
     }
 
     async fn request_pairing_code(&mut self, phone_number: &str) -> Result<()> {

@@ -1,8 +1,21 @@
 // The page's facts for one poll, as one JSON object: the `Snapshot` of `page.rs` (screen
 // markers, QR box, dialogs, compose box, the open chat's last rows, unread badges, own number).
+// `arguments[0]` is how many of the open chat's last rows to read.
+const rowLimit = arguments[0] || 100;
 const q = (sel, root) => (root || document).querySelector(sel);
 const qa = (sel, root) => Array.from((root || document).querySelectorAll(sel));
 const txt = (el) => (el ? (el.innerText || el.textContent || '').trim() : '');
+// A message's text as typed: emoji are drawn as images whose alt is the character.
+const richText = (el) => {
+  let out = '';
+  for (const node of el.childNodes) {
+    if (node.nodeType === Node.TEXT_NODE) out += node.nodeValue;
+    else if (node.nodeName === 'IMG') out += node.getAttribute('alt') || '';
+    else if (node.nodeName === 'BR') out += '\n';
+    else if (node.nodeType === Node.ELEMENT_NODE) out += richText(node);
+  }
+  return out;
+};
 const stored = (key) => { try { return localStorage.getItem(key); } catch (e) { return null; } };
 const paneSide = q('#pane-side');
 const main = q('#main');
@@ -16,7 +29,7 @@ const compose = main ? q('footer div[contenteditable="true"][role="textbox"]', m
 const messages = [];
 if (main) {
   const ids = new Set();
-  for (const el of qa('[data-id]', main).slice(-100)) {
+  for (const el of qa('[data-id]', main).slice(-rowLimit)) {
     const id = el.getAttribute('data-id');
     if (!/^(true|false)_/.test(id) || ids.has(id)) continue;
     ids.add(id);
@@ -24,12 +37,12 @@ if (main) {
     const labels = qa('[aria-label]', row)
       .map((e) => e.getAttribute('aria-label'))
       .filter((l) => l.length < 40);
-    const m = { id, labels };
-    if (id.startsWith('false_')) {
-      const pre = row.matches('[data-pre-plain-text]') ? row : q('[data-pre-plain-text]', row);
-      m.sender = pre ? pre.getAttribute('data-pre-plain-text') : null;
-      m.text = txt((pre && q('span.selectable-text', pre)) || q('span.selectable-text', row));
-    }
+    const pre = row.matches('[data-pre-plain-text]') ? row : q('[data-pre-plain-text]', row);
+    const span = (pre && q('span.selectable-text', pre)) || q('span.selectable-text', row);
+    const m = { id, labels, text: span ? richText(span).trim() : null };
+    // A long text shows only its start, with a "Read more" button.
+    m.more = qa('button, [role="button"]', row).some((b) => /^read more$/i.test(txt(b)));
+    if (id.startsWith('false_')) m.sender = pre ? pre.getAttribute('data-pre-plain-text') : null;
     messages.push(m);
   }
 }

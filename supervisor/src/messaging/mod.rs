@@ -1,0 +1,11 @@
+//! Messages wamux sends: the durable outbox. A message is written to the store before it is
+//! answered, goes out one at a time per session in the order accepted, and is never lost nor
+//! sent twice across crashes of the worker, the browser or the daemon.
+//!
+//! - [`status`]: a message's status and its public names.
+//! - [`policy`]: the decisions, pure: what a worker's answer means, pacing, what the API answers.
+//! - [`outbox`]: the service over the store that the API and the session driver use.
+
+pub mod outbox;
+pub mod policy;
+pub mod status;

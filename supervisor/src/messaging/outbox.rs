@@ -1,0 +1,318 @@
+//! The outbox service: the one way into and through the stored messages, for the API (accept,
+//! wait, ask) and for each session's driver (next, dispatching, attempt, settle, ack).
+//!
+//! A message's steps:
+//! 1. `accept`: stored `queued`, durably, before the request is answered (or found again under
+//!    its `Idempotency-Key`); a `messageQueued` event.
+//! 2. `next` + `dispatching`: when its session is WORKING and it is the oldest pending message,
+//!    it is marked `sending` (one more attempt) before the worker is told.
+//! 3. `attempt`: the worker's snapshot of the chat is stored before it presses send, so that
+//!    after a crash the next worker can tell whether it went out.
+//! 4. `settle`: `sent` with WhatsApp's id, `failed`, or back in line for another attempt; `ack`
+//!    records `delivered` and `read` later.
+//!
+//! A message past its time to live while pending is `expired` and never sent; finished
+//! messages are pruned after the retention. Every change is an event with the message's id.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use thiserror::Error;
+use tokio::sync::oneshot;
+
+use crate::daemon::metrics::Metrics;
+use crate::messaging::policy::{self, IDEMPOTENCY_WINDOW, Interval, Verdict};
+use crate::messaging::status::MessageStatus;
+use crate::sessions::events::{EventBus, EventKind};
+use crate::sessions::session::{FailureBody, SendFailure, now_ms};
+use crate::store::{Inserted, NewMessage, Page, QueueStats, Store, StoreError, StoredMessage};
+
+/// The outbox's settings.
+#[derive(Debug, Clone)]
+pub struct OutboxConfig {
+    /// How long a send request waits for the message to go out before answering 202.
+    pub send_wait: Duration,
+    /// A message's default time to live.
+    pub ttl: Duration,
+    /// Finished messages are kept this long.
+    pub retention: Duration,
+    pub interval: Option<Interval>,
+}
+
+#[derive(Debug, Error)]
+pub enum OutboxError {
+    #[error("this Idempotency-Key was used for a different request")]
+    KeyReused,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A request to send a text.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub session_id: String,
+    pub to: String,
+    pub text: String,
+    pub ttl: Option<Duration>,
+    pub idempotency_key: Option<String>,
+}
+
+pub struct Outbox {
+    store: Arc<Store>,
+    events: EventBus,
+    metrics: Arc<Metrics>,
+    config: OutboxConfig,
+    /// Requests waiting for a message to be done with (sent, failed or expired).
+    waiters: Mutex<HashMap<i64, Vec<oneshot::Sender<()>>>>,
+}
+
+/// Done with: nothing will change it but acknowledgements.
+fn settled(status: MessageStatus) -> bool {
+    !status.is_pending()
+}
+
+impl Outbox {
+    pub fn new(
+        store: Arc<Store>,
+        events: EventBus,
+        metrics: Arc<Metrics>,
+        config: OutboxConfig,
+    ) -> Outbox {
+        Outbox {
+            store,
+            events,
+            metrics,
+            config,
+            waiters: Mutex::default(),
+        }
+    }
+
+    pub fn config(&self) -> &OutboxConfig {
+        &self.config
+    }
+
+    /// Stores a message; `false` with the first request's message when its idempotency key was
+    /// used already (then nothing is stored).
+    pub fn accept(&self, request: Request) -> Result<(StoredMessage, bool), OutboxError> {
+        let now = now_ms();
+        let ttl = request.ttl.unwrap_or(self.config.ttl);
+        let body = policy::request_body(&request.to, &request.text, ttl);
+        let has_key = request.idempotency_key.is_some();
+        let inserted = self.store.insert_message(
+            NewMessage {
+                session_id: request.session_id,
+                to: request.to,
+                text: request.text,
+                created_at: now,
+                expires_at: now.saturating_add(ttl.as_millis() as i64),
+                idempotency_key: request.idempotency_key,
+                request_body: has_key.then(|| body.clone()),
+            },
+            now - IDEMPOTENCY_WINDOW.as_millis() as i64,
+        )?;
+        match inserted {
+            Inserted::New(message) => {
+                tracing::info!(session = %message.session_id, message = message.id, "message queued");
+                self.events.publish(
+                    &message.session_id,
+                    EventKind::MessageQueued {
+                        id: message.id.to_string(),
+                        phone_number: message.to.clone(),
+                    },
+                );
+                Ok((message, true))
+            }
+            Inserted::Existing(message) if message.request_body.as_deref() == Some(&body) => {
+                Ok((message, false))
+            }
+            Inserted::Existing(_) => Err(OutboxError::KeyReused),
+        }
+    }
+
+    /// Waits up to `limit` for message `id` to be done with; returns it as it is then.
+    pub async fn wait(
+        &self,
+        id: i64,
+        limit: Duration,
+    ) -> Result<Option<StoredMessage>, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.lock().entry(id).or_default().push(tx);
+        // Registered first, then read: a change in between still wakes this wait.
+        let now = self.store.message_by_id(id)?;
+        if now.as_ref().is_none_or(|m| settled(m.status)) || limit.is_zero() {
+            return Ok(now);
+        }
+        let _ = tokio::time::timeout(limit, rx).await;
+        self.store.message_by_id(id)
+    }
+
+    pub fn get(&self, session_id: &str, id: &str) -> Result<Option<StoredMessage>, StoreError> {
+        self.store.message(session_id, id)
+    }
+
+    pub fn list(
+        &self,
+        session_id: &str,
+        status: Option<MessageStatus>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Page, StoreError> {
+        self.store.messages(session_id, status, before, limit)
+    }
+
+    pub fn queues(&self) -> Result<Vec<QueueStats>, StoreError> {
+        self.store.queues()
+    }
+
+    /// The session's next message to send; those whose time ran out are expired on the way.
+    pub fn next(&self, session_id: &str) -> Result<Option<StoredMessage>, StoreError> {
+        loop {
+            let Some(message) = self.store.next_pending(session_id)? else {
+                return Ok(None);
+            };
+            if message.expires_at > now_ms() {
+                return Ok(Some(message));
+            }
+            self.expire(message.id)?;
+        }
+    }
+
+    /// Marks the message `sending` before its worker is told; `None` if it is no longer pending.
+    pub fn dispatching(&self, id: i64) -> Result<Option<StoredMessage>, StoreError> {
+        self.store.mark_sending(id)
+    }
+
+    /// Stores the snapshot of the attempt about to be pressed.
+    pub fn attempt(&self, id: i64, seen: &[String]) -> Result<(), StoreError> {
+        self.store.record_attempt(id, seen)
+    }
+
+    /// The worker's answer for message `id`; returns how long to wait before the next attempt
+    /// when there will be one.
+    pub fn settle(
+        &self,
+        id: i64,
+        outcome: Result<String, SendFailure>,
+        took: Duration,
+    ) -> Result<Option<Duration>, StoreError> {
+        let Some(message) = self.store.message_by_id(id)? else {
+            return Ok(None);
+        };
+        let verdict = policy::verdict(outcome, message.attempts);
+        let (changed, retry) = match verdict {
+            Verdict::Sent(wa_id) => {
+                self.metrics.record_send(true, took);
+                (self.store.mark_sent(id, &wa_id, now_ms())?, None)
+            }
+            Verdict::Failed { code, message } => {
+                self.metrics.record_send(false, took);
+                (
+                    self.store
+                        .mark_ended(id, MessageStatus::Failed, &code, &message)?,
+                    None,
+                )
+            }
+            Verdict::Retry {
+                code,
+                message,
+                after,
+            } => {
+                tracing::warn!(message = id, %code, reason = %message, ?after, "message not sent; trying again");
+                (self.store.retry_later(id, &code, &message)?, Some(after))
+            }
+        };
+        if let Some(changed) = changed {
+            self.changed(&changed);
+        }
+        Ok(retry)
+    }
+
+    /// The page shows a later status of a message it sent.
+    pub fn ack(
+        &self,
+        session_id: &str,
+        wa_id: &str,
+        ack: wamux_proto::Ack,
+    ) -> Result<(), StoreError> {
+        let status = match ack {
+            wamux_proto::Ack::Delivered => MessageStatus::Delivered,
+            wamux_proto::Ack::Read => MessageStatus::Read,
+        };
+        if let Some(message) = self.store.record_ack(session_id, wa_id, status)? {
+            self.changed(&message);
+        }
+        Ok(())
+    }
+
+    /// Expires every pending message whose time ran out, and prunes finished ones past the
+    /// retention. Run periodically, so that a stopped session's messages expire on time.
+    pub fn housekeeping(&self) -> Result<(), StoreError> {
+        for id in self.store.due_to_expire(now_ms())? {
+            self.expire(id)?;
+        }
+        let pruned = self
+            .store
+            .prune_messages(now_ms() - self.config.retention.as_millis() as i64)?;
+        if pruned > 0 {
+            tracing::info!(pruned, "pruned finished messages past the retention");
+        }
+        Ok(())
+    }
+
+    pub fn forget_session(&self, session_id: &str) -> Result<(), StoreError> {
+        self.store.delete_messages_of(session_id)
+    }
+
+    fn expire(&self, id: i64) -> Result<(), StoreError> {
+        if let Some(message) = self.store.mark_ended(
+            id,
+            MessageStatus::Expired,
+            "message_expired",
+            "its time to live ran out before it could be sent",
+        )? {
+            tracing::warn!(session = %message.session_id, message = id, "message expired unsent");
+            self.changed(&message);
+        }
+        Ok(())
+    }
+
+    /// Publishes a message's new status and wakes whoever waits for it.
+    fn changed(&self, message: &StoredMessage) {
+        let id = message.id.to_string();
+        let kind = match message.status {
+            MessageStatus::Sent => EventKind::MessageSent {
+                id,
+                message_id: message.wa_id.clone().unwrap_or_default(),
+                phone_number: message.to.clone(),
+            },
+            MessageStatus::Delivered | MessageStatus::Read => EventKind::MessageAck {
+                id,
+                message_id: message.wa_id.clone().unwrap_or_default(),
+                status: message.status,
+            },
+            MessageStatus::Failed | MessageStatus::Expired => EventKind::MessageFailed {
+                id,
+                phone_number: message.to.clone(),
+                status: message.status,
+                error: FailureBody {
+                    code: message.error_code.clone().unwrap_or_default(),
+                    message: message.error_message.clone().unwrap_or_default(),
+                },
+            },
+            MessageStatus::Queued | MessageStatus::Sending => return,
+        };
+        self.events.publish(&message.session_id, kind);
+        if settled(message.status)
+            && let Some(waiters) = self.lock().remove(&message.id)
+        {
+            for waiter in waiters {
+                let _ = waiter.send(());
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Vec<oneshot::Sender<()>>>> {
+        self.waiters.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

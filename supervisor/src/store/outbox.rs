@@ -1,0 +1,548 @@
+//! The outbox's table: every message wamux accepted, from `queued` to its end.
+//!
+//! Each method is one statement or one transaction on the store's thread, durable when it
+//! returns. Callers never see SQL: another database implements the same methods.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::{Store, StoreError};
+use crate::messaging::status::MessageStatus;
+
+/// A message to accept.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub session_id: String,
+    pub to: String,
+    pub text: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub idempotency_key: Option<String>,
+    /// The request as stored (canonical JSON), to tell a retry from a different request under
+    /// the same key.
+    pub request_body: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    pub id: i64,
+    pub session_id: String,
+    pub to: String,
+    pub text: String,
+    pub status: MessageStatus,
+    /// WhatsApp's id, once sent.
+    pub wa_id: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub sent_at: Option<i64>,
+    pub attempts: u32,
+    /// The outgoing rows the chat showed before the last attempt was pressed.
+    pub seen: Option<Vec<String>>,
+    pub request_body: Option<String>,
+}
+
+/// The answer to [`Store::insert_message`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inserted {
+    New(StoredMessage),
+    /// The idempotency key was used within the window: the first request's message.
+    Existing(StoredMessage),
+}
+
+/// One page of a session's messages, newest first.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub messages: Vec<StoredMessage>,
+    /// The cursor for the next page, when there may be one.
+    pub next_before: Option<i64>,
+}
+
+/// A session's queue: how many messages wait, and since when the oldest does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueStats {
+    pub session_id: String,
+    pub pending: u64,
+    pub oldest_created_at: i64,
+}
+
+const COLUMNS: &str = "id, session_id, to_number, text, status, wa_id, error_code, error_message, \
+                       created_at, expires_at, sent_at, attempts, seen, request_body";
+
+fn read(row: &Row<'_>) -> rusqlite::Result<StoredMessage> {
+    let status: String = row.get(4)?;
+    let seen: Option<String> = row.get(12)?;
+    Ok(StoredMessage {
+        id: row.get(0)?,
+        session_id: row.get(1)?,
+        to: row.get(2)?,
+        text: row.get(3)?,
+        status: MessageStatus::parse(&status).unwrap_or(MessageStatus::Failed),
+        wa_id: row.get(5)?,
+        error_code: row.get(6)?,
+        error_message: row.get(7)?,
+        created_at: row.get(8)?,
+        expires_at: row.get(9)?,
+        sent_at: row.get(10)?,
+        attempts: row.get(11)?,
+        seen: seen.and_then(|s| serde_json::from_str(&s).ok()),
+        request_body: row.get(13)?,
+    })
+}
+
+fn by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<StoredMessage>> {
+    conn.query_row(
+        &format!("SELECT {COLUMNS} FROM messages WHERE id = ?1"),
+        params![id],
+        read,
+    )
+    .optional()
+}
+
+impl Store {
+    /// Stores a new message, or finds the one stored under the same idempotency key since
+    /// `key_since` (older keys are forgotten, so they may be used again).
+    pub fn insert_message(
+        &self,
+        message: NewMessage,
+        key_since: i64,
+    ) -> Result<Inserted, StoreError> {
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            if let Some(key) = &message.idempotency_key {
+                let found = tx
+                    .query_row(
+                        &format!(
+                            "SELECT {COLUMNS} FROM messages \
+                             WHERE session_id = ?1 AND idempotency_key = ?2"
+                        ),
+                        params![message.session_id, key],
+                        read,
+                    )
+                    .optional()?;
+                match found {
+                    Some(existing) if existing.created_at >= key_since => {
+                        return Ok(Inserted::Existing(existing));
+                    }
+                    Some(existing) => {
+                        tx.execute(
+                            "UPDATE messages SET idempotency_key = NULL WHERE id = ?1",
+                            params![existing.id],
+                        )?;
+                    }
+                    None => {}
+                }
+            }
+            tx.execute(
+                "INSERT INTO messages (session_id, to_number, text, status, created_at, \
+                 expires_at, idempotency_key, request_body) \
+                 VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7)",
+                params![
+                    message.session_id,
+                    message.to,
+                    message.text,
+                    message.created_at,
+                    message.expires_at,
+                    message.idempotency_key,
+                    message.request_body
+                ],
+            )?;
+            let id = tx.last_insert_rowid();
+            let stored = by_id(&tx, id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+            tx.commit()?;
+            Ok(Inserted::New(stored))
+        })
+    }
+
+    /// A message of `session_id` by wamux's id or WhatsApp's.
+    pub fn message(&self, session_id: &str, id: &str) -> Result<Option<StoredMessage>, StoreError> {
+        let (session_id, id) = (session_id.to_owned(), id.to_owned());
+        self.call(move |conn| {
+            let found = conn
+                .query_row(
+                    &format!(
+                        "SELECT {COLUMNS} FROM messages WHERE session_id = ?1 \
+                         AND (wa_id = ?2 OR CAST(id AS TEXT) = ?2) ORDER BY id LIMIT 1"
+                    ),
+                    params![session_id, id],
+                    read,
+                )
+                .optional()?;
+            Ok(found)
+        })
+    }
+
+    pub fn message_by_id(&self, id: i64) -> Result<Option<StoredMessage>, StoreError> {
+        self.call(move |conn| Ok(by_id(conn, id)?))
+    }
+
+    /// A session's messages, newest first, older than `before` when given.
+    pub fn messages(
+        &self,
+        session_id: &str,
+        status: Option<MessageStatus>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Page, StoreError> {
+        let session_id = session_id.to_owned();
+        self.call(move |conn| {
+            let mut statement = conn.prepare(&format!(
+                "SELECT {COLUMNS} FROM messages WHERE session_id = ?1 \
+                 AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR id < ?3) \
+                 ORDER BY id DESC LIMIT ?4"
+            ))?;
+            let messages = statement
+                .query_map(
+                    params![session_id, status.map(MessageStatus::as_str), before, limit],
+                    read,
+                )?
+                .collect::<Result<Vec<_>, _>>()?;
+            let next_before = (messages.len() == limit as usize)
+                .then(|| messages.last().map(|m| m.id))
+                .flatten();
+            Ok(Page {
+                messages,
+                next_before,
+            })
+        })
+    }
+
+    /// The session's next message to send: the oldest still queued or sending.
+    pub fn next_pending(&self, session_id: &str) -> Result<Option<StoredMessage>, StoreError> {
+        let session_id = session_id.to_owned();
+        self.call(move |conn| {
+            let found = conn
+                .query_row(
+                    &format!(
+                        "SELECT {COLUMNS} FROM messages WHERE session_id = ?1 \
+                         AND status IN ('queued', 'sending') ORDER BY id LIMIT 1"
+                    ),
+                    params![session_id],
+                    read,
+                )
+                .optional()?;
+            Ok(found)
+        })
+    }
+
+    /// Marks a message as handed to a worker, one more attempt; before the worker is told.
+    pub fn mark_sending(&self, id: i64) -> Result<Option<StoredMessage>, StoreError> {
+        self.update(id, move |conn| {
+            conn.execute(
+                "UPDATE messages SET status = 'sending', attempts = attempts + 1 \
+                 WHERE id = ?1 AND status IN ('queued', 'sending')",
+                params![id],
+            )
+        })
+    }
+
+    /// Records the snapshot of the attempt about to be pressed.
+    pub fn record_attempt(&self, id: i64, seen: &[String]) -> Result<(), StoreError> {
+        let seen = serde_json::to_string(seen).unwrap_or_else(|_| "[]".into());
+        self.execute(
+            "UPDATE messages SET seen = ?2 WHERE id = ?1 AND status = 'sending'",
+            (id, seen),
+        )
+    }
+
+    pub fn mark_sent(
+        &self,
+        id: i64,
+        wa_id: &str,
+        at: i64,
+    ) -> Result<Option<StoredMessage>, StoreError> {
+        let wa_id = wa_id.to_owned();
+        self.update(id, move |conn| {
+            conn.execute(
+                "UPDATE messages SET status = 'sent', wa_id = ?2, sent_at = ?3, error_code = NULL, \
+                 error_message = NULL WHERE id = ?1 AND status IN ('queued', 'sending')",
+                params![id, wa_id, at],
+            )
+        })
+    }
+
+    /// Ends a pending message as `failed` or `expired` with its error.
+    pub fn mark_ended(
+        &self,
+        id: i64,
+        status: MessageStatus,
+        code: &str,
+        message: &str,
+    ) -> Result<Option<StoredMessage>, StoreError> {
+        let (code, message) = (code.to_owned(), message.to_owned());
+        self.update(id, move |conn| {
+            conn.execute(
+                "UPDATE messages SET status = ?2, error_code = ?3, error_message = ?4 \
+                 WHERE id = ?1 AND status IN ('queued', 'sending')",
+                params![id, status.as_str(), code, message],
+            )
+        })
+    }
+
+    /// A failed attempt that may be tried again: back to `queued` unless it may have gone out
+    /// (it has a snapshot), with the error kept for whoever asks.
+    pub fn retry_later(
+        &self,
+        id: i64,
+        code: &str,
+        message: &str,
+    ) -> Result<Option<StoredMessage>, StoreError> {
+        let (code, message) = (code.to_owned(), message.to_owned());
+        self.update(id, move |conn| {
+            conn.execute(
+                "UPDATE messages SET \
+                 status = CASE WHEN seen IS NULL THEN 'queued' ELSE 'sending' END, \
+                 error_code = ?2, error_message = ?3 \
+                 WHERE id = ?1 AND status IN ('queued', 'sending')",
+                params![id, code, message],
+            )
+        })
+    }
+
+    /// Pending messages whose time to live ran out by `now`.
+    pub fn due_to_expire(&self, now: i64) -> Result<Vec<i64>, StoreError> {
+        self.call(move |conn| {
+            let mut statement = conn.prepare(
+                "SELECT id FROM messages WHERE status IN ('queued', 'sending') \
+                 AND expires_at <= ?1 ORDER BY id",
+            )?;
+            let ids = statement
+                .query_map(params![now], |row| row.get(0))?
+                .collect::<Result<Vec<i64>, _>>()?;
+            Ok(ids)
+        })
+    }
+
+    /// A later acknowledgement of a sent message; never goes back (`read` stays `read`).
+    pub fn record_ack(
+        &self,
+        session_id: &str,
+        wa_id: &str,
+        status: MessageStatus,
+    ) -> Result<Option<StoredMessage>, StoreError> {
+        let (session_id, wa_id) = (session_id.to_owned(), wa_id.to_owned());
+        self.call(move |conn| {
+            let Some(message) = conn
+                .query_row(
+                    &format!("SELECT {COLUMNS} FROM messages WHERE session_id = ?1 AND wa_id = ?2"),
+                    params![session_id, wa_id],
+                    read,
+                )
+                .optional()?
+            else {
+                return Ok(None);
+            };
+            if status.ack_rank() <= message.status.ack_rank() {
+                return Ok(None);
+            }
+            conn.execute(
+                "UPDATE messages SET status = ?2 WHERE id = ?1",
+                params![message.id, status.as_str()],
+            )?;
+            Ok(by_id(conn, message.id)?)
+        })
+    }
+
+    /// Each session's pending messages and the creation time of its oldest.
+    pub fn queues(&self) -> Result<Vec<QueueStats>, StoreError> {
+        self.call(|conn| {
+            let mut statement = conn.prepare(
+                "SELECT session_id, COUNT(*), MIN(created_at) FROM messages \
+                 WHERE status IN ('queued', 'sending') GROUP BY session_id ORDER BY session_id",
+            )?;
+            let stats = statement
+                .query_map([], |row| {
+                    Ok(QueueStats {
+                        session_id: row.get(0)?,
+                        pending: row.get(1)?,
+                        oldest_created_at: row.get(2)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(stats)
+        })
+    }
+
+    /// Removes finished messages created before `before`; returns how many.
+    pub fn prune_messages(&self, before: i64) -> Result<usize, StoreError> {
+        self.call(move |conn| {
+            Ok(conn.execute(
+                "DELETE FROM messages WHERE status NOT IN ('queued', 'sending') \
+                 AND created_at < ?1",
+                params![before],
+            )?)
+        })
+    }
+
+    pub fn delete_messages_of(&self, session_id: &str) -> Result<(), StoreError> {
+        self.execute(
+            "DELETE FROM messages WHERE session_id = ?1",
+            (session_id.to_owned(),),
+        )
+    }
+
+    /// Runs one conditional update and reads the row back; `None` when it changed nothing.
+    fn update(
+        &self,
+        id: i64,
+        change: impl FnOnce(&Connection) -> rusqlite::Result<usize> + Send + 'static,
+    ) -> Result<Option<StoredMessage>, StoreError> {
+        self.call(move |conn| {
+            if change(conn)? == 0 {
+                return Ok(None);
+            }
+            Ok(by_id(conn, id)?)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new(store: &Store, text: &str, key: Option<&str>, at: i64) -> Inserted {
+        store
+            .insert_message(
+                NewMessage {
+                    session_id: "s".into(),
+                    to: "5215512345678".into(),
+                    text: text.into(),
+                    created_at: at,
+                    expires_at: at + 1000,
+                    idempotency_key: key.map(str::to_owned),
+                    request_body: key.map(|_| text.to_owned()),
+                },
+                at - 100,
+            )
+            .unwrap()
+    }
+
+    fn id(inserted: Inserted) -> i64 {
+        match inserted {
+            Inserted::New(m) | Inserted::Existing(m) => m.id,
+        }
+    }
+
+    #[test]
+    fn messages_go_out_oldest_first_and_a_sending_one_first_of_all() {
+        let store = Store::open_in_memory().unwrap();
+        let a = id(new(&store, "a", None, 10));
+        let b = id(new(&store, "b", None, 11));
+        assert_eq!(store.next_pending("s").unwrap().unwrap().id, a);
+        let sending = store.mark_sending(a).unwrap().unwrap();
+        assert_eq!(
+            (sending.status, sending.attempts),
+            (MessageStatus::Sending, 1)
+        );
+        assert_eq!(store.next_pending("s").unwrap().unwrap().id, a, "in order");
+        store.mark_sent(a, "WA1", 20).unwrap().unwrap();
+        assert_eq!(store.next_pending("s").unwrap().unwrap().id, b);
+        assert!(store.next_pending("other").unwrap().is_none());
+        assert!(
+            store.mark_sent(a, "WA2", 21).unwrap().is_none(),
+            "a sent message is never sent again"
+        );
+        assert_eq!(store.message("s", "WA1").unwrap().unwrap().id, a);
+        assert_eq!(store.message("s", &a.to_string()).unwrap().unwrap().id, a);
+        assert!(store.message("other", "WA1").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_message_with_a_snapshot_stays_sending_when_retried() {
+        let store = Store::open_in_memory().unwrap();
+        let a = id(new(&store, "a", None, 10));
+        store.mark_sending(a).unwrap();
+        let back = store
+            .retry_later(a, "send_timeout", "slow")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            back.status,
+            MessageStatus::Queued,
+            "never pressed: queued again"
+        );
+        store.mark_sending(a).unwrap();
+        store
+            .record_attempt(a, &["X1".into(), "X2".into()])
+            .unwrap();
+        let back = store
+            .retry_later(a, "send_timeout", "slow")
+            .unwrap()
+            .unwrap();
+        assert_eq!(back.status, MessageStatus::Sending, "may have gone out");
+        assert_eq!(back.seen, Some(vec!["X1".into(), "X2".into()]));
+        assert_eq!(back.attempts, 2);
+    }
+
+    #[test]
+    fn an_idempotency_key_names_one_message_within_the_window() {
+        let store = Store::open_in_memory().unwrap();
+        let first = new(&store, "a", Some("k"), 10);
+        assert!(matches!(first, Inserted::New(_)));
+        let again = new(&store, "a", Some("k"), 50);
+        assert_eq!(id(again.clone()), id(first.clone()));
+        assert!(matches!(again, Inserted::Existing(_)));
+        // Past the window (key_since = at - 100), the key is free again.
+        let later = new(&store, "a", Some("k"), 500);
+        assert!(matches!(later, Inserted::New(_)));
+        assert_ne!(id(later), id(first));
+    }
+
+    #[test]
+    fn acks_only_move_forward_and_finished_messages_are_pruned() {
+        let store = Store::open_in_memory().unwrap();
+        let a = id(new(&store, "a", None, 10));
+        store.mark_sending(a).unwrap();
+        store.mark_sent(a, "WA", 11).unwrap();
+        let read = store
+            .record_ack("s", "WA", MessageStatus::Read)
+            .unwrap()
+            .unwrap();
+        assert_eq!(read.status, MessageStatus::Read);
+        assert!(
+            store
+                .record_ack("s", "WA", MessageStatus::Delivered)
+                .unwrap()
+                .is_none()
+        );
+        let b = id(new(&store, "b", None, 20));
+        assert_eq!(store.due_to_expire(1019).unwrap(), Vec::<i64>::new());
+        assert_eq!(store.due_to_expire(1020).unwrap(), vec![b]);
+        let queues = store.queues().unwrap();
+        assert_eq!(queues.len(), 1);
+        assert_eq!((queues[0].pending, queues[0].oldest_created_at), (1, 20));
+        assert_eq!(
+            store.prune_messages(1000).unwrap(),
+            1,
+            "the read one; b is pending"
+        );
+        let page = store.messages("s", None, None, 10).unwrap();
+        assert_eq!(
+            page.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
+            vec![b]
+        );
+    }
+
+    #[test]
+    fn pages_are_newest_first_with_a_cursor() {
+        let store = Store::open_in_memory().unwrap();
+        let ids: Vec<i64> = (0..5).map(|i| id(new(&store, "m", None, i))).collect();
+        let first = store.messages("s", None, None, 2).unwrap();
+        assert_eq!(
+            first.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
+            vec![ids[4], ids[3]]
+        );
+        let second = store.messages("s", None, first.next_before, 2).unwrap();
+        assert_eq!(
+            second.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
+            vec![ids[2], ids[1]]
+        );
+        let last = store.messages("s", None, second.next_before, 2).unwrap();
+        assert_eq!(last.messages.len(), 1);
+        assert_eq!(last.next_before, None);
+        let queued = store
+            .messages("s", Some(MessageStatus::Sent), None, 10)
+            .unwrap();
+        assert!(queued.messages.is_empty());
+    }
+}
