@@ -86,6 +86,7 @@ impl Api {
                 retention: Duration::from_secs(86400),
                 interval: None,
             }),
+            webhooks: Default::default(),
         };
         let store = Store::open_in_memory().unwrap();
         for id in options.linked {

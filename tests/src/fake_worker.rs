@@ -38,15 +38,15 @@ pub fn args<'a>(worker: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
 /// Starts `wamux serve` on a fresh data directory whose sessions run the fake worker as
 /// `behaviour` says.
 pub fn start_daemon(behaviour: Value, extra: &[&str]) -> Daemon {
-    let data = TempDir::new("data");
-    write_behaviour(data.path(), &behaviour);
-    let worker = path();
-    Daemon::start_in(data, NO_WEB, &args(&worker, extra))
+    start_daemon_with_env(behaviour, extra, &[])
 }
 
 /// [`start_daemon`] with `env` added to the daemon's environment.
 pub fn start_daemon_with_env(behaviour: Value, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
     let data = TempDir::new("data");
+    // The behaviour file alone would make the directory look like someone else's, which the
+    // daemon refuses to take; with `sessions` in it, it is a data directory of wamux's.
+    std::fs::create_dir(data.path().join("sessions")).expect("creating the sessions directory");
     write_behaviour(data.path(), &behaviour);
     let worker = path();
     Daemon::start_in_with_env(data, NO_WEB, &args(&worker, extra), env)

@@ -83,7 +83,9 @@ async fn the_cli_drives_a_session_from_creation_to_deletion() {
         "+52 155 1234 0042",
         "hola desde la terminal",
     ])));
-    assert!(sent.starts_with("sent "), "{sent}");
+    // The message's id, its status and WhatsApp's id.
+    let words: Vec<&str> = sent.split_whitespace().collect();
+    assert_eq!(words.get(1), Some(&"sent"), "{sent}");
     let sent = json_of(&ok(daemon.cli(&[
         "send",
         "cli1",
@@ -92,8 +94,24 @@ async fn the_cli_drives_a_session_from_creation_to_deletion() {
         "--json",
     ])));
     assert!(sent["messageId"].as_str().is_some_and(|id| !id.is_empty()));
+    let queued = stdout(&ok(daemon.cli(&[
+        "send",
+        "cli1",
+        "5215512340042",
+        "sin esperar",
+        "--no-wait",
+    ])));
+    let id = queued.split_whitespace().next().unwrap().to_owned();
+    assert!(queued.contains("queued") || queued.contains("sending") || queued.contains("sent"), "{queued}");
+    eventually("the third message to be sent", DEADLINE, || async {
+        let list = stdout(&ok(daemon.cli(&["messages", "cli1"])));
+        list.lines()
+            .any(|l| l.split_whitespace().next() == Some(id.as_str()) && l.contains(" sent "))
+            .then_some(())
+    })
+    .await;
     let log = fake_get(&fake, "/__fake/sent?from=5215512340041").await;
-    assert_eq!(log.as_array().unwrap().len(), 2);
+    assert_eq!(log.as_array().unwrap().len(), 3);
 
     // Exit codes scripts can trust.
     assert_eq!(

@@ -1,6 +1,7 @@
 //! The dashboard in real headless Chromium driven through WebDriver: a person creates a
 //! session, sees its QR code (and the next one when it rotates), links it, sees it WORKING,
-//! assigns it to sales and deletes it, all without reloading; HTML planted in a string from
+//! assigns it to sales and deletes it, all without reloading; a session's card shows its queue
+//! and its last messages with their status as they change; HTML planted in a string from
 //! outside shows as text; and with an API key the dashboard shows nothing until given it.
 //!
 //! The tests run one at a time (a lock): the dashboard's browser and the sessions' browsers
@@ -257,6 +258,21 @@ return {
   qrPng: src && src.startsWith(prefix) ? Array.from(atob(src.slice(prefix.length)), (c) => c.charCodeAt(0)) : null,
   enabled: Object.fromEntries([...card.querySelectorAll('button[data-action]')]
     .map((b) => [b.dataset.action, !b.disabled])),
+  outbox: shown(card.querySelector('.outbox')),
+  queue: text('.queue'),
+  noMessages: shown(card.querySelector('.outbox-empty')),
+  messages: [...card.querySelectorAll('.messages .message')].filter(shown).map((m) => {
+    const part = (s) => { const e = m.querySelector(s); return shown(e) ? e.textContent : null; };
+    return {
+      id: m.dataset.id,
+      status: part('.message-status'),
+      to: part('.message-to'),
+      text: part('.message-text'),
+      time: part('.message-time'),
+      error: part('.message-error'),
+    };
+  }),
+  sendForm: shown(card.querySelector('.send-test')),
 };
 "#;
 
@@ -537,6 +553,188 @@ async fn a_person_creates_links_assigns_and_deletes_a_session_without_reloading(
     );
     browser.close().await;
     eprintln!("whole flow: {:?}", started.elapsed());
+}
+
+/// The first message a card lists, when it is the message `id` with a status in `statuses`.
+fn first_message(card: &Value, id: &str, statuses: &[&str]) -> Option<Value> {
+    let first = card["messages"].get(0)?;
+    (first["id"] == id && statuses.iter().any(|s| first["status"] == *s)).then(|| first.clone())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_card_shows_its_queue_and_last_messages_as_they_change() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let fake = fake(FakeConfig::default()).await;
+    let daemon = Daemon::start(&fake.url(), &[]);
+    let id = "outbox";
+    let send = format!("/api/sessions/{id}/send-message");
+    daemon.create(id).await;
+    daemon.link(&fake, id, "5215512340002").await;
+
+    let browser = Browser::start().await;
+    browser.open(&format!("{}/sessions", daemon.url)).await;
+    let card = browser
+        .until("the WORKING card with its empty outbox", || async {
+            let card = browser.card(id).await;
+            (card["status"] == "WORKING" && card["noMessages"] == true).then_some(card)
+        })
+        .await;
+    assert_eq!(card["outbox"], true, "{card}");
+    assert_eq!(card["queue"], Value::Null, "nothing queued: {card}");
+    assert_eq!(
+        card["sendForm"], true,
+        "a WORKING card offers a test send: {card}"
+    );
+    browser.js("window.__notReloaded = true;", vec![]).await;
+
+    // Sent through the API: the card lists it as sent, its text as text.
+    let text = "<b>hola</b> desde el outbox";
+    let (code, body) = daemon
+        .post(
+            &send,
+            json!({"phoneNumber": "5215522223333", "message": text}),
+        )
+        .await;
+    assert_eq!(code, 200, "the send through the worker: {body}");
+    let sent_id = body["id"].as_str().expect("wamux's id").to_owned();
+    let wa_id = body["messageId"]
+        .as_str()
+        .expect("WhatsApp's id")
+        .to_owned();
+    let shown = browser
+        .until("the card to list the message as sent", || async {
+            first_message(&browser.card(id).await, &sent_id, &["sent"])
+        })
+        .await;
+    assert_eq!(shown["to"], "+5215522223333", "{shown}");
+    assert_eq!(shown["text"], text, "{shown}");
+    assert_eq!(shown["error"], Value::Null, "{shown}");
+    assert!(
+        shown["time"].as_str().is_some_and(|t| !t.is_empty()),
+        "{shown}"
+    );
+    assert_eq!(browser.card(id).await["noMessages"], false);
+    let markup = browser.js(MARKUP_SCRIPT, vec![]).await;
+    assert_eq!(markup, json!({"pwned": null, "bold": 0, "images": 0}));
+
+    // Read on the phone: the card follows the ack.
+    let (code, body) =
+        fake_post(&fake, "/__fake/ack", json!({"id": wa_id, "status": "read"})).await;
+    assert_eq!(code, 200, "{body}");
+    browser
+        .until("the card to show the message read", || async {
+            first_message(&browser.card(id).await, &sent_id, &["read"])
+        })
+        .await;
+
+    // The card's own form sends one too, and lists it.
+    browser
+        .click(&format!("[data-session-id=\"{id}\"] .send-test summary"))
+        .await;
+    let form = format!("[data-session-id=\"{id}\"] .send-test-form");
+    browser
+        .type_into(&format!("{form} [name=phoneNumber]"), "+52 155 6666 7777")
+        .await;
+    browser
+        .type_into(&format!("{form} [name=message]"), "prueba del tablero")
+        .await;
+    browser.click(&format!("{form} button[type=submit]")).await;
+    let shown = browser
+        .until("the test message on the card, sent", || async {
+            let card = browser.card(id).await;
+            let first = card["messages"].get(0)?.clone();
+            (first["text"] == "prueba del tablero" && first["status"] == "sent").then_some(first)
+        })
+        .await;
+    assert_eq!(shown["to"], "+5215566667777", "{shown}");
+    let sent = fake_get(&fake, "/__fake/sent?from=5215512340002").await;
+    let texts: Vec<&str> = sent
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|m| m["text"].as_str())
+        .collect();
+    assert_eq!(texts, [text, "prueba del tablero"], "{sent}");
+
+    // A number not on WhatsApp: failed, with the error's message.
+    let (code, _) = fake_post(
+        &fake,
+        "/__fake/invalid-numbers",
+        json!({"numbers": ["5215533334444"]}),
+    )
+    .await;
+    assert_eq!(code, 200);
+    let (code, body) = daemon
+        .post(
+            &send,
+            json!({"phoneNumber": "5215533334444", "message": "¿hay alguien?"}),
+        )
+        .await;
+    assert_eq!(code, 422, "{body}");
+    let failed_id = body["id"].as_str().expect("wamux's id").to_owned();
+    let shown = browser
+        .until("the card to list the message as failed", || async {
+            first_message(&browser.card(id).await, &failed_id, &["failed"])
+        })
+        .await;
+    let (code, detail) = daemon
+        .get(&format!("/api/sessions/{id}/messages/{failed_id}"))
+        .await;
+    assert_eq!(code, 200, "{detail}");
+    assert!(detail["error"]["message"].is_string(), "{detail}");
+    assert_eq!(shown["error"], detail["error"]["message"], "{shown}");
+
+    // Stopped, a send waits: the card counts it queued; started again, it goes out.
+    let (code, body) = daemon
+        .post(&format!("/api/sessions/{id}/stop"), json!({}))
+        .await;
+    assert_eq!(code, 200, "{body}");
+    daemon.wait_status(id, "STOPPED").await;
+    let (code, body) = daemon
+        .post(
+            &format!("{send}?wait=false"),
+            json!({"phoneNumber": "5215522223333", "message": "en la cola"}),
+        )
+        .await;
+    assert_eq!((code, &body["status"]), (202, &json!("queued")), "{body}");
+    let queued_id = body["id"].as_str().expect("wamux's id").to_owned();
+    let card = browser
+        .until("the card to count the queued message", || async {
+            let card = browser.card(id).await;
+            (first_message(&card, &queued_id, &["queued"]).is_some()
+                && card["queue"]
+                    .as_str()
+                    .is_some_and(|q| q.starts_with("1 queued")))
+            .then_some(card)
+        })
+        .await;
+    assert_eq!(
+        card["sendForm"], false,
+        "no test send while STOPPED: {card}"
+    );
+    assert_eq!(card["messages"].as_array().map(Vec::len), Some(4), "{card}");
+    let (code, body) = daemon
+        .post(&format!("/api/sessions/{id}/start"), json!({}))
+        .await;
+    assert_eq!(code, 200, "{body}");
+    browser
+        .until(
+            "the queued message to go out and the queue to empty",
+            || async {
+                let card = browser.card(id).await;
+                (first_message(&card, &queued_id, &["sent"]).is_some() && card["queue"].is_null())
+                    .then_some(())
+            },
+        )
+        .await;
+    assert_eq!(
+        browser
+            .js("return window.__notReloaded === true;", vec![])
+            .await,
+        true,
+        "the page was reloaded"
+    );
+    browser.close().await;
 }
 
 /// A web page that refuses the browser with a text that holds HTML; served as text (escaped),

@@ -10,7 +10,7 @@ use common::{Fake, Launch, PHONE, TempDir, Worker, assert_no_process_on};
 use nix::sys::signal::Signal;
 use serde_json::json;
 use wamux_fake_web::{FakeConfig, Variant};
-use wamux_proto::{SendError, SupervisorCommand, WorkerEvent};
+use wamux_proto::{Ack, SendError, SupervisorCommand, WorkerEvent};
 
 const FRIEND: &str = "5215550001111";
 const STRANGER: &str = "5215559999999";
@@ -340,4 +340,162 @@ async fn a_worker_whose_log_pipe_broke_still_stops_on_sigterm() {
     let status = worker.wait_exit(Duration::from_secs(15)).await;
     assert!(status.success(), "{status:?}");
     assert_no_process_on(&worker.profile, Duration::from_secs(5)).await;
+}
+
+/// Starts a worker on `profile` and links it by a QR scan.
+async fn linked_worker(fake: &Fake, launch: Launch<'_>) -> Worker {
+    let mut worker = Worker::start(launch).await;
+    let payload = worker.next_qr(secs(60)).await;
+    fake.scan(&payload, PHONE).await;
+    assert_eq!(worker.expect_ready(secs(30)).await, PHONE);
+    worker
+}
+
+/// Polls the fake until `from` has sent `count` messages; returns them.
+async fn sent_eventually(fake: &Fake, count: usize) -> Vec<serde_json::Value> {
+    let deadline = std::time::Instant::now() + secs(30);
+    loop {
+        let sent = fake.sent(PHONE).await;
+        if sent.len() >= count {
+            return sent;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the fake got {sent:?}, not {count} messages"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A worker killed after the fake received a message, while it still shows " Pending ": the
+/// next worker, told to resume with the attempt's snapshot, finds the row and sends nothing;
+/// with that row in the snapshot it sends anew. Later statuses of a sent message become `Ack`s.
+#[tokio::test]
+async fn a_resumed_send_finds_the_message_that_went_out_and_acks_follow() {
+    let fake = Fake::start(FakeConfig {
+        ack_delay: secs(4),
+        ..FakeConfig::default()
+    })
+    .await;
+    let url = fake.url();
+    let profile_dir = TempDir::new("profile");
+    let profile = profile_dir.path().join("session");
+    let mut launch = Launch::new(&url);
+    launch.profile = Some(&profile);
+    let mut worker = linked_worker(&fake, launch).await;
+
+    let text = "only  once,\tplease";
+    let seen = worker.begin_send(1, FRIEND, text, true).await;
+    assert!(seen.is_empty(), "a new chat: {seen:?}");
+    let sent = sent_eventually(&fake, 1).await;
+    assert_eq!(sent[0]["status"], "pending", "killed before it shows Sent");
+    let first_id = sent[0]["id"].as_str().unwrap().to_owned();
+    drop(worker);
+    assert_no_process_on(&profile, secs(10)).await;
+
+    let mut launch = Launch::new(&url);
+    launch.profile = Some(&profile);
+    let mut worker = Worker::start(launch).await;
+    assert_eq!(worker.expect_ready(secs(60)).await, PHONE);
+    let (outcome, attempt) = worker.send(1, FRIEND, text, Some(seen.clone())).await;
+    assert_eq!(outcome.expect("found").message_id, first_id);
+    assert_eq!(attempt, None, "nothing was sent");
+    assert_eq!(fake.sent(PHONE).await.len(), 1, "no second copy");
+
+    let (outcome, attempt) = worker
+        .send(2, FRIEND, text, Some(vec![first_id.clone()]))
+        .await;
+    let second_id = outcome.expect("sent anew").message_id;
+    assert_ne!(second_id, first_id);
+    assert_eq!(attempt, Some(vec![first_id.clone()]));
+    let sent = fake.sent(PHONE).await;
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[1]["id"], json!(second_id));
+
+    for (status, ack) in [("delivered", Ack::Delivered), ("read", Ack::Read)] {
+        let (code, _) = fake
+            .post("/__fake/ack", json!({"id": second_id, "status": status}))
+            .await;
+        assert_eq!(code, 200);
+        let got = worker
+            .expect("an Ack", secs(20), |e| match e {
+                WorkerEvent::Ack { message_id, ack } => Some((message_id.clone(), *ack)),
+                _ => None,
+            })
+            .await;
+        assert_eq!(got, (second_id.clone(), ack));
+    }
+    worker.command(SupervisorCommand::Shutdown).await;
+    assert!(worker.wait_exit(secs(15)).await.success());
+    let acks = count(&worker.events, |e| matches!(e, WorkerEvent::Ack { .. }));
+    assert_eq!(acks, 2, "each status once: {:?}", worker.events);
+    assert_no_process_on(&profile, secs(10)).await;
+    fake.server.shutdown().await;
+}
+
+/// A row that shows after the snapshot with other text is never taken for ours; a send whose
+/// attempt the supervisor never records times out with nothing sent.
+#[tokio::test]
+async fn a_late_row_is_not_ours_and_an_unrecorded_attempt_sends_nothing() {
+    let fake = Fake::start(FakeConfig::default()).await;
+    let url = fake.url();
+    let mut launch = Launch::new(&url);
+    launch.send_timeout_secs = 10;
+    let mut worker = linked_worker(&fake, launch).await;
+
+    let (code, late) = fake
+        .post(
+            "/__fake/late-row",
+            json!({"from": PHONE, "to": FRIEND, "text": "typed on the phone"}),
+        )
+        .await;
+    assert_eq!(code, 200);
+    let late_id = late["id"].as_str().unwrap().to_owned();
+    let text = "ours, not the late one";
+    let ours = worker.send_text(1, FRIEND, text).await.expect("sent");
+    assert_ne!(ours.message_id, late_id);
+    let sent = fake.sent(PHONE).await;
+    let texts: Vec<_> = sent
+        .iter()
+        .map(|m| (m["id"].clone(), m["text"].clone()))
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            (json!(late_id), json!("typed on the phone")),
+            (json!(ours.message_id), json!(text)),
+        ]
+    );
+
+    worker.begin_send(2, FRIEND, "never pressed", false).await;
+    let outcome = worker
+        .expect("the send result", secs(30), |e| match e {
+            WorkerEvent::SendResult {
+                request_id: 2,
+                outcome,
+            } => Some(outcome.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(outcome, Err(SendError::Timeout));
+    worker
+        .command(SupervisorCommand::AttemptRecorded { request_id: 2 })
+        .await;
+    let after = worker
+        .send_text(3, FRIEND, "after the timeout")
+        .await
+        .expect("sent");
+    let texts: Vec<String> = fake
+        .sent(PHONE)
+        .await
+        .iter()
+        .map(|m| m["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(texts, ["typed on the phone", text, "after the timeout"]);
+    assert_eq!(fake.sent(PHONE).await[2]["id"], json!(after.message_id));
+
+    worker.command(SupervisorCommand::Shutdown).await;
+    assert!(worker.wait_exit(secs(15)).await.success());
+    assert_no_process_on(&worker.profile, secs(10)).await;
+    fake.server.shutdown().await;
 }

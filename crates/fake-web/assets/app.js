@@ -560,6 +560,7 @@
     post("/__fake/page/send", { page: pageId, jid: jid, text: text })
       .then(function (answer) {
         if (ui.openJid !== jid || !ui.messageRows) return;
+        answer.before.forEach(addMessageRow);
         addMessageRow({
           data_id: "true_" + jid + "_" + answer.id,
           from_me: true,

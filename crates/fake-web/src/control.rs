@@ -9,10 +9,21 @@
 //! | `POST /__fake/conflict {"phone"}` | 200; 404 not linked |
 //! | `POST /__fake/incoming {"to", "from", "name", "text"}` | 200 `{"id"}`; 404 `to` not linked |
 //! | `POST /__fake/invalid-numbers {"numbers": [...]}` | 200 |
-//! | `GET /__fake/sent?from=DIGITS` | 200 `[{"id", "to", "text", "at"}]`, oldest first |
+//! | `GET /__fake/sent?from=DIGITS` | 200 `[{"id", "to", "text", "at", "status"}]`, oldest first |
 //! | `POST /__fake/ack {"id", "status": "delivered" or "read"}` | 200; 404 unknown id |
+//! | `POST /__fake/late-row {"from", "to", "text"}` | 200 `{"id"}`; 404 `from` not linked |
 //!
-//! `at` is Unix epoch milliseconds (the moment the message reached " Sent "). Phone numbers are
+//! `/__fake/sent` lists a message as soon as the page sent it (the fake received it), while its
+//! row may still show " Pending " (`FakeConfig::ack_delay`, `--ack-delay-ms`): `status` is
+//! `pending`, `sent`, `delivered` or `read`, as the row shows it now; `at` is the Unix epoch
+//! milliseconds of its receipt.
+//!
+//! `late-row` (beyond contract section 9): right when the account `from` next sends a message
+//! to `to`, the chat shows an outgoing row with `text` (already " Sent ") just before that
+//! message's row, as a row that renders late or a message typed on the phone would; `id` is
+//! that row's MSGID. It is listed in `/__fake/sent` like any message of the account.
+//!
+//! Phone numbers are
 //! digits (a leading `+` is tolerated), as JSON strings or numbers. A body that is not the
 //! expected JSON answers 400; every error body is `{"error": "..."}`.
 
@@ -43,6 +54,7 @@ pub fn routes() -> Router<Shared> {
         .route("/__fake/invalid-numbers", post(invalid_numbers))
         .route("/__fake/sent", get(sent))
         .route("/__fake/ack", post(ack))
+        .route("/__fake/late-row", post(late_row))
 }
 
 async fn health() -> Json<Value> {
@@ -170,4 +182,19 @@ async fn ack(
     };
     lock(&shared).ack(&body.id, status)?;
     Ok(ok())
+}
+
+#[derive(Deserialize)]
+struct LateRow {
+    from: Number,
+    to: Number,
+    text: String,
+}
+
+async fn late_row(
+    AxumState(shared): AxumState<Shared>,
+    JsonBody(body): JsonBody<LateRow>,
+) -> Outcome<Json<Value>> {
+    let id = lock(&shared).late_row(&body.from.text(), &body.to.text(), &body.text)?;
+    Ok(Json(serde_json::json!({ "id": id })))
 }

@@ -38,7 +38,7 @@ struct Args {
     #[arg(long)]
     starting_chat_ms: Option<u64>,
     /// Time a sent message shows " Pending " before " Sent ", ms.
-    #[arg(long)]
+    #[arg(long, alias = "sent-delay-ms")]
     ack_delay_ms: Option<u64>,
     /// Selector and text variant.
     #[arg(long, value_enum)]

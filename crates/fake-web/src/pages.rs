@@ -3,7 +3,8 @@
 //!
 //! A page load registers with `POST /__fake/page/hello {"token", "send_phone"}` and then polls
 //! `GET /__fake/page/poll?page=ID` every 150 ms for the [`crate::state::View`] it must show.
-//! The user's actions are posts with `{"page": ID, ...}`: `open`, `send`, `dismiss`,
+//! The user's actions are posts with `{"page": ID, ...}`: `open`, `send` (answered with the
+//! message's id and the late rows to show before it), `dismiss`,
 //! `restart-qr`, `phone-login`, `request-code`, `bye` (sent with `navigator.sendBeacon` on
 //! `pagehide`). `GET /__fake/page/qr?payload=P` gives the QR matrix to draw on the canvas.
 //!
@@ -25,7 +26,7 @@ use serde_json::Value;
 
 use crate::{
     api::{JsonBody, Shared, lock, ok},
-    state::{Failure, Hello, Outcome, View},
+    state::{Failure, Hello, Outcome, SendAnswer, View},
 };
 
 const APP_HTML: &str = include_str!("../assets/app.html");
@@ -168,12 +169,13 @@ struct SendBody {
     text: String,
 }
 
+/// Answers `{"id", "before": [rows]}`: the rows to show before the sent one.
 async fn send(
     AxumState(shared): AxumState<Shared>,
     JsonBody(body): JsonBody<SendBody>,
-) -> Outcome<Json<Value>> {
-    let id = lock(&shared).send(&body.page, &body.jid, &body.text, Instant::now())?;
-    Ok(Json(serde_json::json!({ "id": id })))
+) -> Outcome<Json<SendAnswer>> {
+    let answer = lock(&shared).send(&body.page, &body.jid, &body.text, Instant::now())?;
+    Ok(Json(answer))
 }
 
 async fn dismiss(

@@ -7,6 +7,11 @@
 //! by hand. One `std::sync::Mutex` guards the whole state; no lock is held across an `.await`.
 //!
 //! Times handed out over HTTP (`at` of a message) are Unix epoch milliseconds.
+//!
+//! Messages live here, not in the page: a page loaded later (another browser on the same
+//! profile) shows the chat's rows with their ids, texts and statuses. A message counts as
+//! received by "WhatsApp" (it is in [`State::sent`]) as soon as the page sends it, however long
+//! its " Pending " lasts.
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
@@ -63,6 +68,17 @@ pub enum Status {
     Sent,
     Delivered,
     Read,
+}
+
+impl Status {
+    fn lowercase(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Sent => "sent",
+            Status::Delivered => "delivered",
+            Status::Read => "read",
+        }
+    }
 }
 
 /// What a page load must show: the answer to its poll.
@@ -132,7 +148,7 @@ struct OpenChatView {
 
 /// One message row in `#main`.
 #[derive(Debug, Serialize)]
-struct MessageView {
+pub struct MessageView {
     /// The whole `data-id`: `true_JID_MSGID` or `false_JID_MSGID`.
     data_id: String,
     from_me: bool,
@@ -148,8 +164,27 @@ pub struct SentView {
     pub id: String,
     pub to: String,
     pub text: String,
-    /// Unix epoch milliseconds of the moment the message reached " Sent ".
+    /// Unix epoch milliseconds of the moment the fake received the message.
     pub at: u64,
+    /// `pending`, `sent`, `delivered` or `read`, as its row shows now.
+    pub status: &'static str,
+}
+
+/// The answer to a page's send: the message's id, and the rows the chat shows before it
+/// ([`State::late_row`]).
+#[derive(Debug, Serialize)]
+pub struct SendAnswer {
+    pub id: String,
+    pub before: Vec<MessageView>,
+}
+
+/// An outgoing row to show in a chat right when the account's next message to it is sent.
+#[derive(Debug)]
+struct LateRow {
+    id: String,
+    account: String,
+    jid: String,
+    text: String,
 }
 
 /// The answer to a page's `hello`.
@@ -317,15 +352,6 @@ impl Message {
             None => Status::Pending,
         }
     }
-
-    /// Unix ms of the moment the message reached " Sent ".
-    fn sent_at(&self, ack_delay: Duration) -> u64 {
-        let by_delay = self.at + millis(ack_delay);
-        match self.ack {
-            Some((_, acked)) => by_delay.min(acked),
-            None => by_delay,
-        }
-    }
 }
 
 fn millis(duration: Duration) -> u64 {
@@ -373,6 +399,8 @@ pub struct State {
     messages: HashMap<String, Message>,
     /// Ids of the messages we sent, in the order they were sent.
     outgoing: Vec<String>,
+    /// Rows waiting for the next send to their chat.
+    late: Vec<LateRow>,
     invalid: HashSet<String>,
 }
 
@@ -390,6 +418,7 @@ impl State {
             devices: HashMap::new(),
             messages: HashMap::new(),
             outgoing: Vec::new(),
+            late: Vec::new(),
             invalid: HashSet::new(),
         }
     }
@@ -713,8 +742,15 @@ impl State {
         self.pages.remove(page_id);
     }
 
-    /// The page's user sent `text` to the chat `jid`; the answer is the MSGID.
-    pub fn send(&mut self, page_id: &str, jid: &str, text: &str, now: Instant) -> Outcome<String> {
+    /// The page's user sent `text` to the chat `jid`: the MSGID, after the late rows waiting
+    /// for this chat ([`State::late_row`]), which go into the chat first.
+    pub fn send(
+        &mut self,
+        page_id: &str,
+        jid: &str,
+        text: &str,
+        now: Instant,
+    ) -> Outcome<SendAnswer> {
         if text.trim().is_empty() {
             return Err(Failure::BadRequest("empty message".into()));
         }
@@ -723,38 +759,64 @@ impl State {
             .ok_or_else(|| Failure::BadRequest(format!("{jid} is no person's chat")))?;
         let to = digits("to", to)?;
         let (_, phone) = self.linked_page(page_id)?;
-        let id = self.new_message_id(ids::outgoing_message_id);
         let jid = person_jid(&to);
+        let (late, waiting): (Vec<LateRow>, Vec<LateRow>) = std::mem::take(&mut self.late)
+            .into_iter()
+            .partition(|row| row.account == phone && row.jid == jid);
+        self.late = waiting;
+        let mut before = Vec::new();
+        for row in late {
+            tracing::info!(from = %phone, %to, id = %row.id, "a late row shows before the send");
+            self.add_outgoing(row.id.clone(), &phone, &jid, &row.text, now, true);
+            before.push(self.message_view(&self.messages[&row.id], now));
+        }
+        let id = self.new_message_id(ids::outgoing_message_id);
+        self.add_outgoing(id.clone(), &phone, &jid, text, now, false);
+        tracing::info!(from = %phone, %to, id = %id, "message sent by a page");
+        Ok(SendAnswer { id, before })
+    }
+
+    /// Puts a message of the account `phone` at the end of its chat `jid`; `sent` shows it
+    /// " Sent " at once.
+    fn add_outgoing(
+        &mut self,
+        id: String,
+        phone: &str,
+        jid: &str,
+        text: &str,
+        now: Instant,
+        sent: bool,
+    ) {
+        let at = unix_ms();
+        let name = format!("+{}", jid.trim_end_matches("@c.us"));
         let chat = self
             .accounts
-            .entry(phone.clone())
+            .entry(phone.to_owned())
             .or_default()
-            .bump_chat(&jid, &format!("+{to}"));
+            .bump_chat(jid, &name);
         chat.unread = 0;
         chat.messages.push(id.clone());
         self.messages.insert(
             id.clone(),
             Message {
                 id: id.clone(),
-                account: phone.clone(),
-                chat: jid,
+                account: phone.to_owned(),
+                chat: jid.to_owned(),
                 from_me: true,
                 text: text.to_owned(),
                 sender: "You".to_owned(),
                 created: now,
-                at: unix_ms(),
-                ack: None,
+                at,
+                ack: sent.then_some((Status::Sent, at)),
             },
         );
-        self.outgoing.push(id.clone());
-        tracing::info!(from = %phone, %to, id = %id, "message sent by a page");
-        Ok(id)
+        self.outgoing.push(id);
     }
 
     fn new_message_id(&self, make: fn() -> String) -> String {
         loop {
             let id = make();
-            if !self.messages.contains_key(&id) {
+            if !self.messages.contains_key(&id) && !self.late.iter().any(|row| row.id == id) {
                 return id;
             }
         }
@@ -842,6 +904,7 @@ impl State {
             return Err(Failure::NotFound(format!("{phone} is not linked")));
         }
         self.devices.retain(|_, device| device.phone != phone);
+        self.late.retain(|row| row.account != phone);
         tracing::info!(phone, "devices unlinked");
         Ok(())
     }
@@ -919,24 +982,46 @@ impl State {
         Ok(())
     }
 
-    /// What `from` has sent (reached " Sent "), oldest first.
+    /// What `from` has sent, oldest first: every message the fake received, " Pending " ones
+    /// included.
     pub fn sent(&self, from: &str, now: Instant) -> Outcome<Vec<SentView>> {
         let from = digits("from", from)?;
         let ack_delay = self.config.ack_delay;
-        let mut sent: Vec<SentView> = self
+        Ok(self
             .outgoing
             .iter()
             .map(|id| &self.messages[id])
-            .filter(|m| m.account == from && m.status(now, ack_delay) >= Status::Sent)
+            .filter(|m| m.account == from)
             .map(|m| SentView {
                 id: m.id.clone(),
                 to: m.chat.trim_end_matches("@c.us").to_owned(),
                 text: m.text.clone(),
-                at: m.sent_at(ack_delay),
+                at: m.at,
+                status: m.status(now, ack_delay).lowercase(),
             })
-            .collect();
-        sent.sort_by_key(|m| m.at);
-        Ok(sent)
+            .collect())
+    }
+
+    /// The account `from` will show an outgoing row with `text` in its chat with `to` right
+    /// when its next message to `to` is sent, before that message's row, as a row that
+    /// renders late or a message typed on the phone would; the answer is the row's MSGID.
+    pub fn late_row(&mut self, from: &str, to: &str, text: &str) -> Outcome<String> {
+        let from = digits("from", from)?;
+        let to = digits("to", to)?;
+        if text.trim().is_empty() {
+            return Err(Failure::BadRequest("empty message".into()));
+        }
+        if !self.accounts.contains_key(&from) {
+            return Err(Failure::NotFound(format!("{from} is not linked")));
+        }
+        let id = self.new_message_id(ids::incoming_message_id);
+        self.late.push(LateRow {
+            id: id.clone(),
+            account: from,
+            jid: person_jid(&to),
+            text: text.to_owned(),
+        });
+        Ok(id)
     }
 
     /// The recipient's phone acknowledges a message we sent.
@@ -1219,10 +1304,14 @@ mod tests {
         let mut state = State::new(config());
         let t0 = Instant::now();
         let page = linked_page(&mut state, "111222333", t0);
-        let id = state
+        let answer = state
             .send(&page, "444555666@c.us", "hello there", t0)
             .unwrap();
-        assert!(state.sent("111222333", t0).unwrap().is_empty());
+        assert!(answer.before.is_empty());
+        let id = answer.id;
+        let received = state.sent("111222333", t0).unwrap();
+        assert_eq!(received.len(), 1, "received while still pending");
+        assert_eq!(received[0].status, "pending");
         let view = app(state.view(&page, t0));
         assert_eq!(view.chats[0].jid, "444555666@c.us");
         let t1 = t0 + Duration::from_secs(1);
@@ -1231,6 +1320,8 @@ mod tests {
         assert_eq!(sent[0].id, id);
         assert_eq!(sent[0].to, "444555666");
         assert_eq!(sent[0].text, "hello there");
+        assert_eq!(sent[0].status, "sent");
+        assert_eq!(sent[0].at, received[0].at);
         state.open_chat(&page, "444555666@c.us").unwrap();
         let status = |state: &mut State| {
             app(state.view(&page, t1)).open.unwrap().messages[0]
@@ -1249,6 +1340,56 @@ mod tests {
             state.send(&page, "444555666@c.us", "  ", t1),
             Err(Failure::BadRequest(_))
         ));
+    }
+
+    #[test]
+    fn a_late_row_shows_right_before_the_next_send_to_its_chat() {
+        let mut state = State::new(config());
+        let t0 = Instant::now();
+        let page = linked_page(&mut state, "111222333", t0);
+        assert!(matches!(
+            state.late_row("999", "444555666", "x"),
+            Err(Failure::NotFound(_))
+        ));
+        let late = state
+            .late_row("111222333", "444555666", "typed on the phone")
+            .unwrap();
+        let other = state
+            .send(&page, "777888999@c.us", "elsewhere", t0)
+            .unwrap();
+        assert!(other.before.is_empty(), "another chat's send");
+        let answer = state.send(&page, "444555666@c.us", "ours", t0).unwrap();
+        assert_eq!(answer.before.len(), 1);
+        assert_eq!(
+            answer.before[0].data_id,
+            format!("true_444555666@c.us_{late}")
+        );
+        assert_eq!(answer.before[0].status, Some(Status::Sent));
+        let again = state.send(&page, "444555666@c.us", "again", t0).unwrap();
+        assert!(again.before.is_empty(), "a late row shows once");
+        state.open_chat(&page, "444555666@c.us").unwrap();
+        let rows: Vec<(String, Option<Status>)> = app(state.view(&page, t0))
+            .open
+            .unwrap()
+            .messages
+            .into_iter()
+            .map(|m| (m.text, m.status))
+            .collect();
+        assert_eq!(
+            rows,
+            vec![
+                ("typed on the phone".to_string(), Some(Status::Sent)),
+                ("ours".to_string(), Some(Status::Pending)),
+                ("again".to_string(), Some(Status::Pending)),
+            ]
+        );
+        let texts: Vec<String> = state
+            .sent("111222333", t0)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.text)
+            .collect();
+        assert_eq!(texts, ["elsewhere", "typed on the phone", "ours", "again"]);
     }
 
     #[test]

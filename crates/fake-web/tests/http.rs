@@ -450,6 +450,10 @@ async fn invalid_numbers_and_sent_messages() {
             entry["at"].as_u64().unwrap() > 1_600_000_000_000,
             "at is Unix ms"
         );
+        assert!(
+            ["pending", "sent"].contains(&entry["status"].as_str().unwrap()),
+            "{entry}"
+        );
     }
     let app = view_until(&client, &server, &page, "the Sent labels", |view| {
         let messages = view["app"]["open"]["messages"].as_array()?;
@@ -489,6 +493,105 @@ async fn invalid_numbers_and_sent_messages() {
         .map(|m| m["status"].clone())
         .collect::<Vec<_>>();
     assert_eq!(statuses, vec![json!("Delivered"), json!("Read")]);
+    server.shutdown().await;
+}
+
+/// A slow " Pending " does not hide a message from `/__fake/sent`, and a late row shows in the
+/// chat right before the next send, already " Sent ", and survives a new page load.
+#[tokio::test]
+async fn received_messages_are_listed_while_pending_and_late_rows_come_first() {
+    let (server, client) = start(FakeConfig {
+        ack_delay: Duration::from_secs(60),
+        ..fast()
+    })
+    .await;
+    let (_, token) = linked_page(&client, &server, "111222333").await;
+    let (status, _) = post(
+        &client,
+        &server,
+        "/__fake/late-row",
+        json!({ "from": "999", "to": "444555666", "text": "x" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = post(
+        &client,
+        &server,
+        "/__fake/late-row",
+        json!({ "from": "111222333" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, late) = post(
+        &client,
+        &server,
+        "/__fake/late-row",
+        json!({ "from": "111222333", "to": 444555666, "text": "typed on the phone" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let late = late["id"].as_str().unwrap().to_owned();
+
+    let page = hello(&client, &server, Some(&token), Some("444555666")).await;
+    view_until(&client, &server, &page, "the chat", |view| {
+        (view["app"]["open"]["jid"] == "444555666@c.us").then_some(())
+    })
+    .await;
+    let (status, answer) = post(
+        &client,
+        &server,
+        "/__fake/page/send",
+        json!({ "page": page, "jid": "444555666@c.us", "text": "ours" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let ours = answer["id"].as_str().unwrap().to_owned();
+    assert_eq!(answer["before"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        answer["before"][0]["data_id"],
+        format!("true_444555666@c.us_{late}")
+    );
+    let (_, sent) = get(&client, &server, "/__fake/sent?from=111222333").await;
+    let sent: Vec<(String, String)> = sent
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["text"].as_str().unwrap().into(),
+                m["status"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            ("typed on the phone".to_string(), "sent".to_string()),
+            ("ours".to_string(), "pending".to_string())
+        ]
+    );
+
+    let reloaded = hello(&client, &server, Some(&token), Some("444555666")).await;
+    let rows = view_until(&client, &server, &reloaded, "the chat again", |view| {
+        view["app"]["open"]["messages"].as_array().cloned()
+    })
+    .await;
+    let rows: Vec<(String, String)> = rows
+        .iter()
+        .map(|m| {
+            (
+                m["data_id"].as_str().unwrap().into(),
+                m["status"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (format!("true_444555666@c.us_{late}"), "Sent".to_string()),
+            (format!("true_444555666@c.us_{ours}"), "Pending".to_string())
+        ]
+    );
     server.shutdown().await;
 }
 

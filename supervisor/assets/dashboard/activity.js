@@ -12,8 +12,16 @@ function activityText(type, e) {
     case 'deleted': return 'deleted';
     case 'status': return `is ${statusLabel(e.status)}${e.lastError ? `: ${e.lastError}` : ''}`;
     case 'ready': return `linked as ${phoneText(e.phoneNumber)}`;
-    case 'messageSent': return `sent a message to ${phoneText(e.phoneNumber)}`;
-    case 'messageFailed': return `could not send to ${phoneText(e.phoneNumber)}: ${(e.error && e.error.message) || 'unknown error'}`;
+    case 'messageQueued': return `queued message ${e.id} to ${phoneText(e.phoneNumber)}`;
+    case 'messageSent': return `sent message ${e.id} to ${phoneText(e.phoneNumber)}`;
+    case 'messageFailed': {
+      const error = e.error || {};
+      const why = error.message || error.code || 'unknown error';
+      return e.status === 'expired'
+        ? `message ${e.id} to ${phoneText(e.phoneNumber)} expired unsent: ${why}`
+        : `could not send message ${e.id} to ${phoneText(e.phoneNumber)}: ${why}`;
+    }
+    case 'messageAck': return `message ${e.id} was ${e.status === 'read' ? 'read' : 'delivered'}`;
     case 'messageReceived': {
       const from = String(e.sender || '').replace(/^\s*\[[^\]]*\]\s*/, '').replace(/:\s*$/, '').trim();
       return `received a message from ${from || e.chatId || 'someone'}`;

@@ -1,5 +1,5 @@
 // The session cards: the sessions as the API lists them, one card per session shown, the QR
-// code while one is on show, and which actions each card offers.
+// code while one is on show, which actions each card offers, and its outbox (`outbox.js`).
 //
 // `#session-list[data-filter]` says which sessions a page shows: "attention" (the overview:
 // those created here, waiting for a scan or failed) or "all" (the sessions page, narrowed by
@@ -10,6 +10,7 @@ import { api, errorText, sessionPath } from './api.js';
 import { bytesText, phoneText, sinceText, statusLabel } from './format.js';
 import { ASSIGNMENT_LABEL, assignedTypes } from './assignments.js';
 import { scheduleRefresh } from './refresh.js';
+import { outboxSection, renderOutbox } from './outbox.js';
 
 const STATUS_HINT = {
   STARTING: 'The browser is starting.',
@@ -197,7 +198,8 @@ function buildCard(id) {
         'data-action': action,
         class: action === 'delete' ? 'danger' : action.startsWith('assign-') ? 'assign' : undefined,
         text: label,
-      }))));
+      }))),
+    outboxSection(id));
 }
 
 function updateCard(card, view) {
@@ -276,6 +278,7 @@ function updateCard(card, view) {
         ? `Already the ${ASSIGNMENT_LABEL[type].toLowerCase()} number` : '';
     }
   }
+  renderOutbox(card);
 }
 
 function showQr(card, view) {

@@ -39,7 +39,7 @@ async function boot() {
   $('#key-panel').hidden = true;
   $('#content').hidden = false;
   $('#forget-key').hidden = !hasKey();
-  startStream({ onEvent, onReconnect: () => scheduleRefresh(0) });
+  startStream({ onEvent, onReconnect: resync });
 }
 
 /// The key was refused or forgotten: nothing of what was shown stays.
@@ -53,9 +53,15 @@ function onLock() {
   setLive('locked', 'locked');
 }
 
+/// Events may have been missed: everything is read again.
+function resync() {
+  for (const again of page.resync) again();
+  scheduleRefresh(0);
+}
+
 function onEvent(name, data) {
   if (name === 'lagged') {
-    scheduleRefresh(0);
+    resync();
     return;
   }
   let event;
@@ -74,9 +80,10 @@ function onEvent(name, data) {
 }
 
 /// Starts the page. `loaders` are what it reads besides the sessions and the assignments,
-/// `clear` what empties it when locked, `onEvent` what else hears each event `(type, event)`.
-export function start({ loaders = [], clear = [], onEvent: listeners = [] } = {}) {
-  page = { clear, onEvent: listeners };
+/// `clear` what empties it when locked, `onEvent` what else hears each event `(type, event)`,
+/// `resync` what else reads again when events may have been missed.
+export function start({ loaders = [], clear = [], onEvent: listeners = [], resync: resyncs = [] } = {}) {
+  page = { clear, onEvent: listeners, resync: resyncs };
   mountLayout();
   setLoaders([
     refreshSessions,

@@ -38,6 +38,15 @@ export function timeText(ms) {
   return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
 }
 
+/// The time of day for a moment of today, with the date before it for an older one.
+export function dateTimeText(ms) {
+  const d = new Date(ms);
+  const time = timeText(ms);
+  return d.toDateString() === new Date().toDateString()
+    ? time
+    : `${d.toLocaleDateString([], { month: 'short', day: 'numeric' })} ${time}`;
+}
+
 export function statusLabel(status) {
   return status ? String(status).replace(/_/g, ' ') : 'UNKNOWN';
 }

@@ -20,6 +20,7 @@ function renderStats(stats) {
   setText($('#stat-memory'), bytesText((stats.memory || {}).totalBytes ?? 0));
   setText($('#stat-sent'), String((stats.messages || {}).sent ?? 0));
   setText($('#stat-failed'), String((stats.messages || {}).failed ?? 0));
+  setText($('#stat-queued'), String((stats.messages || {}).queued ?? 0));
   setText($('#stat-restarts'), String(stats.restarts ?? 0));
   if (stats.uptimeSeconds !== undefined) {
     setText($('#uptime'), `up ${durationText(stats.uptimeSeconds)}`);

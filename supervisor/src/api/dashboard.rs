@@ -41,6 +41,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     served!("stream.js", JS),
     served!("refresh.js", JS),
     served!("cards.js", JS),
+    served!("outbox.js", JS),
     served!("actions.js", JS),
     served!("assignments.js", JS),
     served!("stats.js", JS),

@@ -22,7 +22,7 @@ use super::{ApiError, AppState};
 use crate::messaging::outbox::{OutboxError, Request};
 use crate::messaging::policy::valid_idempotency_key;
 use crate::messaging::status::MessageStatus;
-use crate::sessions::session::{Control, normalize_phone};
+use crate::sessions::session::{Control, Status, normalize_phone};
 use crate::store::StoredMessage;
 
 /// The longest message WhatsApp Web accepts in one bubble.
@@ -117,17 +117,20 @@ pub async fn send(
     if new {
         session.control(Control::Outbox);
     }
-    let wait = if query.wait == Some(false) {
+    // Only a WORKING session can send within the wait; for any other, say at once that the
+    // message is kept and will go out when it can.
+    let working = session.state().status == Status::Working;
+    let wait = if query.wait == Some(false) || !working {
         Duration::ZERO
     } else {
         state.outbox.config().send_wait
     };
-    let message = state
-        .outbox
-        .wait(message.id, wait)
-        .await?
-        .unwrap_or(message);
-    Ok(answer(&message))
+    // A daemon that stops answers at once: the message is kept and goes out after the restart.
+    let waited = tokio::select! {
+        waited = state.outbox.wait(message.id, wait) => waited?,
+        () = state.shutdown.cancelled() => state.outbox.get(&message.session_id, &message.id.to_string())?,
+    };
+    Ok(answer(&waited.unwrap_or(message)))
 }
 
 /// What a send request answers for its message as it is now.

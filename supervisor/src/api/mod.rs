@@ -15,6 +15,7 @@ pub mod openapi;
 mod qr_png;
 mod sessions;
 mod system;
+mod webhooks;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,6 +31,7 @@ pub use error::ApiError;
 use crate::daemon::metrics::Metrics;
 use crate::laravel::assignments::Assignments;
 use crate::messaging::outbox::Outbox;
+use crate::messaging::webhooks::Webhooks;
 use crate::sessions::events::EventBus;
 use crate::sessions::registry::Registry;
 use crate::store::Store;
@@ -45,6 +47,7 @@ pub struct AppState {
     pub events: EventBus,
     pub metrics: Arc<Metrics>,
     pub outbox: Arc<Outbox>,
+    pub webhooks: Arc<Webhooks>,
     /// For `/ready` only: whether the store takes writes.
     pub store: Arc<Store>,
     pub settings: Arc<Settings>,
@@ -184,8 +187,38 @@ routes! {
         "Sessions by status, memory, restarts, messages, uptime", guarded: true, body: None, [200 => "Stats"]
     }
     get "/api/events" => events::stream {
-        "Server-Sent Events of sessions; ?session=ID filters", guarded: true, body: None,
-        [200 => "text/event-stream of Event", 400 => "invalid_session_id"]
+        "Server-Sent Events of sessions, each with its id; ?session=ID filters; Last-Event-ID replays what came after it (within --retention), then goes on live",
+        guarded: true, body: None,
+        [200 => "text/event-stream of Event", 400 => "invalid_session_id, invalid_last_event_id"]
+    }
+    post "/api/webhooks" => webhooks::create {
+        "Add a webhook endpoint; the answer is the only one that shows its secret", guarded: true, body: Some("CreateWebhook"),
+        [201 => "WebhookCreated", 400 => "invalid_url, invalid_events, invalid_sessions, invalid_secret, invalid_json, invalid_body",
+         413 => "body_too_large"]
+    }
+    get "/api/webhooks" => webhooks::list {
+        "The webhook endpoints", guarded: true, body: None, [200 => "WebhookList"]
+    }
+    get "/api/webhooks/{webhookId}" => webhooks::detail {
+        "A webhook endpoint", guarded: true, body: None, [200 => "Webhook", 404 => "webhook_not_found"]
+    }
+    patch "/api/webhooks/{webhookId}" => webhooks::update {
+        "Change an endpoint's url, events, sessions or secret, or enable it again", guarded: true, body: Some("UpdateWebhook"),
+        [200 => "Webhook", 400 => "invalid_url, invalid_events, invalid_sessions, invalid_secret, invalid_json, invalid_body",
+         404 => "webhook_not_found", 413 => "body_too_large"]
+    }
+    delete "/api/webhooks/{webhookId}" => webhooks::delete {
+        "Remove an endpoint and its deliveries", guarded: true, body: None,
+        [200 => "WebhookDeleted", 404 => "webhook_not_found"]
+    }
+    get "/api/webhooks/{webhookId}/deliveries" => webhooks::deliveries {
+        "An endpoint's deliveries, newest first, with the last response; ?status=pending|delivered|failed&limit=&before=",
+        guarded: true, body: None,
+        [200 => "DeliveryList", 400 => "invalid_status, invalid_limit, invalid_cursor", 404 => "webhook_not_found"]
+    }
+    post "/api/webhooks/{webhookId}/deliveries/{deliveryId}/retry" => webhooks::retry {
+        "Send a delivery again now, with a new --webhook-max-age ahead of it", guarded: true, body: None,
+        [202 => "Delivery", 404 => "webhook_not_found, delivery_not_found"]
     }
     get "/api/openapi.json" => openapi::document {
         "This document", guarded: true, body: None, [200 => "OpenAPI 3.1"]

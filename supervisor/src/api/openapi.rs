@@ -6,6 +6,84 @@ use serde_json::{Map, Value, json};
 
 use super::ROUTES;
 
+/// The webhooks' schemas (a `json!` of its own: one would exceed the macro's recursion limit).
+fn webhook_schemas() -> Value {
+    json!({
+        "WebhookType": {"type": "string", "enum": ["*", "session.status", "session.qr", "message.received", "message.queued",
+            "message.sent", "message.failed", "message.ack", "assignment.changed"]},
+        "CreateWebhook": {
+            "type": "object",
+            "properties": {
+                "url": {"type": "string", "description": "http:// (this build has no TLS)"},
+                "events": {"type": "array", "items": {"$ref": "#/components/schemas/WebhookType"}, "description": "default [\"*\"]"},
+                "sessions": {"type": "array", "items": {"type": "string"}, "description": "session ids or \"*\" (the default)"},
+                "secret": {"type": "string", "description": "whsec_ and the base64 of 24 to 64 bytes; generated when absent"}
+            },
+            "required": ["url"],
+            "additionalProperties": false
+        },
+        "UpdateWebhook": {
+            "type": "object",
+            "properties": {
+                "url": {"type": "string"},
+                "events": {"type": "array", "items": {"$ref": "#/components/schemas/WebhookType"}},
+                "sessions": {"type": "array", "items": {"type": "string"}},
+                "secret": {"type": "string"},
+                "enabled": {"type": "boolean"}
+            },
+            "additionalProperties": false
+        },
+        "Webhook": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"}, "url": {"type": "string"},
+                "events": {"type": "array", "items": {"$ref": "#/components/schemas/WebhookType"}},
+                "sessions": {"type": "array", "items": {"type": "string"}},
+                "enabled": {"type": "boolean"}, "disabledReason": {"type": ["string", "null"]},
+                "createdAt": {"type": "integer", "description": "Unix milliseconds"}
+            },
+            "required": ["id", "url", "events", "sessions", "enabled"]
+        },
+        "WebhookCreated": {"allOf": [
+            {"$ref": "#/components/schemas/Webhook"},
+            {"type": "object", "properties": {"secret": {"type": "string"}}, "required": ["secret"]}
+        ]},
+        "WebhookList": {
+            "type": "object",
+            "properties": {"webhooks": {"type": "array", "items": {"$ref": "#/components/schemas/Webhook"}}},
+            "required": ["webhooks"]
+        },
+        "WebhookDeleted": {"type": "object", "properties": {"id": {"type": "string"}, "deleted": {"type": "boolean"}}},
+        "Delivery": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"},
+                "webhookMessageId": {"type": "string", "description": "the webhook-id header, the same on every attempt"},
+                "eventId": {"type": "string", "description": "the event's id on /api/events"},
+                "sessionId": {"type": "string"},
+                "type": {"$ref": "#/components/schemas/WebhookType"},
+                "status": {"type": "string", "enum": ["pending", "delivered", "failed"]},
+                "attempts": {"type": "integer"},
+                "createdAt": {"type": "integer"}, "nextAttemptAt": {"type": ["integer", "null"]},
+                "lastAttemptAt": {"type": ["integer", "null"]},
+                "lastResponse": {"type": ["object", "null"], "properties": {
+                    "status": {"type": "integer"}, "body": {"type": "string", "description": "its first 256 bytes"}
+                }},
+                "lastError": {"type": ["string", "null"]}, "finishedAt": {"type": ["integer", "null"]}
+            },
+            "required": ["id", "webhookMessageId", "eventId", "sessionId", "status", "attempts", "createdAt"]
+        },
+        "DeliveryList": {
+            "type": "object",
+            "properties": {
+                "deliveries": {"type": "array", "items": {"$ref": "#/components/schemas/Delivery"}},
+                "nextBefore": {"type": ["string", "null"]}
+            },
+            "required": ["deliveries", "nextBefore"]
+        }
+    })
+}
+
 /// The JSON schemas named by the route table, and those their answers use.
 fn schemas() -> Value {
     let session = json!({
@@ -23,11 +101,12 @@ fn schemas() -> Value {
             "workerPid": {"type": ["integer", "null"]},
             "chromedriverPid": {"type": ["integer", "null"]},
             "browserPid": {"type": ["integer", "null"]},
-            "memoryBytes": {"type": ["integer", "null"]}
+            "memoryBytes": {"type": ["integer", "null"]},
+            "proxy": {"type": ["string", "null"], "description": "the upstream proxy, its password shown as ***"}
         },
         "required": ["sessionId", "status", "qrAvailable", "phoneNumber"]
     });
-    json!({
+    let mut schemas = json!({
         "Status": {"type": "string", "enum": ["STARTING", "SCAN_QR_CODE", "WORKING", "STOPPED", "FAILED"]},
         "Error": {
             "type": "object",
@@ -40,7 +119,13 @@ fn schemas() -> Value {
         },
         "CreateSession": {
             "type": ["object", "null"],
-            "properties": {"sessionId": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}},
+            "properties": {
+                "sessionId": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+                "proxy": {
+                    "type": "string",
+                    "description": "all the session's traffic goes through this proxy: http://[user:password@]host:port or socks5://[user:password@]host:port"
+                }
+            },
             "additionalProperties": false
         },
         "Created": {
@@ -111,7 +196,7 @@ fn schemas() -> Value {
             "messages": {"type": "object"}, "uptimeSeconds": {"type": "integer"}
         }},
         "Event": {"type": "object", "properties": {
-            "type": {"type": "string", "enum": ["created", "deleted", "status", "qr", "ready", "messageSent", "messageFailed", "messageReceived", "assignment"]},
+            "type": {"type": "string", "enum": ["created", "deleted", "status", "qr", "ready", "messageQueued", "messageSent", "messageFailed", "messageAck", "messageReceived", "assignment"]},
             "sessionId": {"type": "string"}, "at": {"type": "integer"}
         }, "required": ["type", "sessionId", "at"]},
         "AssignNumber": {
@@ -144,7 +229,11 @@ fn schemas() -> Value {
         },
         "Health": {"type": "object", "properties": {"status": {"type": "string"}}},
         "Ready": {"type": "object", "properties": {"status": {"type": "string"}}}
-    })
+    });
+    if let (Some(all), Value::Object(webhooks)) = (schemas.as_object_mut(), webhook_schemas()) {
+        all.extend(webhooks);
+    }
+    schemas
 }
 
 fn response(status: u16, description: &str) -> Value {
@@ -205,6 +294,19 @@ pub fn build() -> Value {
                     "name": "messageId", "in": "path", "required": true,
                     "description": "wamux's id of the message, or WhatsApp's",
                     "schema": {"type": "string"}
+                }));
+        }
+        if route.path.contains("{webhookId}") {
+            operation["parameters"] = json!([{
+                "name": "webhookId", "in": "path", "required": true, "schema": {"type": "string"}
+            }]);
+        }
+        if route.path.contains("{deliveryId}") {
+            operation["parameters"]
+                .as_array_mut()
+                .expect("a {webhookId} route")
+                .push(json!({
+                    "name": "deliveryId", "in": "path", "required": true, "schema": {"type": "string"}
                 }));
         }
         if route.path.contains("{name}") {

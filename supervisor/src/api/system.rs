@@ -210,6 +210,38 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             .iter()
             .map(|(id, _, age)| (format!("{{session=\"{id}\"}}"), *age)),
     );
+    let webhooks = state.webhooks.stats().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "could not read the webhook deliveries");
+        Vec::new()
+    });
+    let now = crate::sessions::session::now_ms();
+    let per_webhook = |value: &dyn Fn(&crate::store::DeliveryStats) -> u64| {
+        webhooks
+            .iter()
+            .map(|w| (format!("{{webhook=\"{}\"}}", w.webhook_id), value(w)))
+            .collect::<Vec<_>>()
+    };
+    family(
+        &mut out,
+        "wamux_webhook_deliveries_pending",
+        "gauge",
+        "Webhook deliveries waiting to be delivered, per endpoint.",
+        per_webhook(&|w| w.pending),
+    );
+    family(
+        &mut out,
+        "wamux_webhook_deliveries_failed",
+        "gauge",
+        "Webhook deliveries given up (kept for --retention), per endpoint.",
+        per_webhook(&|w| w.failed),
+    );
+    family(
+        &mut out,
+        "wamux_webhook_oldest_pending_age_seconds",
+        "gauge",
+        "Age of the oldest webhook delivery waiting, per endpoint (0 with none).",
+        per_webhook(&|w| w.oldest_pending_at.map_or(0, |at| (now - at).max(0) as u64 / 1000)),
+    );
     state.metrics.write_latency(&mut out);
     (
         [(

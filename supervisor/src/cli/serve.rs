@@ -15,6 +15,7 @@ use crate::daemon::config::{self, ServeConfig};
 use crate::daemon::notify::Notifier;
 use crate::messaging::outbox::OutboxConfig;
 use crate::messaging::policy::Interval;
+use crate::messaging::webhooks::{WebhookConfig, check_url, signing::Secret};
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -105,6 +106,29 @@ pub struct ServeArgs {
     /// Sent, failed and expired messages are kept this long, e.g. 30d.
     #[arg(long, env = "WAMUX_RETENTION", default_value = "30d", value_parser = config::parse_duration)]
     retention: Duration,
+    /// Send every event of every session to this http:// URL, signed with --webhook-secret
+    /// (the endpoint `wh_default` of /api/webhooks).
+    #[arg(long, env = "WAMUX_WEBHOOK_URL", requires = "webhook_secret")]
+    webhook_url: Option<String>,
+    /// The --webhook-url endpoint's secret: "whsec_" and the base64 of 24 to 64 random bytes.
+    #[arg(long, env = "WAMUX_WEBHOOK_SECRET", hide_env_values = true)]
+    webhook_secret: Option<String>,
+    /// How long a webhook delivery is retried before it is given up as failed, e.g. 24h.
+    #[arg(long, env = "WAMUX_WEBHOOK_MAX_AGE", default_value = "24h", value_parser = config::parse_duration)]
+    webhook_max_age: Duration,
+    /// The first webhook retry's delay; the later ones are multiples of it. For tests, e.g. 50ms.
+    #[arg(long, env = "WAMUX_WEBHOOK_RETRY_BASE", default_value = "5s", hide = true,
+          value_parser = parse_retry_base)]
+    webhook_retry_base: Duration,
+}
+
+/// `--webhook-retry-base` may be in milliseconds, so that tests run the schedule in seconds.
+fn parse_retry_base(text: &str) -> Result<Duration, String> {
+    match text.trim().strip_suffix("ms").map(str::parse::<u64>) {
+        Some(Ok(ms)) if ms > 0 => Ok(Duration::from_millis(ms)),
+        Some(_) => Err(format!("{text:?} is not a duration like 50ms or 5s")),
+        None => config::parse_duration(text),
+    }
 }
 
 /// `--send-wait` may be 0: answer 202 at once.
@@ -128,6 +152,15 @@ impl ServeArgs {
         if let Some(url) = &self.public_url {
             crate::api::check_public_url(url).map_err(|e| anyhow::anyhow!("--public-url: {e}"))?;
         }
+        if let Some(url) = &self.webhook_url {
+            check_url(url).map_err(|e| anyhow::anyhow!("--webhook-url: {e}"))?;
+        }
+        let webhook_secret = self
+            .webhook_secret
+            .as_deref()
+            .map(Secret::parse)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--webhook-secret: {e}"))?;
         let chromedriver = self
             .chromedriver
             .or_else(config::default_chromedriver)
@@ -166,6 +199,12 @@ impl ServeArgs {
                 ttl: self.message_ttl,
                 retention: self.retention,
                 interval: self.send_interval,
+            },
+            webhooks: WebhookConfig {
+                url: self.webhook_url,
+                secret: webhook_secret,
+                max_age: self.webhook_max_age,
+                retry_base: self.webhook_retry_base,
             },
         })
     }
@@ -301,5 +340,34 @@ mod tests {
         let refused = config(&["--public-url", "wamux.example.com"]).unwrap_err();
         assert!(refused.to_string().contains("--public-url"), "{refused}");
         config(&["--public-url", "https://wamux.example.com/base"]).unwrap();
+    }
+
+    #[test]
+    fn the_webhook_flags_are_checked() {
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let parsed = config(&[
+            "--webhook-url",
+            "http://127.0.0.1:8000/hook",
+            "--webhook-secret",
+            secret,
+            "--webhook-retry-base",
+            "50ms",
+        ])
+        .unwrap();
+        assert_eq!(parsed.webhooks.url.as_deref(), Some("http://127.0.0.1:8000/hook"));
+        assert_eq!(parsed.webhooks.secret.unwrap().to_text(), secret);
+        assert_eq!(parsed.webhooks.retry_base, Duration::from_millis(50));
+        assert_eq!(parsed.webhooks.max_age, Duration::from_secs(86400));
+        for (flags, says) in [
+            (["--webhook-url", "https://x/", "--webhook-secret", secret], "--webhook-url"),
+            (["--webhook-url", "http://x/", "--webhook-secret", "whsec_c2hvcnQ="], "--webhook-secret"),
+        ] {
+            let refused = config(&flags).unwrap_err().to_string();
+            assert!(refused.contains(says), "{refused}");
+        }
+        assert!(
+            Serve::try_parse_from(["serve", "--webhook-url", "http://x/"]).is_err(),
+            "a URL needs a secret"
+        );
     }
 }

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::messaging::outbox::OutboxConfig;
+use crate::messaging::webhooks::WebhookConfig;
 
 /// Everything `wamux serve` needs; built from the command line, or directly by tests.
 #[derive(Debug, Clone)]
@@ -41,6 +42,8 @@ pub struct ServeConfig {
     pub allowed_hosts: Vec<String>,
     /// The outbox: `--send-wait`, `--message-ttl`, `--retention`, `--send-interval`.
     pub outbox: OutboxConfig,
+    /// `--webhook-url`, `--webhook-secret`, `--webhook-max-age`.
+    pub webhooks: WebhookConfig,
     /// With `--auto-switch`: how long an assigned session may be unusable before its
     /// assignment moves to another WORKING session.
     pub auto_switch: Option<Duration>,
@@ -52,7 +55,42 @@ pub struct DataDir {
     root: PathBuf,
 }
 
+/// A `--data-dir` that holds things of others: wamux makes its data directory private, and
+/// will not do that to, say, the Laravel application it was started in.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "--data-dir {} already holds files that are not wamux's (such as {found:?}); wamux makes \
+     its data directory private (mode 0700), so it needs one of its own: an empty or new \
+     directory, for example --data-dir {}",
+    dir.display(),
+    dir.join("wamux").display()
+)]
+pub struct NotOurs {
+    pub dir: PathBuf,
+    pub found: String,
+}
+
 impl DataDir {
+    /// Whether wamux may take `root` as its data directory: one that does not exist yet, is
+    /// empty, or already holds what wamux leaves there (`wamux.db`, `wamux.lock` or
+    /// `sessions`). A directory that cannot be listed is left for its creation to report.
+    pub fn may_take(root: &Path) -> Result<(), NotOurs> {
+        let Ok(entries) = std::fs::read_dir(root) else {
+            return Ok(());
+        };
+        let names: Vec<_> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        if names.is_empty() || names.iter().any(|n| OURS.contains(&n.as_str())) {
+            return Ok(());
+        }
+        Err(NotOurs {
+            dir: root.to_path_buf(),
+            found: names.into_iter().min().unwrap_or_default(),
+        })
+    }
+
     /// `root` must be absolute: profile paths are matched against browsers' command lines.
     pub fn new(root: PathBuf) -> Self {
         debug_assert!(root.is_absolute());
@@ -83,6 +121,9 @@ impl DataDir {
         self.session(id).join("profile")
     }
 }
+
+/// What wamux itself leaves in a data directory.
+const OURS: [&str; 3] = ["wamux.db", crate::daemon::lock::LOCK_FILE, "sessions"];
 
 /// The first of `candidates` that exists, else the first name found on `PATH`.
 pub fn find_executable(candidates: &[&str], names_on_path: &[&str]) -> Option<PathBuf> {
@@ -179,6 +220,31 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_data_dir_holding_other_things_is_not_taken() {
+        let base = std::env::temp_dir().join(format!("wamux-datadir-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(&base).unwrap();
+        DataDir::may_take(&base.join("new")).expect("a new directory");
+        DataDir::may_take(&base).expect("an empty directory");
+        for ours in ["wamux.db", "wamux.lock", "sessions"] {
+            let dir = base.join(format!("has-{ours}"));
+            std::fs::create_dir_all(dir.join(ours)).unwrap();
+            std::fs::write(dir.join("notes.txt"), "x").unwrap();
+            DataDir::may_take(&dir).expect(ours);
+        }
+        let app = base.join("app");
+        std::fs::create_dir_all(app.join("public")).unwrap();
+        std::fs::write(app.join(".env"), "APP_KEY=x").unwrap();
+        let refused = DataDir::may_take(&app).unwrap_err().to_string();
+        assert!(refused.contains(".env"), "{refused}");
+        assert!(
+            refused.contains(&format!("--data-dir {}/wamux", app.display())),
+            "{refused}"
+        );
+        std::fs::remove_dir_all(&base).unwrap();
+    }
 
     #[test]
     fn durations() {

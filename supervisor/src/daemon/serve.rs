@@ -1,14 +1,16 @@
 //! `wamux serve`: the daemon's life from start to exit.
 //!
-//! 1. Make the data directory (private to the service user) and take its lock for the daemon's
-//!    whole life, before anything else touches it: a second daemon, or `wamux sweep`, is
-//!    refused at once.
+//! 1. Make the data directory (private to the service user, as is every file the daemon and its
+//!    workers create: umask 077) and take its lock for the daemon's whole life, before anything
+//!    else touches it: a second daemon, or `wamux sweep`, is refused at once. A directory that
+//!    holds other things is refused instead of being made private ([`DataDir::may_take`]).
 //! 2. End what an earlier daemon that died left: its workers get SIGTERM and the grace period
 //!    to close their browsers, then SIGKILL to their groups; then any browser still on one of
 //!    the profiles is killed. Open the store.
 //! 3. Probe whether workers can have network namespaces of their own and, if so, serve their
-//!    egress ([`crate::egress`]). Listen for workers, restore the sessions people left
-//!    running, then serve HTTP. Meanwhile,
+//!    egress ([`crate::egress`]). Listen for workers, keep the `--webhook-url` endpoint and
+//!    start sending webhook deliveries, restore the sessions people left running, then serve
+//!    HTTP. Meanwhile,
 //!    every `--watch-interval` and on SIGCHLD, kill browsers that no worker owns and reap
 //!    adopted zombies.
 //! 4. On shutdown: stop taking connections and, at once, stop every worker, while the requests
@@ -41,6 +43,27 @@ const SHUTDOWN_MARGIN: Duration = Duration::from_secs(15);
 /// A Unix socket path must fit in `sockaddr_un.sun_path` (108 bytes with its NUL).
 const MAX_SOCKET_PATH: usize = 107;
 
+/// The files of the data directory's root; older versions left them readable by all.
+const PRIVATE_FILES: [&str; 4] = [
+    "wamux.db",
+    "wamux.db-wal",
+    "wamux.db-shm",
+    crate::daemon::lock::LOCK_FILE,
+];
+
+fn private_files(root: &std::path::Path) -> anyhow::Result<()> {
+    for name in PRIVATE_FILES {
+        let path = root.join(name);
+        match std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("cannot make {} private", path.display()));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 fn private_dir(path: &std::path::Path) -> anyhow::Result<()> {
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -58,6 +81,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
     on_listening: impl FnOnce(std::net::SocketAddr),
 ) -> anyhow::Result<()> {
+    DataDir::may_take(&config.data_dir)?;
+    // The profiles hold the WhatsApp sessions' keys and the database their numbers: what the
+    // daemon and its workers create is theirs alone, under systemd (UMask=) or not.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     private_dir(&config.data_dir)?;
     config.data_dir = config
         .data_dir
@@ -66,6 +93,7 @@ pub async fn run(
     let _lock = DataDirLock::acquire(&config.data_dir)?;
     let data = DataDir::new(config.data_dir.clone());
     private_dir(&data.sessions())?;
+    private_files(data.root())?;
 
     let socket = data.worker_socket();
     let workers = sweep::end_orphan_workers(&data.sessions(), config.stop_grace).await;
@@ -144,6 +172,11 @@ pub async fn run(
         };
         tokio::spawn(egress.serve(listener, stop_egress.clone()))
     });
+    ctx.webhooks
+        .configure()
+        .context("cannot keep the --webhook-url endpoint")?;
+    let stop_webhooks = CancellationToken::new();
+    let webhooks = tokio::spawn(ctx.webhooks.clone().deliver(stop_webhooks.clone()));
     let restored = sessions.restore().context("cannot restore the sessions")?;
     let stop_housekeeping = CancellationToken::new();
     let housekeeping = tokio::spawn(housekeeping(
@@ -169,6 +202,8 @@ pub async fn run(
     .await;
     stop_housekeeping.cancel();
     let _ = housekeeping.await;
+    stop_webhooks.cancel();
+    let _ = webhooks.await;
     stop_link.cancel();
     let _ = link_task.await;
     let _ = std::fs::remove_file(&socket);
@@ -212,6 +247,7 @@ pub fn assemble(
         events: ctx.events.clone(),
         metrics: ctx.metrics.clone(),
         outbox: ctx.outbox.clone(),
+        webhooks: ctx.webhooks.clone(),
         store: ctx.store.clone(),
         settings: Arc::new(Settings {
             api_key: ctx.config.api_key.clone(),
@@ -303,6 +339,9 @@ async fn housekeeping(
                 }
                 if let Err(e) = ctx.outbox.housekeeping() {
                     tracing::error!(error = %e, "could not expire or prune messages");
+                }
+                if let Err(e) = ctx.webhooks.housekeeping(ctx.config.outbox.retention) {
+                    tracing::error!(error = %e, "could not prune events");
                 }
                 let sessions_dir = ctx.data.sessions();
                 let workers = sweep::orphan_workers(&sessions_dir);

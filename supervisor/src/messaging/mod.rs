@@ -1,11 +1,13 @@
-//! Messages wamux sends: the durable outbox. A message is written to the store before it is
+//! Messages wamux sends: the durable outbox, and the webhooks that tell of every event. A message is written to the store before it is
 //! answered, goes out one at a time per session in the order accepted, and is never lost nor
 //! sent twice across crashes of the worker, the browser or the daemon.
 //!
 //! - [`status`]: a message's status and its public names.
 //! - [`policy`]: the decisions, pure: what a worker's answer means, pacing, what the API answers.
 //! - [`outbox`]: the service over the store that the API and the session driver use.
+//! - [`webhooks`]: signed, ordered, durable webhook deliveries of the events.
 
 pub mod outbox;
 pub mod policy;
 pub mod status;
+pub mod webhooks;

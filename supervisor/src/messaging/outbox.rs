@@ -185,7 +185,7 @@ impl Outbox {
 
     /// Stores the snapshot of the attempt about to be pressed.
     pub fn attempt(&self, id: i64, seen: &[String]) -> Result<(), StoreError> {
-        self.store.record_attempt(id, seen)
+        self.store.record_send_attempt(id, seen)
     }
 
     /// The worker's answer for message `id`; returns how long to wait before the next attempt

@@ -1,13 +1,21 @@
-//! What happens to sessions, as a stream for `/api/events`, the dashboard and `wamux events`.
+//! What happens to sessions, as a stream for `/api/events`, the dashboard, `wamux events` and
+//! the webhooks.
 //!
-//! A broadcast channel: publishing never waits on a slow reader; a reader that falls more than
-//! [`CAPACITY`] events behind is told how many it missed and goes on from the newest.
+//! Each event is first appended to the store's event log, which gives it its id and makes the
+//! webhook deliveries it needs, in one transaction; then it is broadcast, in the order of the
+//! ids. The broadcast never waits on a slow reader; a reader that falls more than [`CAPACITY`]
+//! events behind is told how many it missed and goes on from the newest (and can catch up from
+//! the log, by id).
+
+use std::sync::Arc;
 
 use serde::Serialize;
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast};
 
 use crate::messaging::status::MessageStatus;
+use crate::messaging::webhooks::webhook_type;
 use crate::sessions::session::{FailureBody, Status, now_ms};
+use crate::store::{NewEvent, Store};
 
 const CAPACITY: usize = 1024;
 
@@ -22,9 +30,11 @@ pub enum EventKind {
     Status {
         status: Status,
         last_error: Option<String>,
+        /// The linked number, once known.
+        phone_number: Option<String>,
     },
-    /// A new QR code is on show (fetch it from `/api/sessions/{id}/qr`).
-    Qr,
+    /// A new QR code is on show, with its payload (as `/api/sessions/{id}/qr?format=raw`).
+    Qr { payload: String },
     #[serde(rename_all = "camelCase")]
     Ready { phone_number: String },
     /// A message was accepted into the outbox (`id` is wamux's id for it).
@@ -70,6 +80,9 @@ pub enum EventKind {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Event {
+    /// The event log's id: `/api/events` sends it as the SSE `id`, not in the data.
+    #[serde(skip)]
+    pub id: i64,
     pub session_id: String,
     pub at: i64,
     #[serde(flatten)]
@@ -83,7 +96,7 @@ impl Event {
             EventKind::Created => "created",
             EventKind::Deleted => "deleted",
             EventKind::Status { .. } => "status",
-            EventKind::Qr => "qr",
+            EventKind::Qr { .. } => "qr",
             EventKind::Ready { .. } => "ready",
             EventKind::MessageQueued { .. } => "messageQueued",
             EventKind::MessageSent { .. } => "messageSent",
@@ -95,32 +108,66 @@ impl Event {
     }
 }
 
-/// Cheap to clone: every clone publishes to the same readers.
+/// Cheap to clone: every clone publishes to the same log and readers.
 #[derive(Clone)]
 pub struct EventBus {
     tx: broadcast::Sender<Event>,
-}
-
-impl Default for EventBus {
-    fn default() -> Self {
-        EventBus {
-            tx: broadcast::channel(CAPACITY).0,
-        }
-    }
+    store: Arc<Store>,
+    /// Told when an event made webhook deliveries.
+    deliveries: Arc<Notify>,
 }
 
 impl EventBus {
+    pub fn new(store: Arc<Store>) -> Self {
+        EventBus {
+            tx: broadcast::channel(CAPACITY).0,
+            store,
+            deliveries: Arc::new(Notify::new()),
+        }
+    }
+
+    /// What the webhook delivery task waits on.
+    pub fn deliveries(&self) -> Arc<Notify> {
+        self.deliveries.clone()
+    }
+
+    /// Appends the event to the log, then broadcasts it. Should the store fail, the event is
+    /// still broadcast, without an id, and the webhooks miss it.
     pub fn publish(&self, session_id: &str, kind: EventKind) {
-        // No subscriber is not an error: nobody is watching.
-        let _ = self.tx.send(Event {
+        let event = Event {
+            id: 0,
             session_id: session_id.to_owned(),
             at: now_ms(),
             kind,
+        };
+        let new = NewEvent {
+            session_id: event.session_id.clone(),
+            kind: event.name(),
+            webhook_type: webhook_type(event.name()),
+            at: event.at,
+            data: serde_json::to_string(&event).unwrap_or_else(|_| "{}".into()),
+        };
+        let (tx, deliveries) = (self.tx.clone(), self.deliveries.clone());
+        let logged = event.clone();
+        let appended = self.store.append_event(new, move |id, made| {
+            // No subscriber is not an error: nobody is watching.
+            let _ = tx.send(Event { id, ..logged });
+            if made > 0 {
+                deliveries.notify_one();
+            }
         });
+        if let Err(e) = appended {
+            tracing::error!(error = %e, event = event.name(), "could not record an event");
+            let _ = self.tx.send(event);
+        }
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.tx.subscribe()
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
     }
 }
 
@@ -130,23 +177,34 @@ mod tests {
 
     #[test]
     fn events_serialize_flat_with_their_type() {
-        let bus = EventBus::default();
+        let bus = EventBus::new(Arc::new(Store::open_in_memory().unwrap()));
         let mut rx = bus.subscribe();
         bus.publish(
             "s1",
             EventKind::Status {
                 status: Status::Working,
                 last_error: None,
+                phone_number: Some("5215512345678".into()),
             },
         );
+        bus.publish("s1", EventKind::Created);
         let event = rx.try_recv().unwrap();
         assert_eq!(event.name(), "status");
+        assert_eq!((event.id, rx.try_recv().unwrap().id), (1, 2));
+        let logged = bus.store().events_after(0, None, 10).unwrap();
+        assert_eq!(logged.len(), 2);
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&logged[0].data).unwrap()["phoneNumber"],
+            "5215512345678"
+        );
         let json = serde_json::to_value(&event).unwrap();
         assert_eq!(json["type"], "status");
         assert_eq!(json["sessionId"], "s1");
         assert_eq!(json["status"], "WORKING");
         assert!(json["at"].as_i64().unwrap() > 0);
+        assert!(json.get("id").is_none(), "the id is the SSE id, not a field");
         let ready = serde_json::to_value(Event {
+            id: 3,
             session_id: "s".into(),
             at: 1,
             kind: EventKind::Ready {

@@ -126,6 +126,7 @@ impl Registry {
             EventKind::Status {
                 status: Status::Starting,
                 last_error: None,
+                phone_number: None,
             },
         );
         let mut state = SessionState::new(Status::Starting, None);

@@ -16,9 +16,15 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+mod events;
 mod outbox;
+mod webhooks;
 
+pub use events::{NewEvent, StoredEvent};
 pub use outbox::{Inserted, NewMessage, Page, QueueStats, StoredMessage};
+pub use webhooks::{
+    Attempt, Delivery, DeliveryStats, DeliveryStatus, Endpoint, EndpointChange, Head,
+};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use thiserror::Error;
@@ -101,6 +107,46 @@ const MIGRATIONS: &[&str] = &[
         WHERE idempotency_key IS NOT NULL;",
     // The session's upstream proxy URL, credentials included (never shown by the API).
     "ALTER TABLE sessions ADD COLUMN proxy TEXT;",
+    // The event log (`events.rs`) and the webhooks (`webhooks.rs`). `events` and `sessions`
+    // of an endpoint are JSON arrays; a delivery's `started_at` is since when it is tried.
+    "CREATE TABLE events (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        session_id TEXT NOT NULL,
+        type       TEXT NOT NULL,
+        at         INTEGER NOT NULL,
+        data       TEXT NOT NULL
+    );
+    CREATE INDEX events_by_at ON events (at);
+    CREATE TABLE webhooks (
+        id              TEXT PRIMARY KEY NOT NULL,
+        url             TEXT NOT NULL,
+        secret          TEXT NOT NULL,
+        events          TEXT NOT NULL,
+        sessions        TEXT NOT NULL,
+        enabled         INTEGER NOT NULL DEFAULT 1,
+        disabled_reason TEXT,
+        created_at      INTEGER NOT NULL
+    );
+    CREATE TABLE webhook_deliveries (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        webhook_id      TEXT NOT NULL,
+        event_id        INTEGER NOT NULL,
+        session_id      TEXT NOT NULL,
+        status          TEXT NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        created_at      INTEGER NOT NULL,
+        started_at      INTEGER NOT NULL,
+        next_attempt_at INTEGER NOT NULL,
+        last_attempt_at INTEGER,
+        last_status     INTEGER,
+        last_body       TEXT,
+        last_error      TEXT,
+        finished_at     INTEGER
+    );
+    CREATE INDEX deliveries_pending ON webhook_deliveries (webhook_id, session_id, id)
+        WHERE status = 'pending';
+    CREATE INDEX deliveries_by_webhook ON webhook_deliveries (webhook_id, id);
+    CREATE INDEX deliveries_by_event ON webhook_deliveries (event_id);",
 ];
 
 /// How long a write waits for a lock another connection holds before it fails.

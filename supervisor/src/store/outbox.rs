@@ -237,7 +237,7 @@ impl Store {
     }
 
     /// Records the snapshot of the attempt about to be pressed.
-    pub fn record_attempt(&self, id: i64, seen: &[String]) -> Result<(), StoreError> {
+    pub fn record_send_attempt(&self, id: i64, seen: &[String]) -> Result<(), StoreError> {
         let seen = serde_json::to_string(seen).unwrap_or_else(|_| "[]".into());
         self.execute(
             "UPDATE messages SET seen = ?2 WHERE id = ?1 AND status = 'sending'",
@@ -463,7 +463,7 @@ mod tests {
         );
         store.mark_sending(a).unwrap();
         store
-            .record_attempt(a, &["X1".into(), "X2".into()])
+            .record_send_attempt(a, &["X1".into(), "X2".into()])
             .unwrap();
         let back = store
             .retry_later(a, "send_timeout", "slow")

@@ -1,5 +1,6 @@
 //! What every session's task shares: the configuration, the store, the worker link, the two
-//! gates, the event bus and the metrics; and the one function that changes a session's status.
+//! gates, the event bus, the metrics, the outbox and the webhooks; and the one function that
+//! changes a session's status.
 
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use tokio::time::Instant;
 use crate::daemon::config::{DataDir, ServeConfig};
 use crate::daemon::metrics::Metrics;
 use crate::messaging::outbox::Outbox;
+use crate::messaging::webhooks::Webhooks;
 use crate::sessions::events::{EventBus, EventKind};
 use crate::sessions::session::{Session, Status};
 use crate::store::Store;
@@ -29,6 +31,7 @@ pub struct Context {
     pub events: EventBus,
     pub metrics: Arc<Metrics>,
     pub outbox: Arc<Outbox>,
+    pub webhooks: Arc<Webhooks>,
     pub started: Instant,
 }
 
@@ -40,13 +43,18 @@ impl Context {
         link: Arc<WorkerLink>,
     ) -> Self {
         let start_gate = Arc::new(Semaphore::new(config.max_starting.max(1)));
-        let events = EventBus::default();
+        let events = EventBus::new(store.clone());
         let metrics = Arc::new(Metrics::default());
         let outbox = Arc::new(Outbox::new(
             store.clone(),
             events.clone(),
             metrics.clone(),
             config.outbox.clone(),
+        ));
+        let webhooks = Arc::new(Webhooks::new(
+            store.clone(),
+            events.deliveries(),
+            config.webhooks.clone(),
         ));
         Context {
             config,
@@ -58,6 +66,7 @@ impl Context {
             events,
             metrics,
             outbox,
+            webhooks,
             started: Instant::now(),
         }
     }
@@ -76,7 +85,7 @@ impl Context {
     /// Changes a session's status: in memory, in the store and as an event, together. The
     /// event goes out when the status or the error changed.
     pub fn set_status(&self, session: &Session, status: Status, error: LastError) {
-        let (changed, last_error) = session.update(|s| {
+        let (changed, last_error, phone_number) = session.update(|s| {
             let before = (s.status, s.last_error.clone());
             s.set_status(status);
             match &error {
@@ -90,6 +99,7 @@ impl Context {
             (
                 before != (s.status, s.last_error.clone()),
                 s.last_error.clone(),
+                s.phone_number.clone(),
             )
         });
         if let Err(e) = self
@@ -99,8 +109,14 @@ impl Context {
             tracing::error!(error = %e, "could not record the status");
         }
         if changed {
-            self.events
-                .publish(&session.id, EventKind::Status { status, last_error });
+            self.events.publish(
+                &session.id,
+                EventKind::Status {
+                    status,
+                    last_error,
+                    phone_number,
+                },
+            );
         }
     }
 }

@@ -280,8 +280,8 @@ impl Driver {
                 tracing::info!("new QR code on show");
                 // The status first, so that readers see SCAN_QR_CODE before the code.
                 self.feed(Input::Page(PageEvent::Qr)).await;
-                session.update(|s| s.qr = Some(payload));
-                ctx.events.publish(&session.id, EventKind::Qr);
+                session.update(|s| s.qr = Some(payload.clone()));
+                ctx.events.publish(&session.id, EventKind::Qr { payload });
                 None
             }
             WorkerEvent::QrExpired => {
@@ -617,8 +617,9 @@ impl Driver {
             let _ = tokio::time::timeout(self.ctx.config.stop_grace, worker.child.wait()).await;
         }
         worker.writer = None;
-        // The worker is our child and not yet reaped, so its pid, which names the group, is
-        // still its own: the group is signalled before the worker is waited for.
+        // The group is signalled only while a process seen in it (the worker if not yet reaped,
+        // its chromedriver, its browser, any member seen at a memory sample) is still there,
+        // never a pgid that may have been reused; the sweep of the profile below covers the rest.
         worker.group.kill();
         let _ = worker.child.wait().await;
         if !worker.group.wait_gone(REAP_LIMIT).await {

@@ -2,8 +2,9 @@
 //!
 //! The worker leads a new process group, which its chromedriver and Chromium inherit, so the
 //! whole tree can be killed with one signal; where workers can be isolated, it is told the
-//! egress socket, and its tree then runs in a network namespace of its own. Its stderr (its log) is re-emitted line by line
-//! under the session's span, so one `grep ID` over the daemon's log tells a session's story.
+//! egress socket, and its tree then runs in a network namespace of its own. Its stderr (its
+//! log) is re-emitted line by line under the session's span, so one `grep ID` over the
+//! daemon's log tells a session's story.
 //! It gets only the few environment variables it needs ([`PASSED_ON`]), never the daemon's
 //! secrets.
 //!

@@ -15,6 +15,17 @@
 //!    `crashAfterMs` (or in `crash` mode) it exits with status 3 that long after connecting.
 //!    Each `SendText` received is counted in `DATA/fake-worker.ID.sends` before it is answered.
 //!
+//! A send that goes out (`sendResult` `sent` or `hang_after_attempt`) follows the real worker:
+//! 1. with `resume`, a message it already sent for that `request_id` whose id is not in the
+//!    resumed snapshot is the answer, and nothing is sent;
+//! 2. otherwise it reports `SendAttempt` (the ids it has sent, as the chat's rows) and waits for
+//!    `AttemptRecorded`, answering `Timeout` after `--send-timeout-secs` without one;
+//! 3. then it "sends": appends `REQUEST_ID MESSAGE_ID` to `DATA/fake-worker.ID.sent`, the log
+//!    that a later incarnation reads for step 1 (a `request_id` twice in it is a message sent
+//!    twice), and answers, except in `hang_after_attempt` mode, which never answers;
+//! 4. with `ackAfterMs` (and `readAfterMs`) it reports `Ack` Delivered (and Read) that long
+//!    after the send.
+//!
 //! It leads no other process: `BrowserStarted` names the fake itself as the chromedriver.
 
 use std::collections::HashMap;
@@ -29,8 +40,8 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 use wamux_proto::{
-    Hello, HelloReply, SendError, SentMessage, SupervisorCommand, WorkerEvent, read_frame,
-    write_frame,
+    Ack, Hello, HelloReply, MAX_SEEN_ROWS, SendError, SentMessage, SupervisorCommand, WorkerEvent,
+    read_frame, write_frame,
 };
 
 /// The exit status of a simulated crash.
@@ -52,6 +63,10 @@ struct Behaviour {
     /// Allocate and touch this many MiB, so the group's PSS is at least that.
     memory_mb: usize,
     send_result: SendOutcome,
+    /// Report `Ack` Delivered this long after a message is sent.
+    ack_after_ms: Option<u64>,
+    /// Report `Ack` Read this long after a message is sent.
+    read_after_ms: Option<u64>,
     /// Whether the `Shutdown` command ends the worker; if not, the supervisor must kill it.
     exit_on_shutdown: bool,
     ignore_sigterm: bool,
@@ -67,6 +82,8 @@ impl Default for Behaviour {
             phone: "5215500000000".into(),
             memory_mb: 0,
             send_result: SendOutcome::Sent,
+            ack_after_ms: None,
+            read_after_ms: None,
             exit_on_shutdown: true,
             ignore_sigterm: false,
         }
@@ -95,6 +112,48 @@ enum SendOutcome {
     Timeout,
     /// Never answers.
     Hang,
+    /// Sends (the attempt recorded, the message logged as sent), then never answers: a worker
+    /// that dies mid-send.
+    HangAfterAttempt,
+}
+
+/// How long a send waits for `AttemptRecorded` without `--send-timeout-secs`.
+const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `DATA/fake-worker.ID.sent`: what the workers of a session have sent, one
+/// `REQUEST_ID MESSAGE_ID` a line, oldest first.
+struct SentLog {
+    path: PathBuf,
+}
+
+impl SentLog {
+    fn entries(&self) -> Result<Vec<(u64, String)>> {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", self.path.display())),
+        };
+        text.lines()
+            .map(|line| {
+                let (request, message) = line.split_once(' ').context("a corrupt sent log")?;
+                Ok((
+                    request.parse().context("a corrupt sent log")?,
+                    message.to_owned(),
+                ))
+            })
+            .collect()
+    }
+
+    fn append(&self, request_id: u64, message_id: &str) -> Result<()> {
+        use std::io::Write as _;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .with_context(|| format!("opening {}", self.path.display()))?;
+        writeln!(file, "{request_id} {message_id}")
+            .with_context(|| format!("writing {}", self.path.display()))
+    }
 }
 
 /// The flags of the real worker this one uses.
@@ -102,6 +161,7 @@ struct Args {
     session_id: String,
     profile_dir: PathBuf,
     socket: PathBuf,
+    send_timeout: Duration,
 }
 
 impl Args {
@@ -120,6 +180,10 @@ impl Args {
                 values.insert(name.to_owned(), value);
             }
         }
+        let send_timeout = match values.remove("send-timeout-secs") {
+            Some(secs) => Duration::from_secs(secs.parse().context("--send-timeout-secs")?),
+            None => DEFAULT_SEND_TIMEOUT,
+        };
         let mut take = |name: &str| {
             values
                 .remove(name)
@@ -130,6 +194,7 @@ impl Args {
             session_id: take("session-id")?,
             profile_dir: take("profile-dir")?.into(),
             socket: take("socket")?.into(),
+            send_timeout,
         })
     }
 }
@@ -268,8 +333,16 @@ async fn run(args: Args) -> Result<ExitCode> {
     let link = at_or_never(link_at);
     tokio::pin!(crash, link);
     let mut linked = false;
-    let mut sent = 0u64;
+    let log = SentLog {
+        path: data.join(format!("fake-worker.{}.sent", args.session_id)),
+    };
+    // The send waiting for its `AttemptRecorded`, and until when.
+    let mut attempt: Option<(u64, Instant)> = None;
+    // `Ack`s to report, and when.
+    let mut acks: Vec<(Instant, String, Ack)> = Vec::new();
     loop {
+        let attempt_deadline = attempt.map(|(_, at)| at);
+        let next_ack = acks.iter().map(|(at, _, _)| *at).min();
         tokio::select! {
             _ = &mut crash => {
                 eprintln!("fake worker: crashing as told");
@@ -279,6 +352,21 @@ async fn run(args: Args) -> Result<ExitCode> {
                 linked = true;
                 let ready = WorkerEvent::Ready { phone_number: behaviour.phone.clone() };
                 write_frame(&mut writer, &ready).await?;
+            }
+            _ = at_or_never(attempt_deadline), if attempt.is_some() => {
+                if let Some((request_id, _)) = attempt.take() {
+                    let outcome = Err(SendError::Timeout);
+                    write_frame(&mut writer, &WorkerEvent::SendResult { request_id, outcome })
+                        .await?;
+                }
+            }
+            _ = at_or_never(next_ack), if next_ack.is_some() => {
+                let now = Instant::now();
+                let (due, later) = acks.into_iter().partition(|(at, _, _)| *at <= now);
+                acks = later;
+                for (_, message_id, ack) in due {
+                    write_frame(&mut writer, &WorkerEvent::Ack { message_id, ack }).await?;
+                }
             }
             _ = sigterm.recv() => {
                 if !behaviour.ignore_sigterm {
@@ -294,20 +382,61 @@ async fn run(args: Args) -> Result<ExitCode> {
                     }
                     eprintln!("fake worker: ignoring Shutdown as told");
                 }
-                Some(SupervisorCommand::SendText { request_id, .. }) => {
+                Some(SupervisorCommand::SendText { request_id, resume, .. }) => {
                     count(data, &args.session_id, "sends")?;
                     let outcome = match behaviour.send_result {
-                        SendOutcome::Sent => {
-                            sent += 1;
-                            Ok(SentMessage {
-                                message_id: format!("fake-{}-{start}-{sent}", args.session_id),
-                            })
+                        SendOutcome::Sent | SendOutcome::HangAfterAttempt => {
+                            let entries = log.entries()?;
+                            let earlier = resume.and_then(|seen| {
+                                entries
+                                    .iter()
+                                    .find(|(id, sent)| *id == request_id && !seen.contains(sent))
+                                    .map(|(_, sent)| sent.clone())
+                            });
+                            let Some(message_id) = earlier else {
+                                let sent: Vec<String> =
+                                    entries.into_iter().map(|(_, sent)| sent).collect();
+                                let newest = sent.len().saturating_sub(MAX_SEEN_ROWS);
+                                let seen = sent[newest..].to_vec();
+                                attempt = Some((request_id, Instant::now() + args.send_timeout));
+                                let event = WorkerEvent::SendAttempt { request_id, seen };
+                                write_frame(&mut writer, &event).await?;
+                                continue;
+                            };
+                            eprintln!("fake worker: request {request_id} went out as {message_id}");
+                            Ok(SentMessage { message_id })
                         }
                         SendOutcome::NotOnWhatsapp => Err(SendError::NotOnWhatsApp),
                         SendOutcome::NotLinked => Err(SendError::NotLinked),
                         SendOutcome::Timeout => Err(SendError::Timeout),
                         SendOutcome::Hang => continue,
                     };
+                    write_frame(&mut writer, &WorkerEvent::SendResult { request_id, outcome })
+                        .await?;
+                }
+                Some(SupervisorCommand::AttemptRecorded { request_id }) => {
+                    if attempt.is_none_or(|(waiting, _)| waiting != request_id) {
+                        eprintln!("fake worker: AttemptRecorded for {request_id}, not awaited");
+                        continue;
+                    }
+                    attempt = None;
+                    let number = log.entries()?.len() + 1;
+                    let message_id = format!("fake-{}-{start}-{number}", args.session_id);
+                    log.append(request_id, &message_id)?;
+                    let now = Instant::now();
+                    for (after, ack) in [
+                        (behaviour.ack_after_ms, Ack::Delivered),
+                        (behaviour.read_after_ms, Ack::Read),
+                    ] {
+                        if let Some(ms) = after {
+                            acks.push((now + Duration::from_millis(ms), message_id.clone(), ack));
+                        }
+                    }
+                    if matches!(behaviour.send_result, SendOutcome::HangAfterAttempt) {
+                        eprintln!("fake worker: sent {message_id}, never answering as told");
+                        continue;
+                    }
+                    let outcome = Ok(SentMessage { message_id });
                     write_frame(&mut writer, &WorkerEvent::SendResult { request_id, outcome })
                         .await?;
                 }

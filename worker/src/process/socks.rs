@@ -202,6 +202,7 @@ mod tests {
     async fn negotiated(sent: &[u8]) -> (io::Result<Result<Target, u8>>, Vec<u8>) {
         let (mut ours, mut theirs) = duplex(1024);
         ours.write_all(sent).await.unwrap();
+        ours.shutdown().await.unwrap();
         let outcome = negotiate(&mut theirs).await;
         drop(theirs);
         let mut written = Vec::new();

@@ -207,7 +207,7 @@ async fn find_earlier(
                 })));
             }
             Some((key, status)) => {
-                debug!(message_id = %key.message_id, ?status, "the earlier attempt is still leaving");
+                debug!(message_id = %key.message_id, ?status, "the earlier attempt is leaving");
                 found = Some(key.message_id);
             }
             // A row once seen is waited for until the deadline: sending again could double it.
@@ -412,10 +412,14 @@ mod tests {
             ..row("true_1@c.us_LONG", "a long text that…", "Sent")
         };
         assert_eq!(
-            ours(&[cut.clone()], &seen, "a long text that goes on")
-                .unwrap()
-                .0
-                .message_id,
+            ours(
+                std::slice::from_ref(&cut),
+                &seen,
+                "a long text that goes on"
+            )
+            .unwrap()
+            .0
+            .message_id,
             "LONG"
         );
         let not_cut = MessageRow { more: false, ..cut };

@@ -17,9 +17,14 @@ use serde_json::{Value, json};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{UnixListener, UnixStream};
 use wamux_fake_web::{FakeConfig, FakeServer};
-use wamux_proto::{Hello, HelloReply, SupervisorCommand, WorkerEvent, read_frame, write_frame};
+use wamux_proto::{
+    Hello, HelloReply, SendError, SentMessage, SupervisorCommand, WorkerEvent, read_frame,
+    write_frame,
+};
 
 pub const PHONE: &str = "5215512345678";
+
+pub type Outcome = Result<SentMessage, SendError>;
 
 /// A directory of its own under the system temp dir, removed on drop.
 pub struct TempDir(PathBuf);
@@ -124,6 +129,8 @@ pub struct Launch<'a> {
     pub user_agent: Option<&'a str>,
     /// Close the reading end of the worker's stderr at once, as a dead supervisor does.
     pub stderr_closed: bool,
+    /// `--send-timeout-secs`.
+    pub send_timeout_secs: u64,
 }
 
 impl<'a> Launch<'a> {
@@ -133,6 +140,7 @@ impl<'a> Launch<'a> {
             profile: None,
             user_agent: None,
             stderr_closed: false,
+            send_timeout_secs: 30,
         }
     }
 }
@@ -163,7 +171,8 @@ impl Worker {
             .args(["--chromium", "/usr/lib/chromium/chromium"])
             .args(["--browser-start-timeout-secs", "60"])
             .args(["--webdriver-timeout-secs", "30"])
-            .args(["--send-timeout-secs", "30"])
+            .arg("--send-timeout-secs")
+            .arg(launch.send_timeout_secs.to_string())
             .env("RUST_LOG", "wamux_worker=debug,info")
             .process_group(0)
             .spawn()
@@ -269,31 +278,87 @@ impl Worker {
         .await
     }
 
-    /// Sends a text and returns its outcome.
-    pub async fn send_text(
+    /// Sends a text as the supervisor does (a fresh send) and returns its outcome.
+    pub async fn send_text(&mut self, request_id: u64, to: &str, text: &str) -> Outcome {
+        self.send(request_id, to, text, None).await.0
+    }
+
+    /// Sends a text as the supervisor does, answering its `SendAttempt` at once: the outcome,
+    /// and the attempt's snapshot if the worker reported one.
+    pub async fn send(
         &mut self,
         request_id: u64,
         to: &str,
         text: &str,
-    ) -> Result<wamux_proto::SentMessage, wamux_proto::SendError> {
+        resume: Option<Vec<String>>,
+    ) -> (Outcome, Option<Vec<String>>) {
         self.command(SupervisorCommand::SendText {
             request_id,
             phone_number: to.into(),
             text: text.into(),
+            resume,
         })
         .await;
-        self.expect(
-            "the send result",
-            Duration::from_secs(60),
-            |event| match event {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let mut attempt = None;
+        loop {
+            match self.next_event("the send result", deadline).await {
+                WorkerEvent::SendAttempt {
+                    request_id: id,
+                    seen,
+                } if id == request_id => {
+                    assert!(attempt.is_none(), "two attempts of one send");
+                    attempt = Some(seen);
+                    self.command(SupervisorCommand::AttemptRecorded { request_id })
+                        .await;
+                }
                 WorkerEvent::SendResult {
                     request_id: id,
                     outcome,
-                } if *id == request_id => Some(outcome.clone()),
-                _ => None,
-            },
-        )
-        .await
+                } if id == request_id => return (outcome, attempt),
+                event @ WorkerEvent::Fatal { .. } => panic!("fatal during a send: {event:?}"),
+                _ => {}
+            }
+        }
+    }
+
+    /// Starts a fresh send and waits for its `SendAttempt`, which it answers only if `record`;
+    /// returns the attempt's snapshot.
+    pub async fn begin_send(
+        &mut self,
+        request_id: u64,
+        to: &str,
+        text: &str,
+        record: bool,
+    ) -> Vec<String> {
+        self.command(SupervisorCommand::SendText {
+            request_id,
+            phone_number: to.into(),
+            text: text.into(),
+            resume: None,
+        })
+        .await;
+        let seen = self
+            .expect(
+                "SendAttempt",
+                Duration::from_secs(60),
+                |event| match event {
+                    WorkerEvent::SendAttempt {
+                        request_id: id,
+                        seen,
+                    } if *id == request_id => Some(seen.clone()),
+                    WorkerEvent::SendResult { .. } => {
+                        panic!("a result before the attempt: {event:?}")
+                    }
+                    _ => None,
+                },
+            )
+            .await;
+        if record {
+            self.command(SupervisorCommand::AttemptRecorded { request_id })
+                .await;
+        }
+        seen
     }
 
     /// Closes the supervisor's end of the socket.
