@@ -174,6 +174,11 @@ mod tests {
                 request_id: 1,
                 phone_number: "123".into(),
                 text: "hi".into(),
+                resume: Some(vec!["A".into()]),
+            },
+            SupervisorCommand::AttemptRecorded { request_id: 1 },
+            SupervisorCommand::IncomingStored {
+                message_id: "B".into(),
             },
             SupervisorCommand::RequestPairingCode {
                 phone_number: "123".into(),

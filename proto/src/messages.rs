@@ -5,7 +5,7 @@ use thiserror::Error;
 
 /// Bumped whenever a message changes shape: postcard is not self-describing, so a worker and a
 /// supervisor of different versions must refuse each other rather than misread frames.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// The worker's first frame.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,7 +94,8 @@ pub enum WorkerEvent {
     },
     /// The page shows a later status of a message this account sent.
     Ack { message_id: String, ack: Ack },
-    /// A message that arrived for this account.
+    /// A message that arrived for this account; reported again until the supervisor answers
+    /// [`SupervisorCommand::IncomingStored`].
     Incoming(IncomingMessage),
     /// The worker cannot go on; it exits after sending this.
     Fatal { reason: String },
@@ -181,6 +182,9 @@ pub enum SupervisorCommand {
     },
     /// The answer to [`WorkerEvent::SendAttempt`]: its snapshot is stored, the worker may send.
     AttemptRecorded { request_id: u64 },
+    /// The answer to [`WorkerEvent::Incoming`]: the message with this id is stored, durably.
+    /// Until it comes the worker reports the message again, so none is lost in between.
+    IncomingStored { message_id: String },
     /// Ask for a pairing code for `phone_number` instead of a QR.
     RequestPairingCode { phone_number: String },
     /// Close the browser cleanly, kill the process group and exit.

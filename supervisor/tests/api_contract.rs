@@ -12,9 +12,11 @@ use tokio_util::sync::CancellationToken;
 use wamux::api::app;
 use wamux::daemon::config::{DataDir, ServeConfig};
 use wamux::daemon::serve::{Parts, assemble};
+use wamux::messaging::inbox::Inbox;
 use wamux::messaging::outbox::OutboxConfig;
 use wamux::store::{Desired, Store};
 use wamux::supervision::link::WorkerLink;
+use wamux_proto::IncomingMessage;
 
 /// A daemon's API served in this process, on its own data directory.
 struct Api {
@@ -492,6 +494,13 @@ async fn the_openapi_document_lists_every_route_the_router_serves() {
         "GET /",
         "GET /sessions",
         "GET /assets/{name}",
+        "POST /api/webhooks",
+        "GET /api/webhooks",
+        "GET /api/webhooks/{webhookId}",
+        "PATCH /api/webhooks/{webhookId}",
+        "DELETE /api/webhooks/{webhookId}",
+        "GET /api/webhooks/{webhookId}/deliveries",
+        "POST /api/webhooks/{webhookId}/deliveries/{deliveryId}/retry",
     ];
     expected.sort();
     documented.sort();
@@ -999,5 +1008,104 @@ async fn a_session_with_no_linked_phone_stores_nothing() {
     assert_eq!((status, code(&body)), (409, "session_not_ready"));
     let (_, list) = api.get("/api/sessions/fresh/messages").await;
     assert_eq!(list["messages"], json!([]));
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn received_messages_are_listed_once_with_the_sent_ones() {
+    let api = Api::launch(Options {
+        linked: &["ventas"],
+        ..Options::default()
+    })
+    .await;
+    let (status, sent) = post_send(
+        &api,
+        "/api/sessions/ventas/send-message?wait=false",
+        json!({"phoneNumber": "5215512345678", "message": "hola"}),
+        None,
+    )
+    .await;
+    assert_eq!(status, 202, "{sent}");
+    let inbox = Inbox::new(&api.parts.ctx.store, &api.parts.ctx.events);
+    let incoming = |id: &str, chat: &str, sender: &str| IncomingMessage {
+        message_id: id.into(),
+        chat_id: chat.into(),
+        sender: sender.into(),
+        text: format!("texto {id}"),
+        original_len: None,
+    };
+    let ana = incoming("WA-A", "5215550002222@c.us", "[10:05, 3/2/2026] Ana: ");
+    assert!(inbox.receive("ventas", ana.clone()).unwrap().is_some());
+    assert!(
+        inbox.receive("ventas", ana).unwrap().is_none(),
+        "reported again"
+    );
+    let group = incoming(
+        "WA-G",
+        "120363@g.us",
+        "[10:06, 3/2/2026] +52 1 55 5000 3333: ",
+    );
+    inbox.receive("ventas", group).unwrap();
+
+    let (status, list) = api.get("/api/sessions/ventas/messages?direction=in").await;
+    assert_eq!(status, 200, "{list}");
+    let messages = list["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 2, "{list}");
+    let (g, a) = (&messages[0], &messages[1]);
+    assert_eq!(g["messageId"], "WA-G", "newest first");
+    assert_eq!(g["from"], "5215550003333");
+    assert_eq!(g["chatId"], "120363@g.us");
+    assert_eq!(a["messageId"], "WA-A");
+    assert_eq!(a["direction"], "in");
+    assert_eq!(a["chatId"], "5215550002222@c.us");
+    assert_eq!(a["from"], "5215550002222");
+    assert_eq!(a["fromName"], "Ana");
+    assert_eq!(a["text"], "texto WA-A");
+    assert_eq!(a["status"], "received");
+    assert_eq!(a["shownAt"], "10:05, 3/2/2026");
+    assert!(a["receivedAt"].as_i64().unwrap() > 0);
+    assert_eq!(a["createdAt"], a["receivedAt"]);
+
+    let directions = |list: &Value| -> Vec<String> {
+        list["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["direction"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (_, both) = api.get("/api/sessions/ventas/messages").await;
+    assert_eq!(directions(&both), ["in", "in", "out"]);
+    let (_, first) = api.get("/api/sessions/ventas/messages?limit=2").await;
+    let before = first["nextBefore"].as_str().unwrap();
+    let (_, rest) = api
+        .get(&format!(
+            "/api/sessions/ventas/messages?limit=2&before={before}"
+        ))
+        .await;
+    assert_eq!(rest["messages"][0]["id"], sent["id"], "one cursor for both");
+    let (_, out) = api.get("/api/sessions/ventas/messages?direction=out").await;
+    assert_eq!(directions(&out), ["out"]);
+    let (_, detail) = api.get("/api/sessions/ventas/messages/WA-A").await;
+    assert_eq!(detail["fromName"], "Ana");
+
+    let (_, past) = api
+        .get("/api/sessions/ventas/messages?direction=in&since=2020-01-01T00:00:00%2B01:00")
+        .await;
+    assert_eq!(directions(&past), ["in", "in"]);
+    let (_, future) = api
+        .get("/api/sessions/ventas/messages?since=2999-01-01T00:00:00Z")
+        .await;
+    assert_eq!(future["messages"], json!([]));
+    for (path, expected) in [
+        ("?since=yesterday", (400, "invalid_since")),
+        ("?since=2026-02-30T00:00:00Z", (400, "invalid_since")),
+        ("?direction=sideways", (400, "invalid_direction")),
+    ] {
+        let (status, body) = api
+            .get(&format!("/api/sessions/ventas/messages{path}"))
+            .await;
+        assert_eq!((status, code(&body)), expected, "{path}: {body}");
+    }
     api.stop().await;
 }

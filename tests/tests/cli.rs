@@ -102,7 +102,10 @@ async fn the_cli_drives_a_session_from_creation_to_deletion() {
         "--no-wait",
     ])));
     let id = queued.split_whitespace().next().unwrap().to_owned();
-    assert!(queued.contains("queued") || queued.contains("sending") || queued.contains("sent"), "{queued}");
+    assert!(
+        queued.contains("queued") || queued.contains("sending") || queued.contains("sent"),
+        "{queued}"
+    );
     eventually("the third message to be sent", DEADLINE, || async {
         let list = stdout(&ok(daemon.cli(&["messages", "cli1"])));
         list.lines()

@@ -70,7 +70,14 @@ async fn events_arrive_in_order_and_metrics_count_sends() {
         &[],
     );
 
-    let stream = reqwest::get(format!("{}/api/events?session=ev", daemon.url))
+    daemon.create("other").await;
+    daemon.create("ev").await;
+    // A filter names a session that exists; what happened before the stream opened comes
+    // from the store, replayed after Last-Event-ID 0.
+    let stream = reqwest::Client::new()
+        .get(format!("{}/api/events?session=ev", daemon.url))
+        .header("last-event-id", "0")
+        .send()
         .await
         .unwrap();
     assert_eq!(stream.status(), 200);
@@ -95,8 +102,6 @@ async fn events_arrive_in_order_and_metrics_count_sends() {
         }
     });
 
-    daemon.create("other").await;
-    daemon.create("ev").await;
     let linked = daemon.wait_status("ev", "WORKING").await;
     assert_eq!(linked["phoneNumber"], "5215512340031");
     let mut statuses = Vec::new();

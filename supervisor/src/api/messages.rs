@@ -1,6 +1,7 @@
 //! Messages through the outbox: `POST /api/sessions/{id}/send-message` stores the message
 //! durably, then waits up to `--send-wait` for it to go out; `GET .../messages` and
-//! `GET .../messages/{messageId}` say what became of them.
+//! `GET .../messages/{messageId}` say what became of them. The same listing holds the messages
+//! received (`direction=in`), which the inbox stored.
 //!
 //! The answer to a send: 200 once WhatsApp shows it sent; 202 while it waits (past the wait,
 //! `?wait=false`, or the session is not WORKING); 409 `session_not_ready` when the session has
@@ -21,9 +22,9 @@ use super::sessions::session;
 use super::{ApiError, AppState};
 use crate::messaging::outbox::{OutboxError, Request};
 use crate::messaging::policy::valid_idempotency_key;
-use crate::messaging::status::MessageStatus;
+use crate::messaging::status::{Direction, MessageStatus};
 use crate::sessions::session::{Control, Status, normalize_phone};
-use crate::store::StoredMessage;
+use crate::store::{MessageQuery, StoredMessage};
 
 /// The longest message WhatsApp Web accepts in one bubble.
 const MAX_MESSAGE_CHARS: usize = 4096;
@@ -165,6 +166,21 @@ fn answer(m: &StoredMessage) -> Response {
 
 /// A message as `GET .../messages` shows it.
 fn view(m: &StoredMessage) -> Value {
+    if m.direction == Direction::In {
+        return json!({
+            "id": m.id.to_string(),
+            "messageId": m.wa_id,
+            "direction": "in",
+            "chatId": m.chat_id,
+            "from": m.sender_number,
+            "fromName": m.sender_name,
+            "text": m.text,
+            "status": m.status,
+            "shownAt": m.shown_at,
+            "receivedAt": m.created_at,
+            "createdAt": m.created_at,
+        });
+    }
     let error = (!m.status.is_pending() && !m.status.went_out())
         .then(|| json!({"code": m.error_code, "message": m.error_message}));
     json!({
@@ -186,6 +202,7 @@ fn view(m: &StoredMessage) -> Value {
 pub struct ListQuery {
     direction: Option<String>,
     status: Option<String>,
+    since: Option<String>,
     limit: Option<u32>,
     before: Option<String>,
 }
@@ -201,7 +218,7 @@ pub async fn list(
         Some(s) => Some(MessageStatus::parse(s).ok_or_else(|| {
             ApiError::bad_request(
                 "invalid_status",
-                "status is one of queued, sending, sent, delivered, read, failed, expired",
+                "status is one of queued, sending, sent, delivered, read, failed, expired, received",
             )
         })?),
     };
@@ -221,18 +238,30 @@ pub async fn list(
             )
         })?),
     };
-    match query.direction.as_deref() {
-        None | Some("out") => {}
-        // Incoming messages are not stored yet: there are none to list.
-        Some("in") => return Ok(Json(json!({"messages": [], "nextBefore": null}))),
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "invalid_direction",
-                "direction is in or out",
-            ));
-        }
-    }
-    let page = state.outbox.list(&id, status, before, limit)?;
+    let direction =
+        match query.direction.as_deref() {
+            None => None,
+            Some(d) => Some(Direction::parse(d).ok_or_else(|| {
+                ApiError::bad_request("invalid_direction", "direction is in or out")
+            })?),
+        };
+    let since = match query.since.as_deref() {
+        None => None,
+        Some(t) => Some(parse_rfc3339(t).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_since",
+                "since is an RFC 3339 time, such as 2026-02-03T10:05:00Z or 2026-02-03T04:05:00-06:00",
+            )
+        })?),
+    };
+    let query = MessageQuery {
+        direction,
+        status,
+        since,
+        before,
+        limit,
+    };
+    let page = state.outbox.list(&id, query)?;
     Ok(Json(json!({
         "messages": page.messages.iter().map(view).collect::<Vec<_>>(),
         "nextBefore": page.next_before.map(|b| b.to_string()),
@@ -252,4 +281,157 @@ pub async fn detail(
         )
     })?;
     Ok(Json(view(&message)))
+}
+
+/// Milliseconds since the Unix epoch of an RFC 3339 time,
+/// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`; digits past the millisecond are dropped. An
+/// offset's `+` that came through a query string unescaped reads as a space: taken as `+`.
+fn parse_rfc3339(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    let number = |at: usize, len: usize| -> Option<i64> {
+        let digits = b.get(at..at + len)?;
+        digits
+            .iter()
+            .all(u8::is_ascii_digit)
+            .then(|| digits.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0')))
+    };
+    let separators = [(4, b'-'), (7, b'-'), (13, b':'), (16, b':')];
+    if separators.iter().any(|&(at, c)| b.get(at) != Some(&c))
+        || !matches!(b.get(10), Some(b'T' | b't'))
+    {
+        return None;
+    }
+    let (year, month, day) = (number(0, 4)?, number(5, 2)?, number(8, 2)?);
+    let (hour, minute, second) = (number(11, 2)?, number(14, 2)?, number(17, 2)?);
+    let mut rest = &b[19..];
+    let mut millis = 0;
+    if let Some(fraction) = rest.strip_prefix(b".") {
+        let digits = fraction.iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 {
+            return None;
+        }
+        millis = fraction[..digits]
+            .iter()
+            .chain(b"00")
+            .take(3)
+            .fold(0, |n, d| n * 10 + i64::from(d - b'0'));
+        rest = &fraction[digits..];
+    }
+    let offset_minutes = match rest {
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-' | b' '), _, _, b':', _, _] => {
+            let (hours, minutes) = (number(b.len() - 5, 2)?, number(b.len() - 2, 2)?);
+            if hours > 23 || minutes > 59 {
+                return None;
+            }
+            let sign = if *sign == b'-' { -1 } else { 1 };
+            sign * (hours * 60 + minutes)
+        }
+        _ => return None,
+    };
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    // A leap second (60) is allowed by RFC 3339; it counts as the next minute's first.
+    if !(1..=month_days).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second
+        - offset_minutes * 60;
+    Some(seconds * 1000 + millis)
+}
+
+/// Days from 1970-01-01 to a date of the proleptic Gregorian calendar (Howard Hinnant's
+/// `days_from_civil`).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_times_are_read_to_the_millisecond() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            parse_rfc3339("2026-02-03T10:05:00Z"),
+            Some(1_770_113_100_000)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-02-03T04:05:00-06:00"),
+            parse_rfc3339("2026-02-03T10:05:00Z")
+        );
+        assert_eq!(
+            parse_rfc3339("2026-02-03T11:35:00+01:30"),
+            Some(1_770_113_100_000)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-02-03T11:35:00 01:30"),
+            Some(1_770_113_100_000),
+            "a + unescaped in a query string"
+        );
+        assert_eq!(
+            parse_rfc3339("2026-02-03t10:05:00z"),
+            Some(1_770_113_100_000)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-02-03T10:05:00.5Z"),
+            Some(1_770_113_100_500)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-02-03T10:05:00.123456789Z"),
+            Some(1_770_113_100_123)
+        );
+        assert_eq!(
+            parse_rfc3339("2024-02-29T00:00:00Z"),
+            Some(1_709_164_800_000)
+        );
+        assert_eq!(parse_rfc3339("1969-12-31T23:59:59Z"), Some(-1000));
+        assert_eq!(parse_rfc3339("2000-03-01T00:00:00Z"), Some(951_868_800_000));
+        assert_eq!(
+            parse_rfc3339("2016-12-31T23:59:60Z"),
+            Some(1_483_228_800_000)
+        );
+    }
+
+    #[test]
+    fn anything_else_is_refused() {
+        for bad in [
+            "",
+            "2026-02-03",
+            "2026-02-03T10:05:00",
+            "2026-02-03 10:05:00Z",
+            "2026-02-03T10:05Z",
+            "2026-2-03T10:05:00Z",
+            "2026-13-03T10:05:00Z",
+            "2026-00-03T10:05:00Z",
+            "2025-02-29T10:05:00Z",
+            "2026-04-31T10:05:00Z",
+            "2026-02-03T24:00:00Z",
+            "2026-02-03T10:60:00Z",
+            "2026-02-03T10:05:61Z",
+            "2026-02-03T10:05:00.Z",
+            "2026-02-03T10:05:00+0100",
+            "2026-02-03T10:05:00+24:00",
+            "2026-02-03T10:05:00+01:60",
+            "2026-02-03T10:05:00Zjunk",
+            "2026-02-03T10:05:00+01:00 ",
+            "+026-02-03T10:05:00Z",
+            "2026-02-03T10:05:00\u{e9}",
+            "1776-07-04T1O:05:00Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad:?}");
+        }
+    }
 }

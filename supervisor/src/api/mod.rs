@@ -155,8 +155,8 @@ routes! {
          422 => "number_not_on_whatsapp, idempotency_key_reused, message_expired", 502 => "send_failed"]
     }
     get "/api/sessions/{id}/messages" => messages::list {
-        "A session's messages, newest first; ?direction=out|in&status=&limit=&before=", guarded: true, body: None,
-        [200 => "MessageList", 400 => "invalid_session_id, invalid_status, invalid_limit, invalid_cursor, invalid_direction",
+        "A session's messages, sent and received, newest first; ?direction=out|in&status=&since=RFC3339&limit=&before=", guarded: true, body: None,
+        [200 => "MessageList", 400 => "invalid_session_id, invalid_status, invalid_limit, invalid_cursor, invalid_direction, invalid_since",
          404 => "session_not_found"]
     }
     get "/api/sessions/{id}/messages/{messageId}" => messages::detail {
@@ -189,7 +189,8 @@ routes! {
     get "/api/events" => events::stream {
         "Server-Sent Events of sessions, each with its id; ?session=ID filters; Last-Event-ID replays what came after it (within --retention), then goes on live",
         guarded: true, body: None,
-        [200 => "text/event-stream of Event", 400 => "invalid_session_id, invalid_last_event_id"]
+        [200 => "text/event-stream of Event", 400 => "invalid_session_id, invalid_last_event_id",
+         404 => "session_not_found"]
     }
     post "/api/webhooks" => webhooks::create {
         "Add a webhook endpoint; the answer is the only one that shows its secret", guarded: true, body: Some("CreateWebhook"),

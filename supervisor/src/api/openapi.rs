@@ -154,8 +154,9 @@ fn schemas() -> Value {
             "properties": {"id": {"type": "string"}, "messageId": {"type": "null"}, "status": {"$ref": "#/components/schemas/MessageStatus"}},
             "required": ["id", "status"]
         },
-        "MessageStatus": {"type": "string", "enum": ["queued", "sending", "sent", "delivered", "read", "failed", "expired"]},
+        "MessageStatus": {"type": "string", "enum": ["queued", "sending", "sent", "delivered", "read", "failed", "expired", "received"]},
         "Message": {
+            "description": "An outgoing message (direction out: to, error, sentAt, expiresAt, attempts) or an incoming one (direction in, status received: chatId, from, fromName, shownAt, receivedAt). Times are Unix milliseconds.",
             "type": "object",
             "properties": {
                 "id": {"type": "string"}, "messageId": {"type": ["string", "null"]},
@@ -163,9 +164,14 @@ fn schemas() -> Value {
                 "text": {"type": "string"}, "status": {"$ref": "#/components/schemas/MessageStatus"},
                 "error": {"type": ["object", "null"], "properties": {"code": {"type": "string"}, "message": {"type": "string"}}},
                 "createdAt": {"type": "integer"}, "sentAt": {"type": ["integer", "null"]},
-                "expiresAt": {"type": "integer"}, "attempts": {"type": "integer"}
+                "expiresAt": {"type": "integer"}, "attempts": {"type": "integer"},
+                "chatId": {"type": "string", "description": "the chat: DIGITS@c.us, ID@g.us or ID@lid"},
+                "from": {"type": ["string", "null"], "description": "the sender's number, when the chat or the page tells it"},
+                "fromName": {"type": ["string", "null"], "description": "the sender's name as the page shows it"},
+                "shownAt": {"type": ["string", "null"], "description": "the time as the page shows it, HH:MM, D/M/YYYY"},
+                "receivedAt": {"type": "integer", "description": "when wamux stored it"}
             },
-            "required": ["id", "direction", "to", "text", "status", "createdAt", "attempts"]
+            "required": ["id", "direction", "text", "status", "createdAt"]
         },
         "MessageList": {
             "type": "object",
@@ -319,6 +325,14 @@ pub fn build() -> Value {
                 "required": body != "CreateSession",
                 "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{body}")}}}
             });
+        }
+        // The doors in front of every route (`doors.rs`, `body.rs`).
+        operation["responses"]["421"] = response(421, "misdirected_request");
+        if route.method != "get" {
+            operation["responses"]["403"] = response(403, "cross_origin");
+        }
+        if route.body.is_some() {
+            operation["responses"]["415"] = response(415, "unsupported_media_type");
         }
         if route.guarded {
             operation["security"] = json!([{"apiKey": []}, {"bearer": []}]);

@@ -240,7 +240,10 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         "wamux_webhook_oldest_pending_age_seconds",
         "gauge",
         "Age of the oldest webhook delivery waiting, per endpoint (0 with none).",
-        per_webhook(&|w| w.oldest_pending_at.map_or(0, |at| (now - at).max(0) as u64 / 1000)),
+        per_webhook(&|w| {
+            w.oldest_pending_at
+                .map_or(0, |at| (now - at).max(0) as u64 / 1000)
+        }),
     );
     state.metrics.write_latency(&mut out);
     (

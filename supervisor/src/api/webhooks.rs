@@ -24,9 +24,7 @@ impl From<WebhookError> for ApiError {
         match e {
             WebhookError::InvalidUrl(_) => ApiError::bad_request("invalid_url", message),
             WebhookError::InvalidEvents(_) => ApiError::bad_request("invalid_events", message),
-            WebhookError::InvalidSessions(_) => {
-                ApiError::bad_request("invalid_sessions", message)
-            }
+            WebhookError::InvalidSessions(_) => ApiError::bad_request("invalid_sessions", message),
             WebhookError::InvalidSecret(_) => ApiError::bad_request("invalid_secret", message),
             WebhookError::NotFound => {
                 ApiError::new(StatusCode::NOT_FOUND, "webhook_not_found", message)

@@ -103,7 +103,8 @@ pub struct ServeArgs {
     /// that range [default: none].
     #[arg(long, env = "WAMUX_SEND_INTERVAL", value_parser = Interval::parse)]
     send_interval: Option<Interval>,
-    /// Sent, failed and expired messages are kept this long, e.g. 30d.
+    /// Finished messages (sent, failed, expired, received), events and webhook deliveries
+    /// are kept this long, e.g. 30d.
     #[arg(long, env = "WAMUX_RETENTION", default_value = "30d", value_parser = config::parse_duration)]
     retention: Duration,
     /// Send every event of every session to this http:// URL, signed with --webhook-secret
@@ -354,13 +355,27 @@ mod tests {
             "50ms",
         ])
         .unwrap();
-        assert_eq!(parsed.webhooks.url.as_deref(), Some("http://127.0.0.1:8000/hook"));
+        assert_eq!(
+            parsed.webhooks.url.as_deref(),
+            Some("http://127.0.0.1:8000/hook")
+        );
         assert_eq!(parsed.webhooks.secret.unwrap().to_text(), secret);
         assert_eq!(parsed.webhooks.retry_base, Duration::from_millis(50));
         assert_eq!(parsed.webhooks.max_age, Duration::from_secs(86400));
         for (flags, says) in [
-            (["--webhook-url", "https://x/", "--webhook-secret", secret], "--webhook-url"),
-            (["--webhook-url", "http://x/", "--webhook-secret", "whsec_c2hvcnQ="], "--webhook-secret"),
+            (
+                ["--webhook-url", "https://x/", "--webhook-secret", secret],
+                "--webhook-url",
+            ),
+            (
+                [
+                    "--webhook-url",
+                    "http://x/",
+                    "--webhook-secret",
+                    "whsec_c2hvcnQ=",
+                ],
+                "--webhook-secret",
+            ),
         ] {
             let refused = config(&flags).unwrap_err().to_string();
             assert!(refused.contains(says), "{refused}");

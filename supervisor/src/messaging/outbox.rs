@@ -26,7 +26,9 @@ use crate::messaging::policy::{self, IDEMPOTENCY_WINDOW, Interval, Verdict};
 use crate::messaging::status::MessageStatus;
 use crate::sessions::events::{EventBus, EventKind};
 use crate::sessions::session::{FailureBody, SendFailure, now_ms};
-use crate::store::{Inserted, NewMessage, Page, QueueStats, Store, StoreError, StoredMessage};
+use crate::store::{
+    Inserted, MessageQuery, NewMessage, Page, QueueStats, Store, StoreError, StoredMessage,
+};
 
 /// The outbox's settings.
 #[derive(Debug, Clone)]
@@ -151,14 +153,9 @@ impl Outbox {
         self.store.message(session_id, id)
     }
 
-    pub fn list(
-        &self,
-        session_id: &str,
-        status: Option<MessageStatus>,
-        before: Option<i64>,
-        limit: u32,
-    ) -> Result<Page, StoreError> {
-        self.store.messages(session_id, status, before, limit)
+    /// A session's messages, of both directions unless `query` says which.
+    pub fn list(&self, session_id: &str, query: MessageQuery) -> Result<Page, StoreError> {
+        self.store.messages(session_id, query)
     }
 
     pub fn queues(&self) -> Result<Vec<QueueStats>, StoreError> {
@@ -300,7 +297,8 @@ impl Outbox {
                     message: message.error_message.clone().unwrap_or_default(),
                 },
             },
-            MessageStatus::Queued | MessageStatus::Sending => return,
+            // An incoming message is the inbox's, which tells of it itself.
+            MessageStatus::Queued | MessageStatus::Sending | MessageStatus::Received => return,
         };
         self.events.publish(&message.session_id, kind);
         if settled(message.status)

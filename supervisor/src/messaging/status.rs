@@ -1,4 +1,4 @@
-//! A message's status, as stored and as the API shows it.
+//! A message's status and direction, as stored and as the API shows them.
 
 use serde::Serialize;
 
@@ -16,10 +16,13 @@ pub enum MessageStatus {
     Failed,
     /// Its time to live ran out before it was sent; it is never sent late.
     Expired,
+    /// An incoming message, stored. The only status of the direction `in`: never pending, so
+    /// the outbox never picks it, and pruned after the retention like a finished one.
+    Received,
 }
 
 impl MessageStatus {
-    pub const ALL: [MessageStatus; 7] = [
+    pub const ALL: [MessageStatus; 8] = [
         MessageStatus::Queued,
         MessageStatus::Sending,
         MessageStatus::Sent,
@@ -27,6 +30,7 @@ impl MessageStatus {
         MessageStatus::Read,
         MessageStatus::Failed,
         MessageStatus::Expired,
+        MessageStatus::Received,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -38,6 +42,7 @@ impl MessageStatus {
             MessageStatus::Read => "read",
             MessageStatus::Failed => "failed",
             MessageStatus::Expired => "expired",
+            MessageStatus::Received => "received",
         }
     }
 
@@ -70,6 +75,29 @@ impl MessageStatus {
     }
 }
 
+/// Whether wamux sent the message or received it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Out,
+    In,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Out => "out",
+            Direction::In => "in",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Direction> {
+        [Direction::Out, Direction::In]
+            .into_iter()
+            .find(|d| d.as_str() == text)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,5 +109,10 @@ mod tests {
         }
         assert_eq!(MessageStatus::parse("SENT"), None);
         assert!(MessageStatus::Read.ack_rank() > MessageStatus::Delivered.ack_rank());
+        assert!(!MessageStatus::Received.is_pending() && !MessageStatus::Received.went_out());
+        for d in [Direction::Out, Direction::In] {
+            assert_eq!(Direction::parse(d.as_str()), Some(d));
+        }
+        assert_eq!(Direction::parse("IN"), None);
     }
 }

@@ -202,7 +202,10 @@ mod tests {
         assert_eq!(json["sessionId"], "s1");
         assert_eq!(json["status"], "WORKING");
         assert!(json["at"].as_i64().unwrap() > 0);
-        assert!(json.get("id").is_none(), "the id is the SSE id, not a field");
+        assert!(
+            json.get("id").is_none(),
+            "the id is the SSE id, not a field"
+        );
         let ready = serde_json::to_value(Event {
             id: 3,
             session_id: "s".into(),

@@ -1,7 +1,6 @@
 //! One session as the daemon sees it: its status, what its worker last reported, and the
 //! channel through which the API asks its supervising task for things.
 
-use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -166,13 +165,7 @@ pub struct Session {
     pub created_at: i64,
     state: Mutex<SessionState>,
     control: mpsc::UnboundedSender<Control>,
-    /// Ids of the latest incoming messages: a restarted worker reports again what its
-    /// predecessor had reported, and each message must reach readers once.
-    seen_incoming: Mutex<VecDeque<String>>,
 }
-
-/// How many incoming message ids a session remembers.
-const SEEN_INCOMING: usize = 1024;
 
 /// The JSON shape of a session in the API.
 #[derive(Debug, Clone, Serialize)]
@@ -206,7 +199,6 @@ impl Session {
             created_at,
             state: Mutex::new(initial),
             control,
-            seen_incoming: Mutex::default(),
         };
         (session, rx)
     }
@@ -222,19 +214,6 @@ impl Session {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, SessionState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Records an incoming message id; `false` when it was seen already.
-    pub fn first_sight_of(&self, message_id: &str) -> bool {
-        let mut seen = self.seen_incoming.lock().unwrap_or_else(|e| e.into_inner());
-        if seen.iter().any(|id| id == message_id) {
-            return false;
-        }
-        if seen.len() == SEEN_INCOMING {
-            seen.pop_front();
-        }
-        seen.push_back(message_id.to_owned());
-        true
     }
 
     /// Hands a request to the supervising task; `false` once that task has ended.
@@ -344,17 +323,6 @@ mod tests {
         assert_eq!(normalize_phone("12345678a"), None);
         assert_eq!(normalize_phone("(55) 12345678"), None);
         assert_eq!(normalize_phone("٣٣٣٣٣٣٣٣٣"), None);
-    }
-
-    #[test]
-    fn incoming_ids_are_reported_once() {
-        let (session, _rx) = Session::new("s".into(), 0, SessionState::new(Status::Working, None));
-        assert!(session.first_sight_of("A"));
-        assert!(!session.first_sight_of("A"));
-        for i in 0..SEEN_INCOMING {
-            assert!(session.first_sight_of(&i.to_string()));
-        }
-        assert!(session.first_sight_of("A"), "the oldest ids are forgotten");
     }
 
     #[test]

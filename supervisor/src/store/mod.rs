@@ -17,11 +17,13 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 mod events;
+mod inbox;
 mod outbox;
 mod webhooks;
 
 pub use events::{NewEvent, StoredEvent};
-pub use outbox::{Inserted, NewMessage, Page, QueueStats, StoredMessage};
+pub use inbox::NewIncoming;
+pub use outbox::{Inserted, MessageQuery, NewMessage, Page, QueueStats, StoredMessage};
 pub use webhooks::{
     Attempt, Delivery, DeliveryStats, DeliveryStatus, Endpoint, EndpointChange, Head,
 };
@@ -147,6 +149,14 @@ const MIGRATIONS: &[&str] = &[
         WHERE status = 'pending';
     CREATE INDEX deliveries_by_webhook ON webhook_deliveries (webhook_id, id);
     CREATE INDEX deliveries_by_event ON webhook_deliveries (event_id);",
+    // Incoming messages (`inbox.rs`), in the outbox's table so that one cursor pages both
+    // directions: status `received`, `wa_id` unique per session, `created_at` the time received.
+    "ALTER TABLE messages ADD COLUMN direction TEXT NOT NULL DEFAULT 'out';
+    ALTER TABLE messages ADD COLUMN chat_id TEXT;
+    ALTER TABLE messages ADD COLUMN sender_number TEXT;
+    ALTER TABLE messages ADD COLUMN sender_name TEXT;
+    ALTER TABLE messages ADD COLUMN shown_at TEXT;
+    CREATE UNIQUE INDEX messages_incoming ON messages (session_id, wa_id) WHERE direction = 'in';",
 ];
 
 /// How long a write waits for a lock another connection holds before it fails.

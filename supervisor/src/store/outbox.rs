@@ -1,4 +1,5 @@
-//! The outbox's table: every message wamux accepted, from `queued` to its end.
+//! The outbox's table: every message wamux accepted, from `queued` to its end. Incoming
+//! messages share it (direction `in`, see `inbox.rs`), so that one cursor pages both.
 //!
 //! Each method is one statement or one transaction on the store's thread, durable when it
 //! returns. Callers never see SQL: another database implements the same methods.
@@ -6,7 +7,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{Store, StoreError};
-use crate::messaging::status::MessageStatus;
+use crate::messaging::status::{Direction, MessageStatus};
 
 /// A message to accept.
 #[derive(Debug, Clone)]
@@ -26,6 +27,8 @@ pub struct NewMessage {
 pub struct StoredMessage {
     pub id: i64,
     pub session_id: String,
+    pub direction: Direction,
+    /// The recipient's number; empty for an incoming message.
     pub to: String,
     pub text: String,
     pub status: MessageStatus,
@@ -40,6 +43,13 @@ pub struct StoredMessage {
     /// The outgoing rows the chat showed before the last attempt was pressed.
     pub seen: Option<Vec<String>>,
     pub request_body: Option<String>,
+    /// An incoming message's chat (`…@c.us`, `…@g.us`, `…@lid`).
+    pub chat_id: Option<String>,
+    /// An incoming message's sender, by number when known and by the name the page shows.
+    pub sender_number: Option<String>,
+    pub sender_name: Option<String>,
+    /// The time the page shows for an incoming message, as shown (`HH:MM, D/M/YYYY`).
+    pub shown_at: Option<String>,
 }
 
 /// The answer to [`Store::insert_message`].
@@ -48,6 +58,19 @@ pub enum Inserted {
     New(StoredMessage),
     /// The idempotency key was used within the window: the first request's message.
     Existing(StoredMessage),
+}
+
+/// Which of a session's messages to list, newest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageQuery {
+    /// Both directions when `None`.
+    pub direction: Option<Direction>,
+    pub status: Option<MessageStatus>,
+    /// Created (for an incoming message: received) at or after this, in ms.
+    pub since: Option<i64>,
+    /// The cursor: older than this id.
+    pub before: Option<i64>,
+    pub limit: u32,
 }
 
 /// One page of a session's messages, newest first.
@@ -66,10 +89,11 @@ pub struct QueueStats {
     pub oldest_created_at: i64,
 }
 
-const COLUMNS: &str = "id, session_id, to_number, text, status, wa_id, error_code, error_message, \
-                       created_at, expires_at, sent_at, attempts, seen, request_body";
+pub(super) const COLUMNS: &str = "id, session_id, to_number, text, status, wa_id, error_code, error_message, created_at, \
+     expires_at, sent_at, attempts, seen, request_body, direction, chat_id, sender_number, \
+     sender_name, shown_at";
 
-fn read(row: &Row<'_>) -> rusqlite::Result<StoredMessage> {
+pub(super) fn read(row: &Row<'_>) -> rusqlite::Result<StoredMessage> {
     let status: String = row.get(4)?;
     let seen: Option<String> = row.get(12)?;
     Ok(StoredMessage {
@@ -87,10 +111,19 @@ fn read(row: &Row<'_>) -> rusqlite::Result<StoredMessage> {
         attempts: row.get(11)?,
         seen: seen.and_then(|s| serde_json::from_str(&s).ok()),
         request_body: row.get(13)?,
+        direction: if row.get::<_, String>(14)? == Direction::In.as_str() {
+            Direction::In
+        } else {
+            Direction::Out
+        },
+        chat_id: row.get(15)?,
+        sender_number: row.get(16)?,
+        sender_name: row.get(17)?,
+        shown_at: row.get(18)?,
     })
 }
 
-fn by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<StoredMessage>> {
+pub(super) fn by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<StoredMessage>> {
     conn.query_row(
         &format!("SELECT {COLUMNS} FROM messages WHERE id = ?1"),
         params![id],
@@ -176,24 +209,33 @@ impl Store {
         self.call(move |conn| Ok(by_id(conn, id)?))
     }
 
-    /// A session's messages, newest first, older than `before` when given.
-    pub fn messages(
-        &self,
-        session_id: &str,
-        status: Option<MessageStatus>,
-        before: Option<i64>,
-        limit: u32,
-    ) -> Result<Page, StoreError> {
+    /// A session's messages of both directions, newest first, as `query` asks.
+    pub fn messages(&self, session_id: &str, query: MessageQuery) -> Result<Page, StoreError> {
         let session_id = session_id.to_owned();
+        let MessageQuery {
+            direction,
+            status,
+            since,
+            before,
+            limit,
+        } = query;
         self.call(move |conn| {
             let mut statement = conn.prepare(&format!(
                 "SELECT {COLUMNS} FROM messages WHERE session_id = ?1 \
                  AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR id < ?3) \
-                 ORDER BY id DESC LIMIT ?4"
+                 AND (?4 IS NULL OR direction = ?4) AND (?5 IS NULL OR created_at >= ?5) \
+                 ORDER BY id DESC LIMIT ?6"
             ))?;
             let messages = statement
                 .query_map(
-                    params![session_id, status.map(MessageStatus::as_str), before, limit],
+                    params![
+                        session_id,
+                        status.map(MessageStatus::as_str),
+                        before,
+                        direction.map(Direction::as_str),
+                        since,
+                        limit
+                    ],
                     read,
                 )?
                 .collect::<Result<Vec<_>, _>>()?;
@@ -417,6 +459,16 @@ mod tests {
             .unwrap()
     }
 
+    fn query(before: Option<i64>, limit: u32) -> MessageQuery {
+        MessageQuery {
+            direction: None,
+            status: None,
+            since: None,
+            before,
+            limit,
+        }
+    }
+
     fn id(inserted: Inserted) -> i64 {
         match inserted {
             Inserted::New(m) | Inserted::Existing(m) => m.id,
@@ -516,7 +568,7 @@ mod tests {
             1,
             "the read one; b is pending"
         );
-        let page = store.messages("s", None, None, 10).unwrap();
+        let page = store.messages("s", query(None, 10)).unwrap();
         assert_eq!(
             page.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
             vec![b]
@@ -527,22 +579,24 @@ mod tests {
     fn pages_are_newest_first_with_a_cursor() {
         let store = Store::open_in_memory().unwrap();
         let ids: Vec<i64> = (0..5).map(|i| id(new(&store, "m", None, i))).collect();
-        let first = store.messages("s", None, None, 2).unwrap();
+        let first = store.messages("s", query(None, 2)).unwrap();
         assert_eq!(
             first.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
             vec![ids[4], ids[3]]
         );
-        let second = store.messages("s", None, first.next_before, 2).unwrap();
+        let second = store.messages("s", query(first.next_before, 2)).unwrap();
         assert_eq!(
             second.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
             vec![ids[2], ids[1]]
         );
-        let last = store.messages("s", None, second.next_before, 2).unwrap();
+        let last = store.messages("s", query(second.next_before, 2)).unwrap();
         assert_eq!(last.messages.len(), 1);
         assert_eq!(last.next_before, None);
-        let queued = store
-            .messages("s", Some(MessageStatus::Sent), None, 10)
-            .unwrap();
+        let sent = MessageQuery {
+            status: Some(MessageStatus::Sent),
+            ..query(None, 10)
+        };
+        let queued = store.messages("s", sent).unwrap();
         assert!(queued.messages.is_empty());
     }
 }

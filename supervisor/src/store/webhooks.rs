@@ -360,7 +360,12 @@ impl Store {
                  AND (?3 IS NULL OR d.id < ?3) ORDER BY d.id DESC LIMIT ?4"
             ))?;
             let rows = statement.query_map(
-                params![webhook_id, status.map(DeliveryStatus::as_str), before, limit],
+                params![
+                    webhook_id,
+                    status.map(DeliveryStatus::as_str),
+                    before,
+                    limit
+                ],
                 read_delivery,
             )?;
             Ok(rows.collect::<Result<_, _>>()?)

@@ -24,6 +24,7 @@ use tokio::time::Instant;
 use wamux_proto::{FrameError, SupervisorCommand, WorkerEvent, read_frame, write_frame};
 
 use crate::daemon::config::DataDir;
+use crate::messaging::inbox::Inbox;
 use crate::process::kill::Group;
 use crate::process::sweep;
 use crate::sessions::events::EventKind;
@@ -326,21 +327,23 @@ impl Driver {
                 self.settle(request_id, outcome)
             }
             WorkerEvent::Incoming(message) => {
-                if session.first_sight_of(&message.message_id) {
-                    tracing::info!(
-                        message_id = %message.message_id,
-                        chat = %message.chat_id,
-                        "message received"
-                    );
-                    ctx.events.publish(
-                        &session.id,
-                        EventKind::MessageReceived {
-                            message_id: message.message_id,
-                            chat_id: message.chat_id,
-                            sender: message.sender,
-                            text: message.text,
-                        },
-                    );
+                let message_id = message.message_id.clone();
+                let chat = message.chat_id.clone();
+                match Inbox::new(&ctx.store, &ctx.events).receive(&session.id, message) {
+                    Ok(new) => {
+                        tracing::info!(%message_id, %chat, new = new.is_some(), "message received");
+                        // Stored: the worker may stop reporting it. Unanswered, it reports the
+                        // message again.
+                        let stored = SupervisorCommand::IncomingStored { message_id };
+                        if let Some(writer) = self.worker.as_mut().and_then(|w| w.writer.as_mut())
+                            && let Err(e) = write_frame(writer, &stored).await
+                        {
+                            tracing::warn!(error = %e, "could not answer an incoming message");
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, %message_id, "could not store an incoming message");
+                    }
                 }
                 None
             }

@@ -440,6 +440,7 @@ async fn run(args: Args) -> Result<ExitCode> {
                     write_frame(&mut writer, &WorkerEvent::SendResult { request_id, outcome })
                         .await?;
                 }
+                Some(SupervisorCommand::IncomingStored { .. }) => {}
                 Some(SupervisorCommand::RequestPairingCode { .. }) => {
                     let code = WorkerEvent::PairingCode { code: "FAKE1234".into() };
                     write_frame(&mut writer, &code).await?;

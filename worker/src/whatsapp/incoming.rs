@@ -12,6 +12,11 @@
 //! The reported ids are remembered (a bounded set), as opening a chat shows old rows again.
 //! A text too long for one frame is cut to fit, ending in `…`, with its original length in
 //! `original_len`: a message must never make a frame the supervisor link refuses.
+//!
+//! Reporting is at-least-once ([`Unstored`]): a reported message is kept until the supervisor
+//! answers `IncomingStored` for it, and reported again every [`RESEND_AFTER`] until then. Opening
+//! the chat marked it read on the phone, so the page would not show it as news again. A worker
+//! lives as long as its supervisor link: a new link is a new worker, which reads the chats again.
 
 use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -30,6 +35,13 @@ const FRAME_HEADROOM: usize = 8 * 1024;
 const MAX_TEXT_LEN: usize = MAX_FRAME_LEN - FRAME_HEADROOM;
 /// Ends a text that was cut to fit in a frame.
 const TRUNCATION_MARK: char = '…';
+/// How long a reported message waits for the supervisor's `IncomingStored` before it is
+/// reported again.
+pub const RESEND_AFTER: Duration = Duration::from_secs(5);
+/// The most messages, and bytes of text, kept for the supervisor's answer: a supervisor that
+/// never answers must not make the worker grow without end. Past either, the oldest is dropped.
+const UNSTORED_CAPACITY: usize = 1_000;
+const UNSTORED_TEXT_BYTES: usize = 16 * 1024 * 1024;
 
 /// What the session should do after looking at a snapshot.
 #[derive(Debug, PartialEq, Eq)]
@@ -162,6 +174,66 @@ fn cut_to_fit(text: &mut String) -> Option<usize> {
     text.truncate(end);
     text.push(TRUNCATION_MARK);
     Some(original_len)
+}
+
+/// The messages reported and not yet answered by `IncomingStored`, oldest first.
+#[derive(Default)]
+pub struct Unstored {
+    waiting: VecDeque<Waiting>,
+    text_bytes: usize,
+}
+
+struct Waiting {
+    message: IncomingMessage,
+    reported_at: Instant,
+}
+
+impl Unstored {
+    /// Keeps a message just reported until it is stored.
+    pub fn reported(&mut self, message: IncomingMessage, now: Instant) {
+        self.stored(&message.message_id);
+        self.text_bytes += message.text.len();
+        self.waiting.push_back(Waiting {
+            message,
+            reported_at: now,
+        });
+        while self.waiting.len() > UNSTORED_CAPACITY || self.text_bytes > UNSTORED_TEXT_BYTES {
+            let Some(oldest) = self.waiting.pop_front() else {
+                break;
+            };
+            self.text_bytes -= oldest.message.text.len();
+            warn!(
+                message_id = %oldest.message.message_id,
+                chat = %oldest.message.chat_id,
+                "the supervisor never said this message is stored; no longer reporting it"
+            );
+        }
+    }
+
+    /// The supervisor stored the message: it is not reported again.
+    pub fn stored(&mut self, message_id: &str) {
+        if let Some(i) = self
+            .waiting
+            .iter()
+            .position(|w| w.message.message_id == message_id)
+            && let Some(done) = self.waiting.remove(i)
+        {
+            self.text_bytes -= done.message.text.len();
+        }
+    }
+
+    /// The messages to report again now: reported [`RESEND_AFTER`] ago or more, unanswered.
+    /// Each counts as reported now.
+    pub fn due(&mut self, now: Instant) -> Vec<IncomingMessage> {
+        self.waiting
+            .iter_mut()
+            .filter(|w| now.duration_since(w.reported_at) >= RESEND_AFTER)
+            .map(|w| {
+                w.reported_at = now;
+                w.message.clone()
+            })
+            .collect()
+    }
 }
 
 /// Message ids already seen, forgetting the oldest past [`SEEN_CAPACITY`].
@@ -358,6 +430,80 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(back, event);
+    }
+
+    fn reported(id: &str, text: &str) -> IncomingMessage {
+        IncomingMessage {
+            message_id: id.into(),
+            chat_id: "111@c.us".into(),
+            sender: "[10:00, 1/2/2026] Ana: ".into(),
+            text: text.into(),
+            original_len: None,
+        }
+    }
+
+    fn ids(messages: &[IncomingMessage]) -> Vec<&str> {
+        messages.iter().map(|m| m.message_id.as_str()).collect()
+    }
+
+    #[test]
+    fn an_unanswered_message_is_reported_again_until_stored() {
+        let mut unstored = Unstored::default();
+        let t = Instant::now();
+        unstored.reported(reported("A", "a"), t);
+        unstored.reported(reported("B", "b"), t + Duration::from_secs(2));
+        assert!(
+            unstored.due(t + Duration::from_secs(1)).is_empty(),
+            "too soon"
+        );
+        assert_eq!(ids(&unstored.due(t + RESEND_AFTER)), ["A"]);
+        assert!(
+            unstored.due(t + RESEND_AFTER).is_empty(),
+            "A counts as reported again"
+        );
+        let later = t + RESEND_AFTER + Duration::from_secs(2);
+        assert_eq!(ids(&unstored.due(later)), ["B"]);
+        unstored.stored("A");
+        assert_eq!(ids(&unstored.due(t + 3 * RESEND_AFTER)), ["B"]);
+        unstored.stored("B");
+        unstored.stored("B");
+        assert!(unstored.due(t + 10 * RESEND_AFTER).is_empty());
+        assert_eq!(unstored.text_bytes, 0);
+    }
+
+    #[test]
+    fn a_message_reported_twice_is_kept_once() {
+        let mut unstored = Unstored::default();
+        let t = Instant::now();
+        unstored.reported(reported("A", "a"), t);
+        unstored.reported(reported("A", "a"), t + Duration::from_secs(3));
+        assert!(
+            unstored.due(t + RESEND_AFTER).is_empty(),
+            "the later report counts"
+        );
+        assert_eq!(ids(&unstored.due(t + 2 * RESEND_AFTER)), ["A"]);
+    }
+
+    #[test]
+    fn the_unstored_messages_are_bounded_in_number_and_bytes() {
+        let mut unstored = Unstored::default();
+        let t = Instant::now();
+        for i in 0..UNSTORED_CAPACITY + 3 {
+            unstored.reported(reported(&i.to_string(), "x"), t);
+        }
+        let due = unstored.due(t + RESEND_AFTER);
+        assert_eq!(due.len(), UNSTORED_CAPACITY);
+        assert_eq!(due[0].message_id, "3", "the oldest were dropped");
+
+        let mut unstored = Unstored::default();
+        let big = "y".repeat(MAX_TEXT_LEN);
+        for i in 0..UNSTORED_TEXT_BYTES / MAX_TEXT_LEN + 2 {
+            unstored.reported(reported(&i.to_string(), &big), t);
+        }
+        assert!(unstored.text_bytes <= UNSTORED_TEXT_BYTES);
+        let due = unstored.due(t + RESEND_AFTER);
+        assert_eq!(due.len(), UNSTORED_TEXT_BYTES / MAX_TEXT_LEN);
+        assert_eq!(due.last().unwrap().message_id, (due.len() + 1).to_string());
     }
 
     #[test]

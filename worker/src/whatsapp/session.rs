@@ -9,7 +9,9 @@
 //!    - the conflict dialog: `Conflict` once, then click "Use here";
 //!    - a page refusing the browser: a fatal error;
 //!    - while linked and idle: unread chats and new messages ([`super::incoming`]), and the
-//!      later statuses of the messages sent (`Ack`, [`send::AckWatch`]).
+//!      later statuses of the messages sent (`Ack`, [`send::AckWatch`]);
+//!    - whatever the screen: the incoming messages the supervisor has not said are stored,
+//!      again ([`Unstored`]), until it answers `IncomingStored`.
 //! 3. Between polls, commands from the supervisor run one at a time ([`super::send`],
 //!    [`super::pairing`]); the next poll takes up whatever page they leave. Commands that
 //!    arrive while a send waits for the supervisor's `AttemptRecorded` run after that send.
@@ -28,7 +30,7 @@ use tokio::time::{Instant, MissedTickBehavior, interval};
 use tracing::{debug, info, warn};
 use wamux_proto::{SendError, SupervisorCommand, WorkerEvent};
 
-use super::incoming::{Inbox, Step};
+use super::incoming::{Inbox, Step, Unstored};
 use super::page::{self, Delivery, POLL_INTERVAL, Screen, Snapshot, Target};
 use super::{pairing, send};
 use crate::browser::webdriver::{Driver, DriverError};
@@ -71,6 +73,7 @@ pub async fn run(
         navigate_at: None,
         loading_since: None,
         inbox: Inbox::default(),
+        unstored: Unstored::default(),
         acks: send::AckWatch::default(),
         deferred: VecDeque::new(),
     };
@@ -119,6 +122,8 @@ struct Session<'a> {
     /// Since when the page shows nothing recognisable.
     loading_since: Option<Instant>,
     inbox: Inbox,
+    /// The incoming messages reported and not yet stored by the supervisor.
+    unstored: Unstored,
     /// The messages sent, for their later statuses.
     acks: send::AckWatch,
     /// Commands received while a send waited, in order.
@@ -143,6 +148,10 @@ impl Session<'_> {
     }
 
     async fn poll(&mut self) -> Result<()> {
+        for message in self.unstored.due(std::time::Instant::now()) {
+            info!(chat = %message.chat_id, id = %message.message_id, "incoming message not stored yet, reporting it again");
+            self.events.send(WorkerEvent::Incoming(message)).await;
+        }
         if self.navigate_at.is_some_and(|at| at <= Instant::now()) {
             return self.open_home().await;
         }
@@ -271,6 +280,8 @@ impl Session<'_> {
             Step::Report(messages) => {
                 for message in messages {
                     info!(chat = %message.chat_id, id = %message.message_id, "incoming message");
+                    self.unstored
+                        .reported(message.clone(), std::time::Instant::now());
                     self.events.send(WorkerEvent::Incoming(message)).await;
                 }
             }
@@ -320,6 +331,10 @@ impl Session<'_> {
                     request_id,
                     "an attempt recorded after its send ended, ignored"
                 );
+            }
+            SupervisorCommand::IncomingStored { message_id } => {
+                debug!(message_id, "incoming message stored");
+                self.unstored.stored(&message_id);
             }
             SupervisorCommand::RequestPairingCode { phone_number } => {
                 self.request_pairing_code(&phone_number).await?;

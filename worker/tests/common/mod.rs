@@ -226,6 +226,16 @@ impl Worker {
             Err(_) => panic!("no {what} in time; events: {:?}", self.events),
         };
         eprintln!("supervisor got {event:?}");
+        // As the supervisor does once it stored the message; unanswered, the worker reports it
+        // again.
+        if let WorkerEvent::Incoming(message) = &event
+            && let Some(writer) = self.writer.as_mut()
+        {
+            let stored = SupervisorCommand::IncomingStored {
+                message_id: message.message_id.clone(),
+            };
+            write_frame(writer, &stored).await.unwrap();
+        }
         self.events.push(event.clone());
         event
     }

@@ -84,9 +84,7 @@ pub fn body(kind: &str, session_id: &str, at: i64, data: &str) -> Option<String>
         fields.remove(key);
     }
     fields.insert("session".into(), session_id.into());
-    Some(
-        json!({"type": webhook_type, "timestamp": rfc3339(at), "data": fields}).to_string(),
-    )
+    Some(json!({"type": webhook_type, "timestamp": rfc3339(at), "data": fields}).to_string())
 }
 
 /// Unix milliseconds as RFC 3339 in UTC, to the millisecond.
@@ -220,7 +218,7 @@ impl Webhooks {
             created_at: now_ms(),
         };
         self.store.put_webhook(&endpoint, &secret.to_text())?;
-        tracing::info!(webhook = CONFIGURED_ID, url = %url, "webhook endpoint configured");
+        tracing::info!(webhook = CONFIGURED_ID, "webhook endpoint configured");
         self.wake.notify_one();
         Ok(())
     }
@@ -246,7 +244,7 @@ impl Webhooks {
             created_at: now_ms(),
         };
         self.store.insert_webhook(&endpoint, &secret)?;
-        tracing::info!(webhook = %endpoint.id, url = %endpoint.url, "webhook endpoint created");
+        tracing::info!(webhook = %endpoint.id, "webhook endpoint created");
         Ok((endpoint, secret))
     }
 
@@ -344,9 +342,10 @@ mod tests {
 
     #[test]
     fn a_body_holds_the_type_the_time_and_the_events_fields_with_the_session() {
-        let data = r#"{"type":"messageReceived","sessionId":"s1","at":0,"messageId":"m","text":"hi"}"#;
-        let body: Value = serde_json::from_str(&body("messageReceived", "s1", 0, data).unwrap())
-            .unwrap();
+        let data =
+            r#"{"type":"messageReceived","sessionId":"s1","at":0,"messageId":"m","text":"hi"}"#;
+        let body: Value =
+            serde_json::from_str(&body("messageReceived", "s1", 0, data).unwrap()).unwrap();
         assert_eq!(
             body,
             json!({"type": "message.received", "timestamp": "1970-01-01T00:00:00.000Z",
@@ -363,7 +362,13 @@ mod tests {
     #[test]
     fn endpoints_are_checked() {
         check_url("http://127.0.0.1:8000/hook").unwrap();
-        for bad in ["https://example.com/", "ftp://x/", "http://", "not a url", ""] {
+        for bad in [
+            "https://example.com/",
+            "ftp://x/",
+            "http://",
+            "not a url",
+            "",
+        ] {
             assert!(
                 matches!(check_url(bad), Err(WebhookError::InvalidUrl(_))),
                 "{bad}"

@@ -107,7 +107,10 @@ mod tests {
     #[test]
     fn any_2xx_is_delivered_and_410_disables() {
         for code in [200, 201, 204, 299] {
-            assert_eq!(judge(status(code), 1, 0, 0, BACKOFF, 0.5), Verdict::Delivered);
+            assert_eq!(
+                judge(status(code), 1, 0, 0, BACKOFF, 0.5),
+                Verdict::Delivered
+            );
         }
         assert_eq!(judge(status(410), 1, 0, 0, BACKOFF, 0.5), Verdict::Disable);
     }

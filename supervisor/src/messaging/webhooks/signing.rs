@@ -101,6 +101,9 @@ mod tests {
         ] {
             assert!(Secret::parse(&bad).is_err(), "{bad}");
         }
-        assert_eq!(format!("{:?}", Secret::parse(&of(24)).unwrap()), "Secret(…)");
+        assert_eq!(
+            format!("{:?}", Secret::parse(&of(24)).unwrap()),
+            "Secret(…)"
+        );
     }
 }

@@ -1,0 +1,230 @@
+//! The inbox's rows: incoming messages, in the outbox's `messages` table with direction `in`
+//! and status `received`, so that one cursor pages both directions.
+//!
+//! A message is stored once per session and WhatsApp id (a unique index), however often the
+//! worker reports it: the worker reports it until told it is stored, and a restarted worker
+//! may read it again. Pruned after the retention like a finished outgoing message.
+
+use rusqlite::params;
+
+use super::outbox::by_id;
+use super::{Store, StoreError, StoredMessage};
+
+/// An incoming message to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewIncoming {
+    pub session_id: String,
+    pub wa_id: String,
+    pub chat_id: String,
+    pub sender_number: Option<String>,
+    pub sender_name: Option<String>,
+    pub text: String,
+    /// The time as the page shows it.
+    pub shown_at: Option<String>,
+    /// When wamux received it, in ms.
+    pub received_at: i64,
+}
+
+impl Store {
+    /// Stores an incoming message, durably; `None` when this session stored it already.
+    pub fn insert_incoming(
+        &self,
+        message: NewIncoming,
+    ) -> Result<Option<StoredMessage>, StoreError> {
+        self.call(move |conn| {
+            let inserted = conn.execute(
+                "INSERT OR IGNORE INTO messages (session_id, direction, to_number, text, status, \
+                 wa_id, chat_id, sender_number, sender_name, shown_at, created_at, expires_at) \
+                 VALUES (?1, 'in', '', ?2, 'received', ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+                params![
+                    message.session_id,
+                    message.text,
+                    message.wa_id,
+                    message.chat_id,
+                    message.sender_number,
+                    message.sender_name,
+                    message.shown_at,
+                    message.received_at
+                ],
+            )?;
+            if inserted == 0 {
+                return Ok(None);
+            }
+            Ok(by_id(conn, conn.last_insert_rowid())?)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::messaging::status::{Direction, MessageStatus};
+    use crate::store::{MessageQuery, NewMessage};
+
+    fn incoming(session: &str, wa_id: &str, at: i64) -> NewIncoming {
+        NewIncoming {
+            session_id: session.into(),
+            wa_id: wa_id.into(),
+            chat_id: "5215550002222@c.us".into(),
+            sender_number: Some("5215550002222".into()),
+            sender_name: Some("Ana".into()),
+            text: format!("text of {wa_id}"),
+            shown_at: Some("10:00, 1/2/2026".into()),
+            received_at: at,
+        }
+    }
+
+    fn outgoing(store: &Store, at: i64) -> i64 {
+        let message = NewMessage {
+            session_id: "s".into(),
+            to: "5215512345678".into(),
+            text: "out".into(),
+            created_at: at,
+            expires_at: at + 1000,
+            idempotency_key: None,
+            request_body: None,
+        };
+        match store.insert_message(message, 0).unwrap() {
+            crate::store::Inserted::New(m) => m.id,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn list(store: &Store, query: MessageQuery) -> Vec<i64> {
+        let page = store.messages("s", query).unwrap();
+        page.messages.iter().map(|m| m.id).collect()
+    }
+
+    fn all(limit: u32) -> MessageQuery {
+        MessageQuery {
+            direction: None,
+            status: None,
+            since: None,
+            before: None,
+            limit,
+        }
+    }
+
+    #[test]
+    fn an_incoming_message_is_stored_once_per_session() {
+        let store = Store::open_in_memory().unwrap();
+        let stored = store
+            .insert_incoming(incoming("s", "WA1", 10))
+            .unwrap()
+            .expect("new");
+        assert_eq!(stored.direction, Direction::In);
+        assert_eq!(stored.status, MessageStatus::Received);
+        assert_eq!(stored.wa_id.as_deref(), Some("WA1"));
+        assert_eq!(stored.chat_id.as_deref(), Some("5215550002222@c.us"));
+        assert_eq!(stored.sender_number.as_deref(), Some("5215550002222"));
+        assert_eq!(stored.sender_name.as_deref(), Some("Ana"));
+        assert_eq!(stored.shown_at.as_deref(), Some("10:00, 1/2/2026"));
+        assert_eq!(
+            (stored.text.as_str(), stored.created_at),
+            ("text of WA1", 10)
+        );
+
+        assert_eq!(
+            store.insert_incoming(incoming("s", "WA1", 20)).unwrap(),
+            None
+        );
+        assert!(
+            store
+                .insert_incoming(incoming("t", "WA1", 20))
+                .unwrap()
+                .is_some(),
+            "another session's message with the same id"
+        );
+        assert_eq!(list(&store, all(10)), [stored.id]);
+        assert_eq!(store.message("s", "WA1").unwrap(), Some(stored));
+    }
+
+    #[test]
+    fn incoming_messages_are_never_sent_and_are_pruned() {
+        let store = Store::open_in_memory().unwrap();
+        store.insert_incoming(incoming("s", "WA1", 10)).unwrap();
+        assert_eq!(store.next_pending("s").unwrap(), None);
+        assert!(store.queues().unwrap().is_empty());
+        assert!(store.due_to_expire(i64::MAX).unwrap().is_empty());
+        assert_eq!(store.prune_messages(10).unwrap(), 0, "not yet past");
+        assert_eq!(store.prune_messages(11).unwrap(), 1);
+        assert!(list(&store, all(10)).is_empty());
+    }
+
+    #[test]
+    fn one_cursor_pages_both_directions_by_direction_and_since() {
+        let store = Store::open_in_memory().unwrap();
+        let o1 = outgoing(&store, 100);
+        let i1 = store
+            .insert_incoming(incoming("s", "A", 200))
+            .unwrap()
+            .unwrap()
+            .id;
+        let o2 = outgoing(&store, 300);
+        let i2 = store
+            .insert_incoming(incoming("s", "B", 400))
+            .unwrap()
+            .unwrap()
+            .id;
+        let i3 = store
+            .insert_incoming(incoming("s", "C", 500))
+            .unwrap()
+            .unwrap()
+            .id;
+        store.insert_incoming(incoming("t", "D", 600)).unwrap();
+
+        assert_eq!(list(&store, all(10)), [i3, i2, o2, i1, o1]);
+        let first = store.messages("s", all(3)).unwrap();
+        assert_eq!(first.next_before, Some(o2));
+        let rest = MessageQuery {
+            before: first.next_before,
+            ..all(3)
+        };
+        assert_eq!(list(&store, rest), [i1, o1]);
+
+        let inbound = MessageQuery {
+            direction: Some(Direction::In),
+            ..all(2)
+        };
+        let page = store.messages("s", inbound).unwrap();
+        assert_eq!(
+            page.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
+            [i3, i2]
+        );
+        let next = MessageQuery {
+            before: page.next_before,
+            ..inbound
+        };
+        assert_eq!(list(&store, next), [i1]);
+        let outbound = MessageQuery {
+            direction: Some(Direction::Out),
+            ..all(10)
+        };
+        assert_eq!(list(&store, outbound), [o2, o1]);
+
+        let since = MessageQuery {
+            since: Some(300),
+            ..all(10)
+        };
+        assert_eq!(list(&store, since), [i3, i2, o2], "at or after");
+        let inbound_since = MessageQuery {
+            since: Some(300),
+            ..inbound
+        };
+        assert_eq!(
+            list(
+                &store,
+                MessageQuery {
+                    limit: 10,
+                    ..inbound_since
+                }
+            ),
+            [i3, i2]
+        );
+        let received = MessageQuery {
+            status: Some(MessageStatus::Received),
+            ..all(10)
+        };
+        assert_eq!(list(&store, received), [i3, i2, i1]);
+    }
+}

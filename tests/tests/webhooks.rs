@@ -1,0 +1,262 @@
+//! Webhooks end to end, through the built `wamux serve`: a test receiver on a loopback port
+//! checks every signature as the Standard Webhooks specification says (HMAC-SHA256 of
+//! `{webhook-id}.{webhook-timestamp}.{body}` with the secret's decoded bytes) and can be told
+//! to answer 500.
+//!
+//! - An incoming message sent through the fake WhatsApp Web, read by real Chromium, reaches
+//!   the receiver once as `message.received` (issue 12, test 1).
+//! - `session.status` arrives in order STARTING, SCAN_QR_CODE, WORKING (test 4), and a
+//!   `kill -9` of wamux with deliveries pending loses none and repeats none (test 3); both on
+//!   the fake worker, since what is tested is the daemon's log and delivery, not the browser.
+
+use std::sync::{Arc, Mutex};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use wamux_e2e::fake_worker::{restart_daemon, start_daemon};
+use wamux_e2e::*;
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+#[derive(Debug, Clone)]
+struct Received {
+    id: String,
+    body: Value,
+    verified: bool,
+    answered: u16,
+}
+
+/// A webhook receiver: answers what it is told and keeps every request.
+struct Receiver {
+    url: String,
+    answer: Arc<std::sync::atomic::AtomicU16>,
+    got: Arc<Mutex<Vec<Received>>>,
+}
+
+fn verify(headers: &axum::http::HeaderMap, body: &[u8]) -> bool {
+    let header = |name| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    };
+    let (id, timestamp, signatures) = (
+        header("webhook-id"),
+        header("webhook-timestamp"),
+        header("webhook-signature"),
+    );
+    let Ok(ts) = timestamp.parse::<i64>() else {
+        return false;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let key = STANDARD.decode(&SECRET["whsec_".len()..]).unwrap();
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{id}.{timestamp}.").as_bytes());
+    mac.update(body);
+    let expected = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
+    (now - ts).abs() <= 300 && signatures.split(' ').any(|s| s == expected)
+}
+
+impl Receiver {
+    async fn start() -> Receiver {
+        let answer = Arc::new(std::sync::atomic::AtomicU16::new(200));
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let router = axum::Router::new().route(
+            "/hook",
+            axum::routing::post({
+                let (answer, got) = (answer.clone(), got.clone());
+                move |headers: axum::http::HeaderMap, body: axum::body::Bytes| async move {
+                    let code = answer.load(std::sync::atomic::Ordering::SeqCst);
+                    got.lock().unwrap().push(Received {
+                        id: headers["webhook-id"].to_str().unwrap().to_owned(),
+                        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+                        verified: verify(&headers, &body),
+                        answered: code,
+                    });
+                    axum::http::StatusCode::from_u16(code).unwrap()
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Receiver { url, answer, got }
+    }
+
+    fn answer(&self, code: u16) {
+        self.answer.store(code, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// What was answered 2xx, of `type` when given, in arrival order.
+    fn delivered(&self, kind: Option<&str>) -> Vec<Received> {
+        let got = self.got.lock().unwrap().clone();
+        assert!(got.iter().all(|r| r.verified), "a bad signature: {got:#?}");
+        got.into_iter()
+            .filter(|r| (200..300).contains(&r.answered))
+            .filter(|r| kind.is_none_or(|k| r.body["type"] == k))
+            .collect()
+    }
+
+    fn flags(&self) -> [&str; 6] {
+        [
+            "--webhook-url",
+            &self.url,
+            "--webhook-secret",
+            SECRET,
+            "--webhook-retry-base",
+            "50ms",
+        ]
+    }
+}
+
+fn statuses(received: &[Received], session: &str) -> Vec<String> {
+    received
+        .iter()
+        .filter(|r| r.body["data"]["session"] == session)
+        .map(|r| r.body["data"]["status"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+/// Issue test 1: a message arriving on the phone reaches the receiver once, with its text,
+/// sender and id.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_incoming_message_reaches_the_receiver_once_and_signed() {
+    let receiver = Receiver::start().await;
+    let fake = fake(FakeConfig::default()).await;
+    let daemon = Daemon::start(&fake.url(), &receiver.flags());
+    let phone = "5215512340121";
+    daemon.create("hooked").await;
+    daemon.link(&fake, "hooked", phone).await;
+
+    let mut ids = Vec::new();
+    for text in ["hola webhook", "and the next one"] {
+        let (code, sent) = fake_post(
+            &fake,
+            "/__fake/incoming",
+            json!({"to": phone, "from": "5215500000777", "name": "Ana", "text": text}),
+        )
+        .await;
+        assert_eq!(code, 200, "{sent}");
+        ids.push(sent["id"].as_str().unwrap().to_owned());
+    }
+    let received = eventually("both messages at the receiver", DEADLINE, || async {
+        let got = receiver.delivered(Some("message.received"));
+        (got.len() >= 2).then_some(got)
+    })
+    .await;
+    assert_eq!(received.len(), 2, "each once: {received:#?}");
+    let data = &received[0].body["data"];
+    assert_eq!(data["session"], "hooked");
+    assert_eq!(data["text"], "hola webhook");
+    // The sender as the chat shows it (the worker reads the name shown), and the chat is
+    // the sender's number.
+    assert!(data["sender"].as_str().unwrap().contains("Ana"), "{data}");
+    assert!(
+        data["chatId"]
+            .as_str()
+            .unwrap()
+            .starts_with("5215500000777"),
+        "{data}"
+    );
+    assert!(
+        data["messageId"].as_str().unwrap().contains(&ids[0]),
+        "{data} has the id {}",
+        ids[0]
+    );
+    assert_eq!(received[1].body["data"]["text"], "and the next one");
+    assert_ne!(received[0].id, received[1].id);
+
+    let statuses = statuses(&receiver.delivered(Some("session.status")), "hooked");
+    assert_eq!(statuses, ["STARTING", "SCAN_QR_CODE", "WORKING"]);
+}
+
+/// Issue test 4: a session's statuses arrive in order, WORKING with the phone number.
+#[tokio::test(flavor = "multi_thread")]
+async fn session_status_webhooks_arrive_in_order() {
+    let receiver = Receiver::start().await;
+    let daemon = start_daemon(
+        json!({"st": {"mode": "qr", "linkAfterMs": 500, "phone": "5215512340122"}}),
+        &receiver.flags(),
+    );
+    daemon.create("st").await;
+    daemon.wait_status("st", "WORKING").await;
+    let received = eventually("three statuses", DEADLINE, || async {
+        let got = receiver.delivered(Some("session.status"));
+        (got.len() >= 3).then_some(got)
+    })
+    .await;
+    assert_eq!(
+        statuses(&received, "st"),
+        ["STARTING", "SCAN_QR_CODE", "WORKING"]
+    );
+    assert_eq!(received[2].body["data"]["phoneNumber"], "5215512340122");
+    let qr = receiver.delivered(Some("session.qr"));
+    assert!(
+        qr.iter().all(|r| r.body["data"]["payload"].is_string()) && !qr.is_empty(),
+        "{qr:#?}"
+    );
+}
+
+/// Issue test 3: deliveries pending at a `kill -9` are sent after the restart, each once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kill_9_with_deliveries_pending_loses_and_repeats_none() {
+    let receiver = Receiver::start().await;
+    receiver.answer(500);
+    let flags = receiver.flags();
+    let mut daemon = start_daemon(
+        json!({"k9": {"mode": "qr", "linkAfterMs": 300, "phone": "5215512340123"}}),
+        &flags,
+    );
+    daemon.create("k9").await;
+    daemon.wait_status("k9", "WORKING").await;
+    let pending: Vec<String> = eventually("the statuses pending", DEADLINE, || async {
+        let (_, body) = daemon
+            .get("/api/webhooks/wh_default/deliveries?status=pending")
+            .await;
+        let ids: Vec<String> = body["deliveries"]
+            .as_array()?
+            .iter()
+            .filter(|d| d["type"] == "session.status")
+            .map(|d| d["webhookMessageId"].as_str().unwrap().to_owned())
+            .collect();
+        (ids.len() >= 3).then_some(ids)
+    })
+    .await;
+    daemon.kill9();
+
+    receiver.answer(200);
+    restart_daemon(&mut daemon, &flags);
+    let delivered = eventually("the pending ones delivered", DEADLINE, || async {
+        let got = receiver.delivered(None);
+        pending
+            .iter()
+            .all(|id| got.iter().any(|r| r.id == *id))
+            .then_some(got)
+    })
+    .await;
+    let mut ids: Vec<_> = delivered.iter().map(|r| r.id.clone()).collect();
+    ids.sort();
+    let before = ids.len();
+    ids.dedup();
+    assert_eq!(
+        ids.len(),
+        before,
+        "a webhook-id delivered twice: {delivered:#?}"
+    );
+    let before_kill: Vec<_> = delivered
+        .iter()
+        .filter(|r| pending.contains(&r.id))
+        .map(|r| r.body["data"]["status"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        &before_kill[..3],
+        ["STARTING", "SCAN_QR_CODE", "WORKING"],
+        "in order, after the restart"
+    );
+}
