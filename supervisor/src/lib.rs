@@ -14,9 +14,9 @@
 //!   `lifecycle`, performed by `driver` over `spawn` and the worker `link`.
 //! - [`process`]: process groups, orphan browsers, memory and the subreaper, over the
 //!   `wamux-procfs` crate.
-//! - [`messaging`]: the durable outbox: a message accepted is sent once, in order, and can be
-//!   asked about; and the webhooks: every event, signed, in order, to every endpoint that
-//!   subscribes.
+//! - [`messaging`]: the durable outbox (a message accepted is sent once, in order, and can be
+//!   asked about), the inbox (each incoming message stored once), and the webhooks (every
+//!   event, signed, in order, to every endpoint that subscribes).
 //! - [`store`]: everything that must survive a restart, in SQLite.
 //! - [`laravel`]: the Laravel assignments and the `.env` they rewrite.
 

@@ -1,42 +1,17 @@
 //! The API's edges, in process and without a browser: every route answers its documented
 //! errors and never a 500, the API key guards every `/api` route, and the OpenAPI document
 //! matches the router. The daemon is assembled as `wamux serve` assembles it and served on a
-//! loopback port; its sessions have no worker binary to start, so nothing is spawned.
+//! loopback port (`common`); its sessions have no worker binary to start, so nothing is spawned.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
-use wamux::api::app;
-use wamux::daemon::config::{DataDir, ServeConfig};
-use wamux::daemon::serve::{Parts, assemble};
 use wamux::messaging::inbox::Inbox;
-use wamux::messaging::outbox::OutboxConfig;
-use wamux::store::{Desired, Store};
-use wamux::supervision::link::WorkerLink;
 use wamux_proto::IncomingMessage;
 
-/// A daemon's API served in this process, on its own data directory.
-struct Api {
-    url: String,
-    addr: std::net::SocketAddr,
-    parts: Parts,
-    dir: std::path::PathBuf,
-}
-
-/// What a test daemon differs in.
-#[derive(Default)]
-struct Options {
-    api_key: Option<&'static str>,
-    public_url: Option<&'static str>,
-    allowed_hosts: &'static [&'static str],
-    chromium: Option<&'static str>,
-    /// Sessions in the store before the daemon starts: linked to a phone, stopped by a person.
-    linked: &'static [&'static str],
-    outbox: Option<OutboxConfig>,
-}
+mod common;
+use common::{Api, Options, raw};
 
 impl Api {
     async fn start(api_key: Option<&'static str>) -> Api {
@@ -45,74 +20,6 @@ impl Api {
             ..Options::default()
         })
         .await
-    }
-
-    async fn launch(options: Options) -> Api {
-        static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!("wamux-api-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("sessions")).unwrap();
-        let dir = dir.canonicalize().unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let config = ServeConfig {
-            listen: addr,
-            data_dir: dir.clone(),
-            web_url: "http://127.0.0.1:9".into(),
-            max_sessions: 5,
-            chromedriver: "/bin/false".into(),
-            chromium: options.chromium.unwrap_or("/bin/false").into(),
-            // Nothing to spawn: each start fails at once and the session stays STARTING.
-            worker_bin: dir.join("no-such-worker"),
-            browser_start_timeout: Duration::from_secs(120),
-            webdriver_timeout: Duration::from_secs(180),
-            send_timeout: Duration::from_secs(5),
-            stop_grace: Duration::from_secs(1),
-            max_starting: 2,
-            max_session_memory: 800 << 20,
-            recycle_after: None,
-            watch_interval: Duration::from_secs(10),
-            api_key: options.api_key.map(str::to_owned),
-            laravel_env: None,
-            public_url: options.public_url.map(str::to_owned),
-            allowed_hosts: options
-                .allowed_hosts
-                .iter()
-                .map(|h| h.to_string())
-                .collect(),
-            auto_switch: None,
-            outbox: options.outbox.unwrap_or(OutboxConfig {
-                send_wait: Duration::from_secs(1),
-                ttl: Duration::from_secs(3600),
-                retention: Duration::from_secs(86400),
-                interval: None,
-            }),
-            webhooks: Default::default(),
-        };
-        let store = Store::open_in_memory().unwrap();
-        for id in options.linked {
-            store.insert(id, 0, "STOPPED").unwrap();
-            store.set_phone_number(id, Some("5215500000001")).unwrap();
-            store.set_desired(id, Desired::Stopped).unwrap();
-        }
-        let parts = assemble(
-            config,
-            DataDir::new(dir.clone()),
-            store,
-            Arc::new(WorkerLink::default()),
-            CancellationToken::new(),
-        );
-        parts.sessions.restore().unwrap();
-        let url = format!("http://{addr}");
-        let router = app(parts.state.clone());
-        tokio::spawn(async move { axum::serve(listener, router).await });
-        Api {
-            url,
-            addr,
-            parts,
-            dir,
-        }
     }
 
     async fn get(&self, path: &str) -> (u16, Value) {
@@ -124,44 +31,6 @@ impl Api {
         let (status, answer) = raw(self, Method::POST, "/api/sessions", Some(&body), None).await;
         assert_eq!(status, 201, "creating {id}: {answer}");
     }
-
-    async fn stop(self) {
-        self.parts.state.shutdown.cancel();
-        self.parts.sessions.shutdown().await;
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-async fn raw(
-    api: &Api,
-    method: Method,
-    path: &str,
-    body: Option<&str>,
-    key: Option<&str>,
-) -> (u16, Value) {
-    let mut request = reqwest::Client::new().request(method, format!("{}{path}", api.url));
-    if let Some(body) = body {
-        request = request
-            .header("content-type", "application/json")
-            .body(body.to_owned());
-    }
-    if let Some(key) = key {
-        request = request.header("authorization", format!("Bearer {key}"));
-    }
-    let response = request.send().await.expect("the API answers");
-    let status = response.status().as_u16();
-    let is_stream = response
-        .headers()
-        .get("content-type")
-        .is_some_and(|v| v.to_str().unwrap_or("").starts_with("text/event-stream"));
-    if is_stream {
-        return (status, Value::Null);
-    }
-    let bytes = response.bytes().await.unwrap_or_default();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
 }
 
 /// A request with exactly these headers and body, through reqwest.
@@ -172,7 +41,7 @@ async fn with_headers(
     headers: &[(&str, &str)],
     body: Option<&str>,
 ) -> (u16, Value) {
-    let mut request = reqwest::Client::new().request(method, format!("{}{path}", api.url));
+    let mut request = reqwest::Client::new().request(method, format!("{}{path}", api.url()));
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
@@ -425,7 +294,7 @@ async fn the_api_key_guards_every_api_route() {
         assert!((200..300).contains(&status), "{path}: {status} {body}");
     }
     let response = reqwest::Client::new()
-        .get(format!("{}/api/sessions", daemon.url))
+        .get(format!("{}/api/sessions", daemon.url()))
         .header("x-api-key", "s3cret")
         .send()
         .await
@@ -853,7 +722,7 @@ async fn errors_do_not_show_paths() {
 
 async fn post_send(api: &Api, path: &str, body: Value, key: Option<&str>) -> (u16, Value) {
     let mut request = reqwest::Client::new()
-        .post(format!("{}{path}", api.url))
+        .post(format!("{}{path}", api.url()))
         .json(&body);
     if let Some(key) = key {
         request = request.header("idempotency-key", key);
@@ -944,7 +813,7 @@ async fn a_send_is_stored_before_the_answer_and_a_retry_with_its_key_stores_noth
     let (_, stats) = api.get("/api/stats").await;
     assert_eq!(stats["messages"]["queued"], 2, "{stats}");
     assert_eq!(stats["messages"]["perSession"]["ventas"]["queued"], 2);
-    let metrics = reqwest::get(format!("{}/metrics", api.url))
+    let metrics = reqwest::get(format!("{}/metrics", api.url()))
         .await
         .unwrap()
         .text()

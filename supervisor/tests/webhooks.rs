@@ -7,36 +7,19 @@
 //! The retries run on a 20 ms base instead of 5 s: the schedule is the same, 250 times faster,
 //! so the outage of the ordering test (3 s) spans as many retries as a 12-minute one would.
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use hmac::{Hmac, Mac};
 use reqwest::Method;
 use serde_json::{Value, json};
-use sha2::Sha256;
-use tokio_util::sync::CancellationToken;
-use wamux::api::app;
-use wamux::daemon::config::{DataDir, ServeConfig};
-use wamux::daemon::serve::{Parts, assemble};
-use wamux::messaging::outbox::OutboxConfig;
 use wamux::messaging::webhooks::WebhookConfig;
 use wamux::messaging::webhooks::signing::Secret;
 use wamux::sessions::events::EventKind;
-use wamux::store::Store;
-use wamux::supervision::link::WorkerLink;
+use wamux_e2e::webhook_receiver::{Received, Receiver, SECRET};
 
-const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+mod common;
+use common::{Api, Options, raw};
+
 const DEADLINE: Duration = Duration::from_secs(20);
-
-struct Api {
-    url: String,
-    parts: Parts,
-    dir: std::path::PathBuf,
-    stop: CancellationToken,
-    http: reqwest::Client,
-}
 
 fn fast(max_age: Duration) -> WebhookConfig {
     WebhookConfig {
@@ -47,77 +30,17 @@ fn fast(max_age: Duration) -> WebhookConfig {
 }
 
 impl Api {
-    async fn launch(webhooks: WebhookConfig) -> Api {
-        static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!("wamux-webhooks-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("sessions")).unwrap();
-        let dir = dir.canonicalize().unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let config = ServeConfig {
-            listen: addr,
-            data_dir: dir.clone(),
-            web_url: "http://127.0.0.1:9".into(),
-            max_sessions: 5,
-            chromedriver: "/bin/false".into(),
-            chromium: "/bin/false".into(),
-            worker_bin: dir.join("no-such-worker"),
-            browser_start_timeout: Duration::from_secs(120),
-            webdriver_timeout: Duration::from_secs(180),
-            send_timeout: Duration::from_secs(5),
-            stop_grace: Duration::from_secs(1),
-            max_starting: 2,
-            max_session_memory: 800 << 20,
-            recycle_after: None,
-            watch_interval: Duration::from_secs(10),
-            api_key: None,
-            laravel_env: None,
-            public_url: None,
-            allowed_hosts: Vec::new(),
-            auto_switch: None,
-            outbox: OutboxConfig {
-                send_wait: Duration::from_secs(1),
-                ttl: Duration::from_secs(3600),
-                retention: Duration::from_secs(86400),
-                interval: None,
-            },
+    async fn with_webhooks(webhooks: WebhookConfig) -> Api {
+        Api::launch(Options {
             webhooks,
-        };
-        let parts = assemble(
-            config,
-            DataDir::new(dir.clone()),
-            Store::open_in_memory().unwrap(),
-            Arc::new(WorkerLink::default()),
-            CancellationToken::new(),
-        );
-        parts.ctx.webhooks.configure().unwrap();
-        let stop = CancellationToken::new();
-        tokio::spawn(parts.ctx.webhooks.clone().deliver(stop.clone()));
-        let router = app(parts.state.clone());
-        tokio::spawn(async move { axum::serve(listener, router).await });
-        Api {
-            url: format!("http://{addr}"),
-            parts,
-            dir,
-            stop,
-            http: reqwest::Client::new(),
-        }
+            ..Options::default()
+        })
+        .await
     }
 
     async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request = self.http.request(method, format!("{}{path}", self.url));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("the API answers");
-        let status = response.status().as_u16();
-        let bytes = response.bytes().await.unwrap_or_default();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        let body = body.map(|b| b.to_string());
+        raw(self, method, path, body.as_deref(), None).await
     }
 
     /// Adds an endpoint for `events` at the receiver, with the test's secret.
@@ -144,115 +67,6 @@ impl Api {
             },
         );
     }
-
-    async fn stop(self) {
-        self.stop.cancel();
-        self.parts.state.shutdown.cancel();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// One POST the receiver got.
-#[derive(Debug, Clone)]
-struct Received {
-    id: String,
-    body: Value,
-    verified: bool,
-    answered: u16,
-}
-
-/// A webhook receiver on a loopback port: answers `answer` and keeps every request.
-struct Receiver {
-    url: String,
-    answer: Arc<std::sync::atomic::AtomicU16>,
-    got: Arc<Mutex<Vec<Received>>>,
-}
-
-/// What the Standard Webhooks specification asks of a receiver: the signature of
-/// `{id}.{timestamp}.{body}` with the secret's decoded bytes, and a recent timestamp.
-fn verify(headers: &axum::http::HeaderMap, body: &[u8]) -> bool {
-    let header = |name| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    };
-    let (id, timestamp, signatures) = (
-        header("webhook-id"),
-        header("webhook-timestamp"),
-        header("webhook-signature"),
-    );
-    let Ok(ts) = timestamp.parse::<i64>() else {
-        return false;
-    };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let key = STANDARD.decode(&SECRET["whsec_".len()..]).unwrap();
-    let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
-    mac.update(format!("{id}.{timestamp}.").as_bytes());
-    mac.update(body);
-    let expected = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
-    (now - ts).abs() <= 300 && signatures.split(' ').any(|s| s == expected)
-}
-
-impl Receiver {
-    async fn start() -> Receiver {
-        let answer = Arc::new(std::sync::atomic::AtomicU16::new(200));
-        let got = Arc::new(Mutex::new(Vec::new()));
-        let router = axum::Router::new().route(
-            "/hook",
-            axum::routing::post({
-                let (answer, got) = (answer.clone(), got.clone());
-                move |headers: axum::http::HeaderMap, body: axum::body::Bytes| async move {
-                    let code = answer.load(std::sync::atomic::Ordering::SeqCst);
-                    got.lock().unwrap().push(Received {
-                        id: headers["webhook-id"].to_str().unwrap().to_owned(),
-                        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
-                        verified: verify(&headers, &body),
-                        answered: code,
-                    });
-                    (
-                        axum::http::StatusCode::from_u16(code).unwrap(),
-                        format!("answered {code}"),
-                    )
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, router).await });
-        Receiver { url, answer, got }
-    }
-
-    fn answer(&self, code: u16) {
-        self.answer.store(code, std::sync::atomic::Ordering::SeqCst);
-    }
-
-    fn got(&self) -> Vec<Received> {
-        self.got.lock().unwrap().clone()
-    }
-
-    fn delivered(&self) -> Vec<Received> {
-        self.got()
-            .into_iter()
-            .filter(|r| (200..300).contains(&r.answered))
-            .collect()
-    }
-
-    /// Waits until `check` holds of what the receiver got.
-    async fn until(&self, what: &str, check: impl Fn(&[Received]) -> bool) -> Vec<Received> {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            let got = self.got();
-            if check(&got) {
-                return got;
-            }
-            assert!(Instant::now() < deadline, "{what}; got {got:#?}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
 }
 
 fn texts(received: &[Received]) -> Vec<&str> {
@@ -264,7 +78,7 @@ fn texts(received: &[Received]) -> Vec<&str> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endpoints_are_a_resource_whose_secret_shows_once() {
-    let api = Api::launch(fast(Duration::from_secs(60))).await;
+    let api = Api::with_webhooks(fast(Duration::from_secs(60))).await;
     let (status, created) = api
         .call(
             Method::POST,
@@ -348,7 +162,7 @@ async fn endpoints_are_a_resource_whose_secret_shows_once() {
     assert_eq!(status, 404);
     api.stop().await;
 
-    let configured = Api::launch(WebhookConfig {
+    let configured = Api::with_webhooks(WebhookConfig {
         url: Some("http://127.0.0.1:9/configured".into()),
         secret: Some(Secret::parse(SECRET).unwrap()),
         ..fast(Duration::from_secs(60))
@@ -370,7 +184,7 @@ async fn endpoints_are_a_resource_whose_secret_shows_once() {
 /// first was tried: the ones behind it waited.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_delays_deliveries_but_loses_or_reorders_none() {
-    let api = Api::launch(fast(Duration::from_secs(3600))).await;
+    let api = Api::with_webhooks(fast(Duration::from_secs(3600))).await;
     let receiver = Receiver::start().await;
     let id = api.subscribe(&receiver, &["message.received"]).await;
     receiver.answer(500);
@@ -380,7 +194,7 @@ async fn an_outage_delays_deliveries_but_loses_or_reorders_none() {
     }
     api.parts.ctx.events.publish("s1", EventKind::Created);
     let refused = receiver
-        .until("several refused attempts", |got| got.len() >= 4)
+        .until("several refused attempts", DEADLINE, |got| got.len() >= 4)
         .await;
     let first = refused[0].id.clone();
     assert!(
@@ -400,9 +214,8 @@ async fn an_outage_delays_deliveries_but_loses_or_reorders_none() {
         "{pending}"
     );
     assert_eq!(pending["deliveries"][2]["lastResponse"]["status"], 500);
-    let metrics = api
-        .http
-        .get(format!("{}/metrics", api.url))
+    let metrics = reqwest::Client::new()
+        .get(format!("{}/metrics", api.url()))
         .send()
         .await
         .unwrap()
@@ -421,9 +234,11 @@ async fn an_outage_delays_deliveries_but_loses_or_reorders_none() {
     receiver.answer(200);
 
     receiver
-        .until("all three delivered", |_| receiver.delivered().len() >= 3)
+        .until("all three delivered", DEADLINE, |_| {
+            receiver.delivered(None).len() >= 3
+        })
         .await;
-    let delivered = receiver.delivered();
+    let delivered = receiver.delivered(None);
     assert_eq!(texts(&delivered), ["one", "two", "three"]);
     let mut ids: Vec<_> = delivered.iter().map(|r| r.id.clone()).collect();
     ids.dedup();
@@ -460,14 +275,14 @@ async fn an_outage_delays_deliveries_but_loses_or_reorders_none() {
 /// endpoint; a retry through the API sends a failed one again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn given_up_deliveries_let_the_next_go_and_410_disables() {
-    let api = Api::launch(fast(Duration::from_millis(400))).await;
+    let api = Api::with_webhooks(fast(Duration::from_millis(400))).await;
     let receiver = Receiver::start().await;
     let id = api.subscribe(&receiver, &["*"]).await;
     receiver.answer(500);
     api.incoming("s1", "first");
     api.incoming("s1", "second");
     let got = receiver
-        .until("the second tried once the first failed", |got| {
+        .until("the second tried once the first failed", DEADLINE, |got| {
             texts(got).contains(&"second")
         })
         .await;
@@ -495,7 +310,9 @@ async fn given_up_deliveries_let_the_next_go_and_410_disables() {
     receiver.answer(410);
     api.incoming("s1", "third");
     receiver
-        .until("a 410", |got| got.iter().any(|r| r.answered == 410))
+        .until("a 410", DEADLINE, |got| {
+            got.iter().any(|r| r.answered == 410)
+        })
         .await;
     let (_, endpoint) = api
         .call(Method::GET, &format!("/api/webhooks/{id}"), None)
@@ -521,8 +338,8 @@ async fn given_up_deliveries_let_the_next_go_and_410_disables() {
         .await;
     assert_eq!((status, retried["status"].as_str()), (202, Some("pending")));
     receiver
-        .until("the retried one delivered", |_| {
-            texts(&receiver.delivered()).contains(&"first")
+        .until("the retried one delivered", DEADLINE, |_| {
+            texts(&receiver.delivered(None)).contains(&"first")
         })
         .await;
     api.stop().await;
@@ -539,7 +356,7 @@ struct Sse {
 /// Opens `/api/events` (with `Last-Event-ID` when given) and reads `n` events, skipping
 /// keep-alive comments.
 async fn read_events(api: &Api, last: Option<i64>, n: usize, during: impl FnOnce()) -> Vec<Sse> {
-    let mut request = api.http.get(format!("{}/api/events", api.url));
+    let mut request = reqwest::Client::new().get(format!("{}/api/events", api.url()));
     if let Some(last) = last {
         request = request.header("last-event-id", last.to_string());
     }
@@ -580,7 +397,7 @@ async fn read_events(api: &Api, last: Option<i64>, n: usize, during: impl FnOnce
 /// then the live stream, nothing twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn last_event_id_replays_exactly_the_missed_events() {
-    let api = Api::launch(fast(Duration::from_secs(60))).await;
+    let api = Api::with_webhooks(fast(Duration::from_secs(60))).await;
     let seen = read_events(&api, None, 2, || {
         api.incoming("s1", "a");
         api.incoming("s2", "b");
@@ -603,9 +420,8 @@ async fn last_event_id_replays_exactly_the_missed_events() {
     assert_eq!(again[0].data["sessionId"], "s1");
 
     let (status, body) = {
-        let response = api
-            .http
-            .get(format!("{}/api/events", api.url))
+        let response = reqwest::Client::new()
+            .get(format!("{}/api/events", api.url()))
             .header("last-event-id", "yesterday")
             .send()
             .await

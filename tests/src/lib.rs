@@ -6,6 +6,7 @@
 //! its data directory, so no test leaves a process behind.
 
 pub mod fake_worker;
+pub mod webhook_receiver;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

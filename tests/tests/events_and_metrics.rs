@@ -117,7 +117,9 @@ async fn events_arrive_in_order_and_metrics_count_sends() {
                 statuses.push(event["status"].as_str().unwrap().to_owned());
             }
         }
-        let done = statuses.last().is_some_and(|s| s == "WORKING");
+        // `ready` follows the WORKING status.
+        let done =
+            statuses.last().is_some_and(|s| s == "WORKING") && kinds.iter().any(|k| k == "ready");
         std::future::ready(done.then(|| (statuses.clone(), kinds.clone())))
     })
     .await;

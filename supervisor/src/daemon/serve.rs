@@ -35,7 +35,7 @@ use crate::process::{reaper, sweep};
 use crate::sessions::registry::Registry;
 use crate::store::Store;
 use crate::supervision::context::Context;
-use crate::supervision::link::WorkerLink;
+use crate::supervision::link::{WorkerLink, bind_private};
 
 /// Beyond the workers' own grace period, how long shutdown waits before killing what is left.
 const SHUTDOWN_MARGIN: Duration = Duration::from_secs(15);
@@ -131,13 +131,13 @@ pub async fn run(
     );
     let egress_listener = match isolation {
         Isolation::NetworkNamespace => Some(
-            egress::bind(&egress_socket)
+            bind_private(&egress_socket)
                 .with_context(|| format!("cannot listen on {}", egress_socket.display()))?,
         ),
         Isolation::None { .. } => None,
     };
-    let worker_listener = WorkerLink::bind(&socket)
-        .with_context(|| format!("cannot listen on {}", socket.display()))?;
+    let worker_listener =
+        bind_private(&socket).with_context(|| format!("cannot listen on {}", socket.display()))?;
     let link = Arc::new(WorkerLink::default());
     let stop_link = CancellationToken::new();
     let link_task = tokio::spawn(link.clone().serve(worker_listener, stop_link.clone()));

@@ -41,19 +41,6 @@ pub fn socket_beside(worker_socket: &Path) -> PathBuf {
     worker_socket.with_file_name(SOCKET_NAME)
 }
 
-/// Listens on `path` (replacing a stale socket), readable and writable by the daemon's user
-/// alone.
-pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
-    use std::os::unix::fs::PermissionsExt;
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-        _ => {}
-    }
-    let listener = UnixListener::bind(path)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    Ok(listener)
-}
-
 /// What a connection needs to be judged and made.
 #[derive(Clone)]
 pub struct Egress {

@@ -1,6 +1,7 @@
-//! Messages wamux sends and receives: the durable outbox and inbox, and the webhooks that tell of every event. A message is written to the store before it is
-//! answered, goes out one at a time per session in the order accepted, and is never lost nor
-//! sent twice across crashes of the worker, the browser or the daemon.
+//! Messages wamux sends and receives: the durable outbox and inbox, and the webhooks that tell
+//! of every event. A message is written to the store before it is answered, goes out one at a
+//! time per session in the order accepted, and is never lost nor sent twice across crashes of
+//! the worker, the browser or the daemon.
 //!
 //! - [`status`]: a message's status and its public names.
 //! - [`policy`]: the decisions, pure: what a worker's answer means, pacing, what the API answers.

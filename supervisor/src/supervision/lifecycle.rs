@@ -372,57 +372,35 @@ impl Lifecycle {
                 }
                 Phase::Ending(after) => {
                     let after = after.clone();
-                    let logout = After::Recycle(Recycle {
-                        reason: "logged out by request".into(),
-                        wipe_profile: true,
-                        token: Some(token),
-                        for_memory: false,
-                    });
-                    self.supersede(after, logout, out);
+                    self.supersede(after, logged_out(token), out);
                 }
                 Phase::Finished => out.push(Action::Complete(token)),
                 Phase::Connecting | Phase::Booting | Phase::Up { .. } => {
-                    let logout = After::Recycle(Recycle {
-                        reason: "logged out by request".into(),
-                        wipe_profile: true,
-                        token: Some(token),
-                        for_memory: false,
-                    });
-                    self.end(logout, true, out);
+                    self.end(logged_out(token), true, out);
                 }
             },
-            Request::Delete { token } => match &self.phase {
-                Phase::Stopped | Phase::Failed | Phase::Backoff | Phase::Queued => {
-                    self.leave_idle_phase(out);
-                    self.finish(After::Delete(token), out);
+            Request::Delete { token } => self.end_for_good(After::Delete(token), out),
+            Request::Shutdown { token } => self.end_for_good(After::Shutdown(token), out),
+        }
+    }
+
+    /// A delete or a shutdown: the session finishes, once its worker (if one runs) is ended.
+    fn end_for_good(&mut self, after: After, out: &mut Vec<Action>) {
+        match &self.phase {
+            Phase::Stopped | Phase::Failed | Phase::Backoff | Phase::Queued => {
+                self.leave_idle_phase(out);
+                self.finish(after, out);
+            }
+            Phase::Ending(current) => {
+                let current = current.clone();
+                self.supersede(current, after, out);
+            }
+            Phase::Finished => {
+                if let Some(token) = token_of(&after) {
+                    out.push(Action::Complete(token));
                 }
-                Phase::Ending(after) => {
-                    let after = after.clone();
-                    self.supersede(after, After::Delete(token), out);
-                }
-                Phase::Finished => out.push(Action::Complete(token)),
-                Phase::Connecting | Phase::Booting | Phase::Up { .. } => {
-                    self.end(After::Delete(token), true, out)
-                }
-            },
-            Request::Shutdown { token } => match &self.phase {
-                Phase::Stopped | Phase::Failed | Phase::Backoff | Phase::Queued => {
-                    self.leave_idle_phase(out);
-                    self.finish(After::Shutdown(token), out);
-                }
-                Phase::Ending(after) => {
-                    let after = after.clone();
-                    self.supersede(after, After::Shutdown(token), out);
-                }
-                Phase::Finished => {
-                    if let Some(token) = token {
-                        out.push(Action::Complete(token));
-                    }
-                }
-                Phase::Connecting | Phase::Booting | Phase::Up { .. } => {
-                    self.end(After::Shutdown(token), true, out)
-                }
-            },
+            }
+            Phase::Connecting | Phase::Booting | Phase::Up { .. } => self.end(after, true, out),
         }
     }
 
@@ -770,6 +748,16 @@ impl Lifecycle {
             }
         }
     }
+}
+
+/// The recycle of a person's logout: the profile wiped, `token` answered once it is.
+fn logged_out(token: Token) -> After {
+    After::Recycle(Recycle {
+        reason: "logged out by request".into(),
+        wipe_profile: true,
+        token: Some(token),
+        for_memory: false,
+    })
 }
 
 fn token_of(after: &After) -> Option<Token> {

@@ -49,6 +49,19 @@ impl Default for WorkerLink {
     }
 }
 
+/// Listens on the Unix socket `path` (the workers' or the egress's), replacing a stale one
+/// left by a previous daemon; only the service user may connect.
+pub fn bind_private(path: &Path) -> std::io::Result<UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
 impl WorkerLink {
     pub fn with_hello_timeout(hello_timeout: Duration) -> Self {
         WorkerLink {
@@ -56,19 +69,6 @@ impl WorkerLink {
             registered: Notify::new(),
             hello_timeout,
         }
-    }
-
-    /// Binds the socket, replacing a stale one left by a previous daemon; only the service
-    /// user may connect.
-    pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
-        use std::os::unix::fs::PermissionsExt;
-        match std::fs::remove_file(path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
-        let listener = UnixListener::bind(path)?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-        Ok(listener)
     }
 
     /// Waits for worker `pid` of session `id`; replaces any earlier expectation for the id.
@@ -195,7 +195,7 @@ mod tests {
         let stop = CancellationToken::new();
         tokio::spawn(
             link.clone()
-                .serve(WorkerLink::bind(&path).unwrap(), stop.clone()),
+                .serve(bind_private(&path).unwrap(), stop.clone()),
         );
 
         // Nobody registers "nobody": refused once the wait runs out.
