@@ -27,5 +27,12 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # The end-to-end tests run the built binaries.
 cargo build --workspace --bins --locked
-# --no-fail-fast: one run shows every failing test binary, not only the first.
-cargo test --workspace --locked --no-fail-fast -- --test-threads 2
+# With cargo-nextest (on the project's machines), test binaries run side by side with at most
+# two Chromium-starting tests at a time (.config/nextest.toml); without it, one binary after the
+# other. Either way one run shows every failing test, not only the first.
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked
+  cargo test --workspace --locked --doc
+else
+  cargo test --workspace --locked --no-fail-fast -- --test-threads 2
+fi
