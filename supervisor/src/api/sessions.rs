@@ -59,7 +59,7 @@ pub async fn list(State(state): State<AppState>) -> Json<Value> {
 }
 
 pub async fn restore(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let started = state.sessions.restore_stopped()?;
+    let started = state.sessions.restore_stopped().await?;
     Ok(Json(json!({"started": started})))
 }
 
@@ -154,7 +154,7 @@ pub async fn start(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let session = session(&state, &id)?;
-    state.sessions.start(&session)?;
+    state.sessions.start(&id).await?;
     Ok(Json(json!(session.view())))
 }
 

@@ -203,21 +203,18 @@ impl Registry {
         Ok(())
     }
 
-    /// Starts a stopped or failed session; a running one is left alone.
-    pub fn start(&self, session: &Session) -> Result<(), RegistryError> {
-        self.ctx.store.set_desired(&session.id, Desired::Running)?;
-        if session.control(Control::Start) {
-            Ok(())
-        } else {
-            Err(RegistryError::Gone)
-        }
+    /// Starts a stopped or failed session; a running one is left alone. Returns once the
+    /// session says STARTING, so that a status read right after sees it.
+    pub async fn start(&self, id: &str) -> Result<(), RegistryError> {
+        self.ctx.store.set_desired(id, Desired::Running)?;
+        self.ask(id, |reply| Control::Start { reply }).await
     }
 
     /// Stops the worker cleanly and starts a new one.
     pub async fn restart(&self, id: &str) -> Result<(), RegistryError> {
         self.ask(id, |reply| Control::Stop { kill: false, reply })
             .await?;
-        self.start(&*self.get(id)?)
+        self.start(id).await
     }
 
     /// Unlinks the device: the profile is wiped and the session starts again with a new QR.
@@ -227,11 +224,11 @@ impl Registry {
     }
 
     /// Starts every STOPPED or FAILED session; returns their ids.
-    pub fn restore_stopped(&self) -> Result<Vec<String>, RegistryError> {
+    pub async fn restore_stopped(&self) -> Result<Vec<String>, RegistryError> {
         let mut started = Vec::new();
         for session in self.list() {
             if matches!(session.state().status, Status::Stopped | Status::Failed) {
-                self.start(&session)?;
+                self.start(&session.id).await?;
                 started.push(session.id.clone());
             }
         }

@@ -140,24 +140,19 @@ impl From<&SendFailure> for FailureBody {
 pub enum Control {
     /// The outbox may hold messages for this session: send them if it can.
     Outbox,
-    Start,
+    /// Start a stopped or failed session; answered once it is STARTING (or was running).
+    Start { reply: oneshot::Sender<()> },
     /// Stop the worker: cleanly, or with SIGKILL to its group at once when `kill` is set.
     Stop {
         kill: bool,
         reply: oneshot::Sender<()>,
     },
     /// Unlink the device: stop the worker, wipe the profile, start afresh with a new QR.
-    Logout {
-        reply: oneshot::Sender<()>,
-    },
+    Logout { reply: oneshot::Sender<()> },
     /// Stop the worker and remove everything of the session; the task ends.
-    Delete {
-        reply: oneshot::Sender<()>,
-    },
+    Delete { reply: oneshot::Sender<()> },
     /// The daemon is exiting: stop the worker cleanly and keep the session for the next start.
-    Shutdown {
-        reply: oneshot::Sender<()>,
-    },
+    Shutdown { reply: oneshot::Sender<()> },
 }
 
 pub struct Session {

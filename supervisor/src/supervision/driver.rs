@@ -234,7 +234,10 @@ impl Driver {
         self.next_token += 1;
         match control {
             Control::Outbox => Input::Outbox,
-            Control::Start => Input::Request(Request::Start),
+            Control::Start { reply } => {
+                self.replies.insert(token, reply);
+                Input::Request(Request::Start { token })
+            }
             Control::Stop { kill, reply } => {
                 self.replies.insert(token, reply);
                 Input::Request(Request::Stop { kill, token })

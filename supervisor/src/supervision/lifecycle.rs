@@ -60,24 +60,16 @@ pub type Token = u64;
 /// What a person (through the API or the CLI) or the daemon asks of the session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
-    Start,
+    /// Start a stopped or failed session; answered once its status says STARTING.
+    Start { token: Token },
     /// Stop the worker: cleanly, or with SIGKILL to its group at once when `kill`.
-    Stop {
-        kill: bool,
-        token: Token,
-    },
+    Stop { kill: bool, token: Token },
     /// Unlink the device: wipe the profile and start afresh with a new QR.
-    Logout {
-        token: Token,
-    },
+    Logout { token: Token },
     /// End the worker and remove everything of the session.
-    Delete {
-        token: Token,
-    },
+    Delete { token: Token },
     /// The daemon is exiting: stop the worker cleanly and keep the session.
-    Shutdown {
-        token: Option<Token>,
-    },
+    Shutdown { token: Option<Token> },
 }
 
 /// What the page reported that the policy cares about.
@@ -331,18 +323,21 @@ impl Lifecycle {
 
     fn request(&mut self, request: Request, out: &mut Vec<Action>) {
         match request {
-            Request::Start => match self.phase {
-                Phase::Stopped | Phase::Failed => {
-                    self.failed_starts = 0;
-                    self.memory_recycles = 0;
-                    self.queue(out);
+            Request::Start { token } => {
+                match self.phase {
+                    Phase::Stopped | Phase::Failed => {
+                        self.failed_starts = 0;
+                        self.memory_recycles = 0;
+                        self.queue(out);
+                    }
+                    Phase::Backoff => {
+                        out.push(Action::Disarm(Timer::Backoff));
+                        self.queue(out);
+                    }
+                    _ => {}
                 }
-                Phase::Backoff => {
-                    out.push(Action::Disarm(Timer::Backoff));
-                    self.queue(out);
-                }
-                _ => {}
-            },
+                out.push(Action::Complete(token));
+            }
             Request::Stop { kill, token } => match &self.phase {
                 Phase::Stopped => out.push(Action::Complete(token)),
                 Phase::Failed | Phase::Backoff | Phase::Queued => {
@@ -1296,10 +1291,11 @@ mod tests {
             let (mut l, actions) = Lifecycle::new(policy(), initial);
             assert!(actions.is_empty(), "{initial:?} waits for a person");
             assert_eq!(
-                l.next(Input::Request(Request::Start)),
+                l.next(Input::Request(Request::Start { token: 1 })),
                 vec![
                     Action::SetStatus(Status::Starting, LastError::Keep),
-                    Action::AcquirePermit
+                    Action::AcquirePermit,
+                    Action::Complete(1)
                 ]
             );
             l.next(Input::PermitGranted);
@@ -1316,11 +1312,15 @@ mod tests {
     fn start_during_backoff_starts_at_once_and_is_ignored_when_running() {
         let mut l = running();
         crash(&mut l);
-        let actions = l.next(Input::Request(Request::Start));
+        let actions = l.next(Input::Request(Request::Start { token: 1 }));
         assert!(actions.contains(&Action::Disarm(Timer::Backoff)));
         assert!(actions.contains(&Action::AcquirePermit));
         let mut up = working();
-        assert!(up.next(Input::Request(Request::Start)).is_empty());
+        assert_eq!(
+            up.next(Input::Request(Request::Start { token: 2 })),
+            vec![Action::Complete(2)],
+            "answered, nothing else"
+        );
     }
 
     #[test]
