@@ -314,10 +314,21 @@ async fn given_up_deliveries_let_the_next_go_and_410_disables() {
             got.iter().any(|r| r.answered == 410)
         })
         .await;
-    let (_, endpoint) = api
-        .call(Method::GET, &format!("/api/webhooks/{id}"), None)
-        .await;
-    assert_eq!(endpoint["enabled"], false, "{endpoint}");
+    // The receiver has answered; wamux records the 410 just after.
+    let deadline = std::time::Instant::now() + DEADLINE;
+    let endpoint = loop {
+        let (_, endpoint) = api
+            .call(Method::GET, &format!("/api/webhooks/{id}"), None)
+            .await;
+        if endpoint["enabled"] == false {
+            break endpoint;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never disabled: {endpoint}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert!(endpoint["disabledReason"].as_str().unwrap().contains("410"));
 
     receiver.answer(200);
