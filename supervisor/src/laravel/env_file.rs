@@ -333,14 +333,22 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    /// Where [`rewrite_as_another_user`] finds the file it must fail to rewrite.
+    /// Where the test, run again as another user, finds the file it must fail to rewrite.
     const ANOTHER_USERS_FILE: &str = "WAMUX_TEST_ANOTHER_USERS_ENV";
 
     /// A user who may write another's `.env` but not give it back its owner changes nothing:
-    /// this test runs [`rewrite_as_another_user`] in a process of its own as `nobody`.
+    /// this test runs itself again, as `nobody`, in a process of its own.
     #[test]
     fn a_rewrite_that_cannot_keep_the_owner_changes_nothing() {
         use std::os::unix::process::CommandExt;
+        if let Some(path) = std::env::var_os(ANOTHER_USERS_FILE) {
+            let error = rewrite(Path::new(&path), &[("WHATSAPP_SELLS_NUMBER", "1")]).unwrap_err();
+            assert!(matches!(error, EnvError::Owner { .. }), "{error}");
+            let said = error.to_string();
+            assert!(said.contains("keeping its owner and group 0:0"), "{said}");
+            assert!(said.contains("nothing was changed"), "{said}");
+            return;
+        }
         if !nix::unistd::geteuid().is_root() {
             eprintln!("skipped: only root can run the rewrite as another user");
             return;
@@ -354,9 +362,9 @@ mod tests {
         let out = std::process::Command::new(std::env::current_exe().unwrap())
             .args([
                 "--exact",
-                "laravel::env_file::tests::rewrite_as_another_user",
+                "laravel::env_file::tests::a_rewrite_that_cannot_keep_the_owner_changes_nothing",
+                "--nocapture",
             ])
-            .args(["--ignored", "--nocapture"])
             .env(ANOTHER_USERS_FILE, &path)
             .uid(65534)
             .gid(65534)
@@ -372,7 +380,8 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    /// Where [`rewrite_under_the_unit`] finds the link to rewrite, and what it must get.
+    /// Where the test, run again in the unit's sandbox, finds the link to rewrite, and what it
+    /// must get.
     const UNIT_LINK: &str = "WAMUX_TEST_UNIT_ENV_LINK";
     const UNIT_EXPECT: &str = "WAMUX_TEST_UNIT_EXPECT";
 
@@ -384,6 +393,14 @@ mod tests {
     /// link's is not, and then nothing changes.
     #[test]
     fn under_the_units_restrictions_the_real_files_directory_must_be_writable() {
+        if let Some(link) = std::env::var_os(UNIT_LINK) {
+            let result = rewrite(Path::new(&link), &[("WHATSAPP_SELLS_NUMBER", "1")]);
+            match std::env::var(UNIT_EXPECT).expect("what to expect").as_str() {
+                "ok" => result.unwrap(),
+                _ => assert!(matches!(result, Err(EnvError::Write { .. })), "{result:?}"),
+            }
+            return;
+        }
         let tools = ["/usr/bin/unshare", "/usr/bin/setpriv"];
         if !nix::unistd::geteuid().is_root() || !tools.iter().all(|t| Path::new(t).exists()) {
             eprintln!("skipped: needs root, unshare and setpriv to build the unit's sandbox");
@@ -419,9 +436,9 @@ mod tests {
                 .arg(std::env::current_exe().unwrap())
                 .args([
                     "--exact",
-                    "laravel::env_file::tests::rewrite_under_the_unit",
+                    "laravel::env_file::tests::under_the_units_restrictions_the_real_files_directory_must_be_writable",
+                    "--nocapture",
                 ])
-                .args(["--ignored", "--nocapture"])
                 .env(UNIT_LINK, &link)
                 .env(UNIT_EXPECT, expect)
                 .output()
@@ -442,28 +459,5 @@ mod tests {
         assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
         assert_eq!(names(&shared), [".env"], "no temporary file is left");
         std::fs::remove_dir_all(&app).unwrap();
-    }
-
-    #[test]
-    #[ignore = "run in the unit's sandbox by \
-                under_the_units_restrictions_the_real_files_directory_must_be_writable"]
-    fn rewrite_under_the_unit() {
-        let link = PathBuf::from(std::env::var_os(UNIT_LINK).expect("the link to rewrite"));
-        let result = rewrite(&link, &[("WHATSAPP_SELLS_NUMBER", "1")]);
-        match std::env::var(UNIT_EXPECT).expect("what to expect").as_str() {
-            "ok" => result.unwrap(),
-            _ => assert!(matches!(result, Err(EnvError::Write { .. })), "{result:?}"),
-        }
-    }
-
-    #[test]
-    #[ignore = "run as another user by a_rewrite_that_cannot_keep_the_owner_changes_nothing"]
-    fn rewrite_as_another_user() {
-        let path = PathBuf::from(std::env::var_os(ANOTHER_USERS_FILE).expect("the file to try"));
-        let error = rewrite(&path, &[("WHATSAPP_SELLS_NUMBER", "1")]).unwrap_err();
-        assert!(matches!(error, EnvError::Owner { .. }), "{error}");
-        let said = error.to_string();
-        assert!(said.contains("keeping its owner and group 0:0"), "{said}");
-        assert!(said.contains("nothing was changed"), "{said}");
     }
 }
