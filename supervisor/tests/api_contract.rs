@@ -758,6 +758,8 @@ async fn a_send_is_stored_before_the_answer_and_a_retry_with_its_key_stores_noth
     assert_eq!((status, code(&reused)), (422, "idempotency_key_reused"));
     let (status, bad) = post_send(&api, send, hola.clone(), Some("with space")).await;
     assert_eq!((status, code(&bad)), (400, "invalid_idempotency_key"));
+    let (status, bad) = post_send(&api, &format!("{send}?wait=maybe"), hola.clone(), None).await;
+    assert_eq!((status, code(&bad)), (400, "invalid_query"), "{bad}");
     let (status, bad) = post_send(
         &api,
         send,
@@ -799,6 +801,10 @@ async fn a_send_is_stored_before_the_answer_and_a_retry_with_its_key_stores_noth
         ),
         (
             "/api/sessions/ventas/messages?limit=0",
+            (400, "invalid_limit"),
+        ),
+        (
+            "/api/sessions/ventas/messages?limit=x",
             (400, "invalid_limit"),
         ),
         (

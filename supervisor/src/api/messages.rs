@@ -11,7 +11,9 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
+
+use super::query::Query;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -30,7 +32,6 @@ use crate::store::{MessageQuery, StoredMessage};
 const MAX_MESSAGE_CHARS: usize = 4096;
 /// The longest `ttlSeconds` a message may ask for: a week.
 const MAX_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
-const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 200;
 
 #[derive(Debug, Deserialize)]
@@ -203,7 +204,7 @@ pub struct ListQuery {
     direction: Option<String>,
     status: Option<String>,
     since: Option<String>,
-    limit: Option<u32>,
+    limit: Option<String>,
     before: Option<String>,
 }
 
@@ -222,22 +223,8 @@ pub async fn list(
             )
         })?),
     };
-    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_limit",
-            format!("limit is 1 to {MAX_PAGE}"),
-        ));
-    }
-    let before = match query.before.as_deref() {
-        None => None,
-        Some(b) => Some(b.parse::<i64>().map_err(|_| {
-            ApiError::bad_request(
-                "invalid_cursor",
-                "before is the nextBefore of an earlier page",
-            )
-        })?),
-    };
+    let (limit, before) =
+        super::paging::parse(query.limit.as_deref(), query.before.as_deref(), MAX_PAGE)?;
     let direction =
         match query.direction.as_deref() {
             None => None,

@@ -5,7 +5,9 @@
 //! `invalid_cursor`; 404 `webhook_not_found`, `delivery_not_found`.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
+
+use super::query::Query;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -15,7 +17,6 @@ use super::{ApiError, AppState};
 use crate::messaging::webhooks::{NewEndpoint, WebhookError};
 use crate::store::{Delivery, DeliveryStatus, Endpoint, EndpointChange};
 
-const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 500;
 
 impl From<WebhookError> for ApiError {
@@ -168,25 +169,8 @@ pub async fn deliveries(
             })
         })
         .transpose()?;
-    let limit = match query.limit.as_deref() {
-        None => DEFAULT_LIMIT,
-        Some(text) => text
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| {
-                ApiError::bad_request("invalid_limit", format!("limit is 1 to {MAX_LIMIT}"))
-            })?,
-    };
-    let before = query
-        .before
-        .as_deref()
-        .map(|text| {
-            text.parse::<i64>().map_err(|_| {
-                ApiError::bad_request("invalid_cursor", "before is a delivery id from nextBefore")
-            })
-        })
-        .transpose()?;
+    let (limit, before) =
+        super::paging::parse(query.limit.as_deref(), query.before.as_deref(), MAX_LIMIT)?;
     let deliveries = state.webhooks.deliveries(&id, status, before, limit)?;
     let next_before = (deliveries.len() == limit as usize)
         .then(|| deliveries.last().map(|d| d.id.to_string()))
