@@ -96,7 +96,8 @@ where
 mod tests {
     use super::*;
     use crate::{
-        Hello, HelloReply, IncomingMessage, SendError, SentMessage, SupervisorCommand, WorkerEvent,
+        Attempt, EnginePath, Engines, Hello, HelloReply, IncomingMessage, SendError, SentMessage,
+        SupervisorCommand, WorkerEvent,
     };
 
     async fn encode<T: Serialize>(message: &T) -> Vec<u8> {
@@ -140,7 +141,8 @@ mod tests {
                 chat_id: "1@c.us".into(),
                 sender: "[10:00, 1/2/2026] Ana: ".into(),
                 text: "hola".into(),
-                original_len: None,
+                kind: "chat".into(),
+                ..IncomingMessage::default()
             }),
             WorkerEvent::Incoming(IncomingMessage {
                 message_id: "Y".into(),
@@ -148,6 +150,21 @@ mod tests {
                 sender: "[10:00, 1/2/2026] Ana: ".into(),
                 text: "cut…".into(),
                 original_len: Some(300_000),
+                name: Some("Ana".into()),
+                author: Some("5215512345678@c.us".into()),
+                kind: "image".into(),
+                timestamp: Some(1_767_225_600),
+            }),
+            WorkerEvent::SendAttempt {
+                request_id: 9,
+                attempt: Attempt {
+                    seen: vec!["A".into()],
+                    planned: Some("3EB0PLANNED".into()),
+                },
+            },
+            WorkerEvent::Engine(Engines {
+                send: EnginePath::Modules,
+                ..Engines::DOM
             }),
             WorkerEvent::Fatal {
                 reason: "boom".into(),
@@ -174,7 +191,10 @@ mod tests {
                 request_id: 1,
                 phone_number: "123".into(),
                 text: "hi".into(),
-                resume: Some(vec!["A".into()]),
+                resume: Some(Attempt {
+                    seen: vec!["A".into()],
+                    planned: None,
+                }),
             },
             SupervisorCommand::AttemptRecorded { request_id: 1 },
             SupervisorCommand::IncomingStored {
@@ -234,7 +254,7 @@ mod tests {
             chat_id: "1@c.us".into(),
             sender: "[10:00, 1/2/2026] Ana: ".into(),
             text: "\u{1F600}".repeat(MAX_FRAME_LEN / 4 + 1),
-            original_len: None,
+            ..IncomingMessage::default()
         });
         let err = write_frame(&mut out, &long).await.unwrap_err();
         assert!(

@@ -5,7 +5,7 @@ use thiserror::Error;
 
 /// Bumped whenever a message changes shape: postcard is not self-describing, so a worker and a
 /// supervisor of different versions must refuse each other rather than misread frames.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// The worker's first frame.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,12 +81,10 @@ pub enum WorkerEvent {
     Conflict,
     /// The phone unlinked this device; the page is back on the landing screen.
     LoggedOut,
-    /// The chat of a send is open with its text in the compose box, and these are the ids of
-    /// the outgoing rows already shown (newest last, at most [`MAX_SEEN_ROWS`]). The worker
-    /// sends nothing until the supervisor answers [`SupervisorCommand::AttemptRecorded`], so a
-    /// send that went out always has its snapshot in the store: after a crash, our message is
-    /// the outgoing row with our text that is not in the snapshot.
-    SendAttempt { request_id: u64, seen: Vec<String> },
+    /// The worker is about to send, and this is what identifies the message afterwards. The
+    /// worker sends nothing until the supervisor answers [`SupervisorCommand::AttemptRecorded`],
+    /// so a send that went out always has its attempt in the store.
+    SendAttempt { request_id: u64, attempt: Attempt },
     /// The answer to [`SupervisorCommand::SendText`] with the same `request_id`.
     SendResult {
         request_id: u64,
@@ -94,6 +92,9 @@ pub enum WorkerEvent {
     },
     /// The page shows a later status of a message this account sent.
     Ack { message_id: String, ack: Ack },
+    /// Which path, the page's own modules or its DOM, each capability uses now. Sent after
+    /// each page load once the page has shown what it offers, and whenever that changes.
+    Engine(Engines),
     /// A message that arrived for this account; reported again until the supervisor answers
     /// [`SupervisorCommand::IncomingStored`].
     Incoming(IncomingMessage),
@@ -116,10 +117,62 @@ impl WorkerEvent {
             WorkerEvent::SendAttempt { .. } => "SendAttempt",
             WorkerEvent::SendResult { .. } => "SendResult",
             WorkerEvent::Ack { .. } => "Ack",
+            WorkerEvent::Engine(_) => "Engine",
             WorkerEvent::Incoming(_) => "Incoming",
             WorkerEvent::Fatal { .. } => "Fatal",
         }
     }
+}
+
+/// What identifies a message after a crash, recorded before it may go out.
+///
+/// - `seen` (the DOM path): the chat is open with the text in its compose box, and these are
+///   the ids of the outgoing rows already shown (newest last, at most [`MAX_SEEN_ROWS`]). Our
+///   message is then the outgoing row with our text that is not among them.
+/// - `planned` (the modules path): the id the message is sent under, chosen before sending. It
+///   is looked up by that id and, when WhatsApp never got it, sent again under the same id.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub seen: Vec<String>,
+    pub planned: Option<String>,
+}
+
+/// How a capability reads or drives the page (contract §10 against §§2–8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EnginePath {
+    /// The page's own modules (`window.require`).
+    Modules,
+    /// The DOM, as a person would see and click it.
+    Dom,
+}
+
+impl EnginePath {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EnginePath::Modules => "modules",
+            EnginePath::Dom => "dom",
+        }
+    }
+}
+
+/// The path of each capability: the session's state (QR, linked, conflict, own number),
+/// incoming messages, acknowledgements of sent messages, and sending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Engines {
+    pub state: EnginePath,
+    pub incoming: EnginePath,
+    pub acks: EnginePath,
+    pub send: EnginePath,
+}
+
+impl Engines {
+    /// Everything through the DOM: a page without modules.
+    pub const DOM: Engines = Engines {
+        state: EnginePath::Dom,
+        incoming: EnginePath::Dom,
+        acks: EnginePath::Dom,
+        send: EnginePath::Dom,
+    };
 }
 
 /// How many outgoing row ids a [`WorkerEvent::SendAttempt`] carries at most.
@@ -151,14 +204,23 @@ pub enum SendError {
     Failed(String),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IncomingMessage {
     pub message_id: String,
     /// The chat, as WhatsApp names it: `DIGITS@c.us`, `ID@g.us` or `ID@lid`.
     pub chat_id: String,
-    /// The sender's name and the time as the page shows them (`[HH:MM, D/M/YYYY] Name: `).
+    /// Read from the DOM: the sender's name and the time as the page shows them
+    /// (`[HH:MM, D/M/YYYY] Name: `); empty when read through the modules.
     pub sender: String,
-    /// The text, whole unless `original_len` is set.
+    /// The sender's name as WhatsApp gives it (`notifyName`), when read through the modules.
+    pub name: Option<String>,
+    /// In a group, who sent it (`DIGITS@c.us` or `ID@lid`).
+    pub author: Option<String>,
+    /// WhatsApp's type: `chat` for a text, `image`, `video`, `ptt`, `document`, ...
+    pub kind: String,
+    /// When it was sent, Unix seconds, when the page tells (the modules do).
+    pub timestamp: Option<i64>,
+    /// The text, or a media message's caption; whole unless `original_len` is set.
     pub text: String,
     /// Set when the text was too long for one frame ([`crate::MAX_FRAME_LEN`]): the length in
     /// bytes of the whole text. `text` then holds its start, cut on a character boundary and
@@ -171,14 +233,15 @@ pub struct IncomingMessage {
 pub enum SupervisorCommand {
     /// Send `text` to `phone_number` (digits only); answered by [`WorkerEvent::SendResult`].
     /// `request_id` is the message's id in the supervisor's outbox, the same across workers.
-    /// With `resume`, an earlier attempt may have gone out: the worker first opens the chat and
-    /// looks for an outgoing row with this text whose id is not in `resume` (the snapshot of
-    /// that attempt); found, it answers with that row's id and sends nothing.
+    /// With `resume`, an earlier attempt may have gone out (`resume` is what it recorded): the
+    /// worker first looks for that message, by its planned id or, for a DOM attempt, as the
+    /// outgoing row with this text whose id is not in `seen`; found, it answers with its id and
+    /// sends nothing more.
     SendText {
         request_id: u64,
         phone_number: String,
         text: String,
-        resume: Option<Vec<String>>,
+        resume: Option<Attempt>,
     },
     /// The answer to [`WorkerEvent::SendAttempt`]: its snapshot is stored, the worker may send.
     AttemptRecorded { request_id: u64 },
