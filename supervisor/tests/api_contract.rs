@@ -8,7 +8,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 use wamux::messaging::inbox::Inbox;
-use wamux_proto::IncomingMessage;
+use wamux_proto::{EnginePath, Engines, IncomingMessage};
 
 mod common;
 use common::{Api, Options, raw};
@@ -907,7 +907,8 @@ async fn received_messages_are_listed_once_with_the_sent_ones() {
         chat_id: chat.into(),
         sender: sender.into(),
         text: format!("texto {id}"),
-        original_len: None,
+        kind: "chat".into(),
+        ..IncomingMessage::default()
     };
     let ana = incoming("WA-A", "5215550002222@c.us", "[10:05, 3/2/2026] Ana: ");
     assert!(inbox.receive("ventas", ana.clone()).unwrap().is_some());
@@ -922,14 +923,34 @@ async fn received_messages_are_listed_once_with_the_sent_ones() {
     );
     inbox.receive("ventas", group).unwrap();
 
+    // Read through the page's modules: nothing shown, WhatsApp's name, author, type and time.
+    let modules = IncomingMessage {
+        name: Some("Beto".into()),
+        author: Some("5215550004444@c.us".into()),
+        kind: "image".into(),
+        timestamp: Some(1_767_225_600),
+        ..incoming("WA-M", "120363@g.us", "")
+    };
+    inbox.receive("ventas", modules).unwrap();
+
     let (status, list) = api.get("/api/sessions/ventas/messages?direction=in").await;
     assert_eq!(status, 200, "{list}");
     let messages = list["messages"].as_array().unwrap();
-    assert_eq!(messages.len(), 2, "{list}");
-    let (g, a) = (&messages[0], &messages[1]);
-    assert_eq!(g["messageId"], "WA-G", "newest first");
+    assert_eq!(messages.len(), 3, "{list}");
+    let (m, g, a) = (&messages[0], &messages[1], &messages[2]);
+    assert_eq!(m["messageId"], "WA-M", "newest first");
+    assert_eq!(m["type"], "image");
+    assert_eq!(m["from"], "5215550004444", "the author's number");
+    assert_eq!(m["fromName"], "Beto");
+    assert_eq!(m["author"], "5215550004444@c.us");
+    assert_eq!(m["sentAt"], 1_767_225_600_000_i64);
+    assert_eq!(m["shownAt"], Value::Null);
+    let (_, detail) = api.get("/api/sessions/ventas/messages/WA-M").await;
+    assert_eq!(&detail, m);
+    assert_eq!(g["messageId"], "WA-G");
     assert_eq!(g["from"], "5215550003333");
     assert_eq!(g["chatId"], "120363@g.us");
+    assert_eq!(g["author"], Value::Null, "the DOM does not tell");
     assert_eq!(a["messageId"], "WA-A");
     assert_eq!(a["direction"], "in");
     assert_eq!(a["chatId"], "5215550002222@c.us");
@@ -938,6 +959,8 @@ async fn received_messages_are_listed_once_with_the_sent_ones() {
     assert_eq!(a["text"], "texto WA-A");
     assert_eq!(a["status"], "received");
     assert_eq!(a["shownAt"], "10:05, 3/2/2026");
+    assert_eq!(a["type"], "chat");
+    assert_eq!(a["sentAt"], Value::Null, "the DOM shows only minutes");
     assert!(a["receivedAt"].as_i64().unwrap() > 0);
     assert_eq!(a["createdAt"], a["receivedAt"]);
 
@@ -950,12 +973,18 @@ async fn received_messages_are_listed_once_with_the_sent_ones() {
             .collect()
     };
     let (_, both) = api.get("/api/sessions/ventas/messages").await;
-    assert_eq!(directions(&both), ["in", "in", "out"]);
-    let (_, first) = api.get("/api/sessions/ventas/messages?limit=2").await;
+    assert_eq!(directions(&both), ["in", "in", "in", "out"]);
+    let out = &both["messages"][3];
+    assert_eq!(
+        (&out["type"], &out["author"], &out["sentAt"]),
+        (&json!("chat"), &Value::Null, &Value::Null),
+        "{out}"
+    );
+    let (_, first) = api.get("/api/sessions/ventas/messages?limit=3").await;
     let before = first["nextBefore"].as_str().unwrap();
     let (_, rest) = api
         .get(&format!(
-            "/api/sessions/ventas/messages?limit=2&before={before}"
+            "/api/sessions/ventas/messages?limit=3&before={before}"
         ))
         .await;
     assert_eq!(rest["messages"][0]["id"], sent["id"], "one cursor for both");
@@ -967,7 +996,7 @@ async fn received_messages_are_listed_once_with_the_sent_ones() {
     let (_, past) = api
         .get("/api/sessions/ventas/messages?direction=in&since=2020-01-01T00:00:00%2B01:00")
         .await;
-    assert_eq!(directions(&past), ["in", "in"]);
+    assert_eq!(directions(&past), ["in", "in", "in"]);
     let (_, future) = api
         .get("/api/sessions/ventas/messages?since=2999-01-01T00:00:00Z")
         .await;
@@ -982,5 +1011,43 @@ async fn received_messages_are_listed_once_with_the_sent_ones() {
             .await;
         assert_eq!((status, code(&body)), expected, "{path}: {body}");
     }
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_shows_its_engine_once_the_worker_tells() {
+    let api = Api::start(None).await;
+    api.create("motor").await;
+    let (status, before) = api.get("/api/sessions/motor").await;
+    assert_eq!(status, 200, "{before}");
+    assert_eq!(before["engine"], Value::Null, "unknown yet: {before}");
+    assert!(before.as_object().unwrap().contains_key("engine"));
+    let (_, list) = api.get("/api/sessions").await;
+    assert_eq!(list["sessions"][0]["engine"], Value::Null, "{list}");
+
+    let session = api.parts.sessions.get("motor").unwrap();
+    session.engines_reported(Engines {
+        send: EnginePath::Dom,
+        ..Engines {
+            state: EnginePath::Modules,
+            incoming: EnginePath::Modules,
+            acks: EnginePath::Modules,
+            send: EnginePath::Modules,
+        }
+    });
+    let engine =
+        json!({"state": "modules", "incoming": "modules", "acks": "modules", "send": "dom"});
+    let (_, after) = api.get("/api/sessions/motor").await;
+    assert_eq!(after["engine"], engine, "{after}");
+    let (_, list) = api.get("/api/sessions").await;
+    assert_eq!(list["sessions"][0]["engine"], engine, "{list}");
+
+    session.engines_reported(Engines::DOM);
+    let (_, dom) = api.get("/api/sessions/motor").await;
+    assert_eq!(
+        dom["engine"],
+        json!({"state": "dom", "incoming": "dom", "acks": "dom", "send": "dom"}),
+        "a later report replaces it"
+    );
     api.stop().await;
 }

@@ -63,6 +63,10 @@ impl Api {
                 message_id: format!("false_5215500000002@c.us_{text}"),
                 chat_id: "5215500000002@c.us".into(),
                 sender: "5215500000002".into(),
+                name: None,
+                author: None,
+                message_type: "chat".into(),
+                timestamp: None,
                 text: text.into(),
             },
         );

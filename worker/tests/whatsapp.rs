@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use common::{Fake, Launch, PHONE, TempDir, Worker, assert_no_process_on};
 use nix::sys::signal::Signal;
-use serde_json::json;
-use wamux_fake_web::{FakeConfig, Variant};
-use wamux_proto::{Ack, SendError, SupervisorCommand, WorkerEvent};
+use serde_json::{Value, json};
+use wamux_fake_web::{FakeConfig, Modules, Variant};
+use wamux_proto::{Ack, Attempt, EnginePath, Engines, SendError, SupervisorCommand, WorkerEvent};
 
 const FRIEND: &str = "5215550001111";
 const STRANGER: &str = "5215559999999";
@@ -21,6 +21,21 @@ fn secs(n: u64) -> Duration {
 
 fn count(events: &[WorkerEvent], which: impl Fn(&WorkerEvent) -> bool) -> usize {
     events.iter().filter(|e| which(e)).count()
+}
+
+const ALL_MODULES: Engines = Engines {
+    state: EnginePath::Modules,
+    incoming: EnginePath::Modules,
+    acks: EnginePath::Modules,
+    send: EnginePath::Modules,
+};
+
+/// The engines the worker last reported.
+fn engines(worker: &Worker) -> Option<Engines> {
+    worker.events.iter().rev().find_map(|e| match e {
+        WorkerEvent::Engine(engines) => Some(*engines),
+        _ => None,
+    })
 }
 
 #[tokio::test]
@@ -58,6 +73,8 @@ async fn a_scanned_session_sends_receives_takes_back_a_conflict_and_survives_a_r
     let payload = worker.next_qr(secs(30)).await;
     fake.scan(&payload, PHONE).await;
     assert_eq!(worker.expect_ready(secs(30)).await, PHONE);
+    assert_eq!(engines(&worker), Some(ALL_MODULES), "{:?}", worker.events);
+    let loads = fake.page_loads().await;
 
     let text = "Hola ñandú & co? 100% \"sure\" #1";
     let sent = worker.send_text(1, FRIEND, text).await.expect("sent");
@@ -78,6 +95,11 @@ async fn a_scanned_session_sends_receives_takes_back_a_conflict_and_survives_a_r
     let second = worker.send_text(3, FRIEND, "second").await.expect("sent");
     assert_ne!(second.message_id, sent.message_id);
     assert_eq!(fake.sent(PHONE).await.len(), 2);
+    assert_eq!(
+        fake.page_loads().await,
+        loads,
+        "sends through the modules load no page"
+    );
 
     let sender = "5215550002222";
     let (status, answer) = fake
@@ -97,7 +119,9 @@ async fn a_scanned_session_sends_receives_takes_back_a_conflict_and_survives_a_r
     assert_eq!(incoming.message_id, first_id);
     assert_eq!(incoming.chat_id, format!("{sender}@c.us"));
     assert_eq!(incoming.text, "hi there");
-    assert!(incoming.sender.contains("Ana"), "{}", incoming.sender);
+    assert_eq!(incoming.name.as_deref(), Some("Ana"));
+    assert_eq!(incoming.kind, "chat");
+    assert!(incoming.timestamp.is_some_and(|t| t > 1_700_000_000));
     fake.post(
         "/__fake/incoming",
         json!({"to": PHONE, "from": sender, "name": "Ana", "text": "and again"}),
@@ -110,6 +134,31 @@ async fn a_scanned_session_sends_receives_takes_back_a_conflict_and_survives_a_r
         })
         .await;
     assert_eq!(again.text, "and again");
+    // Read through the modules: the phone still shows both unread, no chat was opened.
+    let chat = fake.chat(PHONE, &format!("{sender}@c.us")).await;
+    assert_eq!(
+        (&chat["unread"], &chat["opened"], &chat["seen"]),
+        (&json!(2), &json!(0), &json!(0)),
+        "{chat}"
+    );
+    let (status, answer) = fake
+        .post(
+            "/__fake/incoming",
+            json!({"to": PHONE, "from": sender, "name": "Ana", "text": "in the group",
+                   "group": "120363000000000001", "group_name": "Ventas"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let in_group = worker
+        .expect("a group Incoming", secs(30), |e| match e {
+            WorkerEvent::Incoming(message) if message.text == "in the group" => {
+                Some(message.clone())
+            }
+            _ => None,
+        })
+        .await;
+    assert_eq!(in_group.chat_id, "120363000000000001@g.us");
+    assert_eq!(in_group.author.as_deref(), Some(&*format!("{sender}@c.us")));
 
     let (status, _) = fake.post("/__fake/conflict", json!({"phone": PHONE})).await;
     assert_eq!(status, 200);
@@ -122,7 +171,7 @@ async fn a_scanned_session_sends_receives_takes_back_a_conflict_and_survives_a_r
     let readies = count(&worker.events, |e| matches!(e, WorkerEvent::Ready { .. }));
     assert_eq!(readies, 2, "once when linked, once after the conflict");
     let incomings = count(&worker.events, |e| matches!(e, WorkerEvent::Incoming(_)));
-    assert_eq!(incomings, 2, "each message once");
+    assert_eq!(incomings, 3, "each message once");
 
     worker.command(SupervisorCommand::Shutdown).await;
     let status = worker.wait_exit(secs(15)).await;
@@ -204,6 +253,7 @@ async fn qr_codes_rotate_and_expire_on_a_moved_profile_and_an_unlinked_session_c
 async fn the_legacy_site_pairs_by_code_sends_and_logs_out() {
     let config = FakeConfig {
         variant: Variant::Legacy,
+        modules: Modules::Older,
         boot_min: Duration::from_millis(1000),
         boot_max: Duration::from_millis(2500),
         ..FakeConfig::default()
@@ -374,6 +424,7 @@ async fn sent_eventually(fake: &Fake, count: usize) -> Vec<serde_json::Value> {
 async fn a_resumed_send_finds_the_message_that_went_out_and_acks_follow() {
     let fake = Fake::start(FakeConfig {
         ack_delay: secs(4),
+        modules: Modules::None,
         ..FakeConfig::default()
     })
     .await;
@@ -385,8 +436,8 @@ async fn a_resumed_send_finds_the_message_that_went_out_and_acks_follow() {
     let mut worker = linked_worker(&fake, launch).await;
 
     let text = "only  once,\tplease";
-    let seen = worker.begin_send(1, FRIEND, text, true).await;
-    assert!(seen.is_empty(), "a new chat: {seen:?}");
+    let attempt = worker.begin_send(1, FRIEND, text, true).await;
+    assert_eq!(attempt, Attempt::default(), "a new chat, through the DOM");
     let sent = sent_eventually(&fake, 1).await;
     assert_eq!(sent[0]["status"], "pending", "killed before it shows Sent");
     let first_id = sent[0]["id"].as_str().unwrap().to_owned();
@@ -397,17 +448,19 @@ async fn a_resumed_send_finds_the_message_that_went_out_and_acks_follow() {
     launch.profile = Some(&profile);
     let mut worker = Worker::start(launch).await;
     assert_eq!(worker.expect_ready(secs(60)).await, PHONE);
-    let (outcome, attempt) = worker.send(1, FRIEND, text, Some(seen.clone())).await;
+    let (outcome, again) = worker.send(1, FRIEND, text, Some(attempt)).await;
     assert_eq!(outcome.expect("found").message_id, first_id);
-    assert_eq!(attempt, None, "nothing was sent");
+    assert_eq!(again, None, "nothing was sent");
     assert_eq!(fake.sent(PHONE).await.len(), 1, "no second copy");
 
-    let (outcome, attempt) = worker
-        .send(2, FRIEND, text, Some(vec![first_id.clone()]))
-        .await;
+    let snapshot = Attempt {
+        seen: vec![first_id.clone()],
+        planned: None,
+    };
+    let (outcome, attempt) = worker.send(2, FRIEND, text, Some(snapshot.clone())).await;
     let second_id = outcome.expect("sent anew").message_id;
     assert_ne!(second_id, first_id);
-    assert_eq!(attempt, Some(vec![first_id.clone()]));
+    assert_eq!(attempt, Some(snapshot));
     let sent = fake.sent(PHONE).await;
     assert_eq!(sent.len(), 2);
     assert_eq!(sent[1]["id"], json!(second_id));
@@ -437,7 +490,11 @@ async fn a_resumed_send_finds_the_message_that_went_out_and_acks_follow() {
 /// attempt the supervisor never records times out with nothing sent.
 #[tokio::test]
 async fn a_late_row_is_not_ours_and_an_unrecorded_attempt_sends_nothing() {
-    let fake = Fake::start(FakeConfig::default()).await;
+    let fake = Fake::start(FakeConfig {
+        modules: Modules::None,
+        ..FakeConfig::default()
+    })
+    .await;
     let url = fake.url();
     let mut launch = Launch::new(&url);
     launch.send_timeout_secs = 10;
@@ -494,6 +551,180 @@ async fn a_late_row_is_not_ours_and_an_unrecorded_attempt_sends_nothing() {
     assert_eq!(texts, ["typed on the phone", text, "after the timeout"]);
     assert_eq!(fake.sent(PHONE).await[2]["id"], json!(after.message_id));
 
+    worker.command(SupervisorCommand::Shutdown).await;
+    assert!(worker.wait_exit(secs(15)).await.success());
+    assert_no_process_on(&worker.profile, secs(10)).await;
+    fake.server.shutdown().await;
+}
+
+/// Through the modules: a worker killed while its message still shows pending is resumed by
+/// the planned id, which the next worker finds and does not send again; a planned id that never
+/// went out is sent under that very id, once. Acks arrive for a chat nobody opened.
+#[tokio::test]
+async fn a_planned_id_makes_a_resumed_send_through_the_modules_go_out_once() {
+    let fake = Fake::start(FakeConfig {
+        ack_delay: secs(4),
+        ..FakeConfig::default()
+    })
+    .await;
+    let url = fake.url();
+    let profile_dir = TempDir::new("profile");
+    let profile = profile_dir.path().join("session");
+    let mut launch = Launch::new(&url);
+    launch.profile = Some(&profile);
+    let mut worker = linked_worker(&fake, launch).await;
+    assert_eq!(engines(&worker), Some(ALL_MODULES));
+
+    let text = "una sola vez";
+    let attempt = worker.begin_send(1, FRIEND, text, true).await;
+    let planned = attempt.planned.clone().expect("a planned id");
+    assert!(attempt.seen.is_empty());
+    let sent = sent_eventually(&fake, 1).await;
+    assert_eq!(sent[0]["id"], json!(planned));
+    assert_eq!(sent[0]["status"], "pending", "killed before it is sent");
+    drop(worker);
+    assert_no_process_on(&profile, secs(10)).await;
+
+    let mut launch = Launch::new(&url);
+    launch.profile = Some(&profile);
+    let mut worker = Worker::start(launch).await;
+    assert_eq!(worker.expect_ready(secs(60)).await, PHONE);
+    let (outcome, again) = worker.send(1, FRIEND, text, Some(attempt)).await;
+    assert_eq!(outcome.expect("found").message_id, planned);
+    assert_eq!(again, None, "found in the page, nothing sent");
+    assert_eq!(fake.sent(PHONE).await.len(), 1, "no second copy");
+
+    let never_sent = Attempt {
+        seen: Vec::new(),
+        planned: Some("3EB0C0FFEE0000000001".into()),
+    };
+    let (outcome, recorded) = worker
+        .send(2, FRIEND, "otra", Some(never_sent.clone()))
+        .await;
+    assert_eq!(outcome.expect("sent").message_id, "3EB0C0FFEE0000000001");
+    assert_eq!(
+        recorded,
+        Some(never_sent.clone()),
+        "sent under the planned id"
+    );
+    let (outcome, _) = worker.send(2, FRIEND, "otra", Some(never_sent)).await;
+    assert_eq!(outcome.expect("found").message_id, "3EB0C0FFEE0000000001");
+    let ids: Vec<Value> = fake
+        .sent(PHONE)
+        .await
+        .iter()
+        .map(|m| m["id"].clone())
+        .collect();
+    assert_eq!(ids, [json!(planned), json!("3EB0C0FFEE0000000001")]);
+
+    for (status, ack) in [("delivered", Ack::Delivered), ("read", Ack::Read)] {
+        let (code, _) = fake
+            .post("/__fake/ack", json!({"id": planned, "status": status}))
+            .await;
+        assert_eq!(code, 200);
+        let got = worker
+            .expect("an Ack", secs(20), |e| match e {
+                WorkerEvent::Ack { message_id, ack } => Some((message_id.clone(), *ack)),
+                _ => None,
+            })
+            .await;
+        assert_eq!(got, (planned.clone(), ack));
+    }
+    let chat = fake.chat(PHONE, &format!("{FRIEND}@c.us")).await;
+    assert_eq!(
+        (&chat["opened"], &chat["seen"]),
+        (&json!(0), &json!(0)),
+        "{chat}"
+    );
+    worker.command(SupervisorCommand::Shutdown).await;
+    assert!(worker.wait_exit(secs(15)).await.success());
+    assert_no_process_on(&profile, secs(10)).await;
+    fake.server.shutdown().await;
+}
+
+/// A module dropped between two page loads: after the next load the worker sends through the
+/// DOM and says so; restored, the load after the next send brings the modules back. Nothing is
+/// sent twice, no incoming message is lost.
+#[tokio::test]
+async fn a_module_that_disappears_moves_its_capability_to_the_dom_and_back() {
+    let fake = Fake::start(FakeConfig::default()).await;
+    let url = fake.url();
+    let mut worker = linked_worker(&fake, Launch::new(&url)).await;
+    assert_eq!(engines(&worker), Some(ALL_MODULES));
+    let first = worker
+        .send_text(1, FRIEND, "por módulos")
+        .await
+        .expect("sent");
+
+    let (code, answer) = fake
+        .post(
+            "/__fake/modules",
+            json!({"drop": ["WAWebSendMsgChatAction"]}),
+        )
+        .await;
+    assert_eq!(code, 200, "{answer}");
+    // A conflict taken back reloads the page: the next load lacks the module.
+    fake.post("/__fake/conflict", json!({"phone": PHONE})).await;
+    let dom_send = Engines {
+        send: EnginePath::Dom,
+        ..ALL_MODULES
+    };
+    worker
+        .expect("the send on the DOM", secs(60), |e| {
+            (*e == WorkerEvent::Engine(dom_send)).then_some(())
+        })
+        .await;
+    let loads = fake.page_loads().await;
+    let second = worker
+        .send_text(2, FRIEND, "por el DOM")
+        .await
+        .expect("sent");
+    assert!(fake.page_loads().await > loads, "the DOM path navigates");
+
+    let (status, answer) = fake
+        .post(
+            "/__fake/incoming",
+            json!({"to": PHONE, "from": "5215550002222", "name": "Ana", "text": "¿sigue ahí?"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let incoming_id = answer["id"].as_str().unwrap().to_owned();
+    worker
+        .expect("the Incoming", secs(30), |e| match e {
+            WorkerEvent::Incoming(m) if m.message_id == incoming_id => Some(()),
+            _ => None,
+        })
+        .await;
+
+    fake.post(
+        "/__fake/modules",
+        json!({"restore": ["WAWebSendMsgChatAction"]}),
+    )
+    .await;
+    let third = worker
+        .send_text(3, FRIEND, "aún por el DOM")
+        .await
+        .expect("sent");
+    worker
+        .expect("the modules back", secs(60), |e| {
+            (*e == WorkerEvent::Engine(ALL_MODULES)).then_some(())
+        })
+        .await;
+    let fourth = worker
+        .send_text(4, FRIEND, "de vuelta")
+        .await
+        .expect("sent");
+    let ids: Vec<Value> = fake
+        .sent(PHONE)
+        .await
+        .iter()
+        .map(|m| m["id"].clone())
+        .collect();
+    assert_eq!(
+        ids,
+        [first, second, third, fourth].map(|m| json!(m.message_id)),
+        "each once, in order"
+    );
     worker.command(SupervisorCommand::Shutdown).await;
     assert!(worker.wait_exit(secs(15)).await.success());
     assert_no_process_on(&worker.profile, secs(10)).await;

@@ -5,6 +5,11 @@
 // rewritten in place, message rows are kept by data-id). A linked page keeps its token in
 // IndexedDB and localStorage (both written before the main app shows; either is read on load).
 // All text from the server is written with textContent.
+//
+// Unless the hello answer's `modules` is "none", the page also offers the app's own modules of
+// contract section 10 (window.Debug, window.require): a layer fed from the same polls, so that
+// states, QR refs, chats and messages (ids equal to the rows' data-id) match the DOM. That layer
+// never opens a chat, marks anything read or navigates.
 (function () {
   "use strict";
 
@@ -47,6 +52,7 @@
   var invalidDismissed = false; // "OK" of the invalid-number dialog was clicked
   var byeSent = false;
   var urlCleaned = false;
+  var mods = null; // the page's own modules (section 10), or null in the DOM-only build
 
   function t(key) {
     return TEXT[variant][key];
@@ -226,6 +232,7 @@
 
   function closedScreen() {
     stopped = true;
+    if (mods) mods.setState("UNLAUNCHED");
     sayBye();
     show("closed", h("div", { class: "closed" },
       h("div", { class: "closed-title", text: "WhatsApp Web is closed" }),
@@ -637,7 +644,7 @@
         h("div", { class: "dialog-text", text: "WhatsApp is open in another window. Click \"Use here\" to use WhatsApp in this window." }),
         h("div", { class: "dialog-buttons" },
           h("button", { class: "secondary", text: "Close", onclick: closedScreen }),
-          h("button", { class: "primary", text: "Use here", onclick: onUseHere })),
+          h("button", { class: "primary", text: "Use here", onclick: onUseHereClick })),
       ];
     } else {
       body = [h("div", { class: "spinner" }), h("div", { text: "Connecting\u2026" })];
@@ -653,9 +660,15 @@
     post("/__fake/page/dismiss", { page: pageId }).catch(function () {});
   }
 
-  function onUseHere(event) {
+  function onUseHereClick(event) {
     event.preventDefault();
+    useHere();
+  }
+
+  // "Use here": the page shows "Connecting…" and reloads into the main app.
+  function useHere() {
     stopped = true;
+    if (mods) mods.setState("OPENING");
     renderDialog("connecting");
     setTimeout(function () {
       location.reload();
@@ -674,6 +687,567 @@
     history.replaceState(null, "", url.toString());
   }
 
+  // ----- the page's own modules (contract section 10) -----
+  //
+  // Tiny Backbone look-alikes: models and collections with on/once/off/trigger; a collection
+  // re-fires its models' events, as Backbone does. Listeners, indexes and methods are kept out
+  // of the objects' own enumerable properties, so that a model handed back through WebDriver
+  // serializes as its data.
+
+  var WA_VERSION = "2.3000.1017054665";
+  var SEND_RETRY_MS = 1000;
+
+  function hidden(target, name, value) {
+    Object.defineProperty(target, name, { value: value, writable: true, enumerable: false, configurable: true });
+  }
+
+  function listenersOf(target) {
+    if (!Object.prototype.hasOwnProperty.call(target, "_events")) hidden(target, "_events", {});
+    return target._events;
+  }
+
+  function eventNames(names) {
+    return String(names).split(/\s+/).filter(Boolean);
+  }
+
+  function Emitter() {}
+
+  function listen(target, names, fn, context, once) {
+    if (typeof fn !== "function") return target;
+    var events = listenersOf(target);
+    eventNames(names).forEach(function (name) {
+      (events[name] = events[name] || []).push({ fn: fn, context: context, once: once });
+    });
+    return target;
+  }
+
+  Emitter.prototype.on = function (names, fn, context) {
+    return listen(this, names, fn, context, false);
+  };
+
+  Emitter.prototype.once = function (names, fn, context) {
+    return listen(this, names, fn, context, true);
+  };
+
+  // off(), off(names), off(names, fn), off(names, fn, context), off(null, null, context).
+  Emitter.prototype.off = function (names, fn, context) {
+    var events = listenersOf(this);
+    var which = names ? eventNames(names) : Object.keys(events);
+    which.forEach(function (name) {
+      if (!events[name]) return;
+      events[name] = events[name].filter(function (listener) {
+        return (fn && listener.fn !== fn) || (context && listener.context !== context);
+      });
+      if (events[name].length === 0) delete events[name];
+    });
+    return this;
+  };
+
+  // Calls the listeners of `name` with the arguments after it, then the "all" listeners with
+  // the name first. A listener that throws does not stop the others.
+  Emitter.prototype.trigger = function (name) {
+    var args = Array.prototype.slice.call(arguments, 1);
+    fire(this, name, args);
+    if (name !== "all") fire(this, "all", [name].concat(args));
+    return this;
+  };
+
+  function fire(target, name, args) {
+    var events = listenersOf(target);
+    (events[name] || []).slice().forEach(function (listener) {
+      if (listener.once) {
+        var at = events[name] ? events[name].indexOf(listener) : -1;
+        if (at === -1) return;
+        events[name].splice(at, 1);
+        if (events[name].length === 0) delete events[name];
+      }
+      try {
+        listener.fn.apply(listener.context === undefined ? target : listener.context, args);
+      } catch (error) {
+        console.error(error);
+      }
+    });
+  }
+
+  function Model(attributes) {
+    if (attributes) Object.assign(this, attributes);
+  }
+  Model.prototype = Object.create(Emitter.prototype);
+  Model.prototype.constructor = Model;
+
+  Model.prototype.get = function (key) {
+    return this[key];
+  };
+
+  // set({key: value, ...}) or set(key, value): fires change:KEY (model, value) for each
+  // attribute that changed, then change (model).
+  Model.prototype.set = function (changes, value) {
+    if (typeof changes === "string") {
+      var single = {};
+      single[changes] = value;
+      changes = single;
+    }
+    var self = this;
+    var changed = Object.keys(changes).filter(function (key) {
+      return self[key] !== changes[key];
+    });
+    changed.forEach(function (key) {
+      self[key] = changes[key];
+    });
+    changed.forEach(function (key) {
+      self.trigger("change:" + key, self, changes[key]);
+    });
+    if (changed.length > 0) self.trigger("change", self);
+    return self;
+  };
+
+  // The string a collection indexes by: a string itself, or the `_serialized` of a wid, a key
+  // or a model's id.
+  function keyOf(id) {
+    if (typeof id === "string") return id;
+    if (id && typeof id === "object") {
+      if (typeof id._serialized === "string") return id._serialized;
+      if (id.id && typeof id.id._serialized === "string") return id.id._serialized;
+    }
+    return null;
+  }
+
+  function Collection() {
+    var self = this;
+    hidden(this, "_byId", new Map());
+    hidden(this, "_forward", function () {
+      self.trigger.apply(self, arguments);
+    });
+    this.models = [];
+    this.length = 0;
+  }
+  Collection.prototype = Object.create(Emitter.prototype);
+  Collection.prototype.constructor = Collection;
+
+  Collection.prototype.get = function (id) {
+    var key = keyOf(id);
+    return key === null ? undefined : this._byId.get(key);
+  };
+
+  Collection.prototype.getModelsArray = function () {
+    return this.models.slice();
+  };
+
+  Collection.prototype.toArray = Collection.prototype.getModelsArray;
+
+  Collection.prototype.at = function (index) {
+    return this.models[index];
+  };
+
+  ["forEach", "map", "filter", "find", "some", "every"].forEach(function (name) {
+    Collection.prototype[name] = function (fn, context) {
+      return this.models.slice()[name](fn, context);
+    };
+  });
+
+  // Adds a model (once) and fires add (model, collection, options).
+  Collection.prototype.add = function (model) {
+    var key = model.id._serialized;
+    var known = this._byId.get(key);
+    if (known) return known;
+    this._byId.set(key, model);
+    this.models.push(model);
+    this.length = this.models.length;
+    model.on("all", this._forward);
+    this.trigger("add", model, this, {});
+    return model;
+  };
+
+  function Wid(user, server) {
+    this.server = server;
+    this.user = user;
+    this._serialized = user + "@" + server;
+  }
+
+  Wid.prototype.toString = function () {
+    return this._serialized;
+  };
+
+  Wid.prototype.isGroup = function () {
+    return this.server === "g.us";
+  };
+
+  Wid.prototype.isUser = function () {
+    return this.server === "c.us" || this.server === "lid";
+  };
+
+  Wid.prototype.equals = function (other) {
+    return keyOf(other) === this._serialized;
+  };
+
+  // "DIGITS@c.us", "GROUP@g.us", "ID@lid" (or a wid); a device part ("DIGITS:12@c.us") is
+  // dropped, plain digits are a person.
+  function createWid(value) {
+    var text = value && typeof value === "object" ? keyOf(value) : value;
+    if (typeof text !== "string" || text.trim() === "") {
+      throw new Error("createWid: not a wid: " + String(value));
+    }
+    text = text.trim();
+    var at = text.indexOf("@");
+    var user = (at === -1 ? text : text.slice(0, at)).split(":")[0];
+    var server = at === -1 ? "c.us" : text.slice(at + 1);
+    return new Wid(user, server);
+  }
+
+  function widPlain(wid) {
+    return wid ? { _serialized: wid._serialized, user: wid.user, server: wid.server } : undefined;
+  }
+
+  function fillKey(key, fromMe, remote, id, participant, suffix) {
+    key.fromMe = fromMe;
+    key.remote = remote;
+    key.id = id;
+    key.participant = participant;
+    key._serialized = fromMe + "_" + remote._serialized + "_" + id + suffix;
+  }
+
+  // require("WAWebMsgKey") is this constructor: new MsgKey({from, to, id, selfDir, participant}).
+  function MsgKey(options) {
+    if (!(this instanceof MsgKey)) return new MsgKey(options);
+    options = options || {};
+    if (options.id === undefined || options.id === null || options.id === "") {
+      throw new Error("MsgKey: no id");
+    }
+    var remote = createWid(options.to !== undefined ? options.to : options.remote);
+    var fromMe = options.selfDir === "out" || (options.selfDir === undefined && options.fromMe === true);
+    var participant = options.participant ? createWid(options.participant) : undefined;
+    fillKey(this, fromMe, remote, String(options.id), participant, "");
+  }
+
+  MsgKey.prototype.toString = function () {
+    return this._serialized;
+  };
+
+  MsgKey.newId = function () {
+    return Promise.resolve(newMessageId());
+  };
+
+  // The key of a message of the feed: an incoming group message's `_serialized` ends with its
+  // author, as its row's data-id does.
+  function feedKey(item, remote, author) {
+    var key = Object.create(MsgKey.prototype);
+    fillKey(key, item.from_me, remote, item.id, author, author ? "_" + author._serialized : "");
+    return key;
+  }
+
+  // "3EB0" and 16 upper-case hex digits, as the real site's own ids.
+  function newMessageId() {
+    var bytes = new Uint8Array(8);
+    crypto.getRandomValues(bytes);
+    return "3EB0" + Array.prototype.map.call(bytes, function (b) {
+      return (b < 16 ? "0" : "") + b.toString(16);
+    }).join("").toUpperCase();
+  }
+
+  function Msg(attributes) {
+    Model.call(this, attributes);
+  }
+  Msg.prototype = Object.create(Model.prototype);
+  Msg.prototype.constructor = Msg;
+
+  Msg.prototype.serialize = function () {
+    return {
+      id: {
+        fromMe: this.id.fromMe,
+        remote: widPlain(this.id.remote),
+        id: this.id.id,
+        participant: widPlain(this.id.participant),
+        _serialized: this.id._serialized,
+      },
+      body: this.body,
+      type: this.type,
+      t: this.t,
+      from: widPlain(this.from),
+      to: widPlain(this.to),
+      author: widPlain(this.author),
+      notifyName: this.notifyName,
+      ack: this.ack,
+      isNewMsg: this.isNewMsg,
+    };
+  };
+
+  function ChatModel(id, name, unreadCount, t) {
+    Model.call(this, {
+      id: id,
+      name: name,
+      formattedTitle: name,
+      unreadCount: unreadCount,
+      t: t,
+      isGroup: id.server === "g.us",
+    });
+    this.msgs = new Collection();
+  }
+  ChatModel.prototype = Object.create(Model.prototype);
+  ChatModel.prototype.constructor = ChatModel;
+
+  ChatModel.prototype.serialize = function () {
+    return {
+      id: widPlain(this.id),
+      name: this.name,
+      formattedTitle: this.formattedTitle,
+      unreadCount: this.unreadCount,
+      t: this.t,
+      isGroup: this.isGroup,
+    };
+  };
+
+  // Methods stay out of for-in as well: WebDriver walks inherited enumerable properties too.
+  [Emitter, Model, Collection, Wid, MsgKey, Msg, ChatModel].forEach(function (type) {
+    Object.keys(type.prototype).forEach(function (name) {
+      hidden(type.prototype, name, type.prototype[name]);
+    });
+  });
+
+  // Defines window.Debug and window.require for this page load and answers the hooks the rest
+  // of the script calls: update(view) after each rendered poll, setState, loggedOut.
+  function installModules(hello) {
+    var decryptDelay = Number(hello.decrypt_delay_ms) || 0;
+    var missing = new Set(hello.missing || []);
+    var me = null; // the account's digits once the app view came
+
+    var socket = new Model({ state: "OPENING", hasSynced: false });
+    hidden(socket, "takeover", function () {
+      if (ui.dialogKind === "conflict") useHere();
+    });
+    var conn = new Model({ ref: null });
+    var cmd = new Model();
+    hidden(cmd, "refreshQR", function () {
+      return post("/__fake/page/restart-qr", { page: pageId }).then(function () {}, function () {});
+    });
+    var msgs = new Collection();
+    var chats = new Collection();
+
+    function meWid() {
+      return me === null ? null : createWid(me + "@c.us");
+    }
+
+    var userPrefs = hello.modules === "older" ? { getMaybeMeUser: meWid } : { getMaybeMePnUser: meWid };
+
+    // A chat model created by the page alone, as the real site does for a number never written to.
+    function localChat(wid, name, t) {
+      return chats.add(new ChatModel(wid, name || "+" + wid.user, 0, t || 0));
+    }
+
+    function chatOf(value) {
+      if (value instanceof ChatModel) return value;
+      if (value && value.chat instanceof ChatModel) return value.chat;
+      return chats.get(value) || null;
+    }
+
+    function findOrCreateLatestChat(wid) {
+      return new Promise(function (resolve) {
+        var id = createWid(wid);
+        var chat = chats.get(id);
+        if (chat) resolve({ chat: chat, created: false });
+        else resolve({ chat: localChat(id), created: true });
+      });
+    }
+
+    // The message model is added at once; the server gets it under its key's id, retried every
+    // second until accepted (the server stores an id once). Its ack then follows the feed.
+    function addAndSendMsgToChat(chat, props) {
+      props = props || {};
+      var target = chatOf(chat);
+      var key;
+      try {
+        if (!target) {
+          var wid = createWid(chat && typeof chat.id === "object" ? chat.id : chat || props.to);
+          target = chats.get(wid) || localChat(wid);
+        }
+        key = props.id && typeof props.id._serialized === "string" && props.id.id
+          ? props.id
+          : new MsgKey({ to: target.id, id: newMessageId(), selfDir: "out" });
+      } catch (error) {
+        var failed = Promise.reject(error);
+        return [failed, failed];
+      }
+      var msg = msgs.get(key._serialized);
+      if (!msg) {
+        msg = new Msg({
+          id: key,
+          body: props.body === undefined || props.body === null ? "" : String(props.body),
+          type: props.type || "chat",
+          t: props.t || Math.floor(Date.now() / 1000),
+          from: meWid(),
+          to: target.id,
+          author: undefined,
+          notifyName: "",
+          ack: 0,
+          isNewMsg: true,
+        });
+        target.msgs.add(msg);
+        msgs.add(msg);
+      }
+      var request = JSON.stringify({ page: pageId, jid: target.id._serialized, text: msg.body, id: key.id });
+      var sendResult = new Promise(function (resolve) {
+        function retry() {
+          setTimeout(attempt, SEND_RETRY_MS);
+        }
+        function attempt() {
+          // A page going away stops; the next page load's feed shows the message if it went out.
+          if (stopped) return;
+          fetch("/__fake/page/send", {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: request,
+            cache: "no-store",
+          }).then(function (response) {
+            if (response.ok) {
+              resolve({ messageSendResult: "OK" });
+              return null;
+            }
+            if (response.status === 400 || response.status === 409) {
+              // Refused for good (empty text, not a person's chat, id taken, page not linked).
+              return response.json().catch(function () {
+                return {};
+              }).then(function (answer) {
+                msg.set({ ack: -1 });
+                resolve({ messageSendResult: "ERROR", error: answer.error || "HTTP " + response.status });
+              });
+            }
+            retry();
+            return null;
+          }, retry);
+        }
+        attempt();
+      });
+      return [Promise.resolve(msg), sendResult];
+    }
+
+    function queryWidExists(wid) {
+      return new Promise(function (resolve) {
+        resolve(createWid(wid));
+      }).then(function (id) {
+        var url = "/__fake/page/exists?page=" + encodeURIComponent(pageId) + "&phone=" + encodeURIComponent(id.user);
+        return fetch(url, { cache: "no-store" }).then(function (response) {
+          if (!response.ok) throw new Error("exists answered " + response.status);
+          return response.json();
+        }).then(function (answer) {
+          return answer.exists ? { wid: createWid(id.user + "@c.us") } : null;
+        });
+      });
+    }
+
+    // sendSeen(chat) or sendSeen({chat}): marks the chat read on the server.
+    function sendSeen(chat) {
+      var jid = keyOf(chat && chat.chat ? chat.chat : chat);
+      if (jid === null) return Promise.reject(new Error("sendSeen: no chat"));
+      return post("/__fake/page/seen", { page: pageId, jid: jid }).then(function () {
+        return true;
+      });
+    }
+
+    var registry = {
+      WAWebSocketModel: { Socket: socket },
+      WAWebConnModel: { Conn: conn },
+      WAWebCmd: { Cmd: cmd },
+      WAWebUserPrefsMeUser: userPrefs,
+      WAWebCollections: { Msg: msgs, Chat: chats },
+      WAWebWidFactory: { createWid: createWid },
+      WAWebFindChatAction: { findOrCreateLatestChat: findOrCreateLatestChat },
+      WAWebMsgKey: MsgKey,
+      WAWebSendMsgChatAction: { addAndSendMsgToChat: addAndSendMsgToChat },
+      WAWebQueryExistsJob: { queryWidExists: queryWidExists },
+      WAWebUpdateUnreadChatAction: { sendSeen: sendSeen },
+    };
+
+    window.Debug = { VERSION: WA_VERSION };
+    window.require = function (name) {
+      if (!Object.prototype.hasOwnProperty.call(registry, name) || missing.has(name)) {
+        throw new Error("Cannot find module '" + name + "'");
+      }
+      return registry[name];
+    };
+
+    function setState(state) {
+      socket.set({ state: state });
+    }
+
+    function applyChats(items) {
+      var order = [];
+      items.forEach(function (item) {
+        var t = item.at ? Math.floor(item.at / 1000) : 0;
+        var chat = chats.get(item.jid);
+        if (chat) chat.set({ name: item.name, formattedTitle: item.name, unreadCount: item.unread, t: t });
+        else chat = chats.add(new ChatModel(createWid(item.jid), item.name, item.unread, t));
+        order.push(chat);
+      });
+      var listed = new Set(order);
+      chats.models.forEach(function (chat) {
+        if (!listed.has(chat)) order.push(chat);
+      });
+      chats.models.splice.apply(chats.models, [0, chats.models.length].concat(order));
+    }
+
+    // New feed entries become models (an incoming new one is a ciphertext until decryptDelay
+    // has passed); known ones follow the feed's ack.
+    function applyFeed(items) {
+      items.forEach(function (item) {
+        var remote = createWid(item.chat);
+        var author = item.author ? createWid(item.author) : undefined;
+        var key = feedKey(item, remote, author);
+        var msg = msgs.get(key._serialized);
+        if (msg) {
+          if (item.ack > msg.ack) msg.set({ ack: item.ack });
+          return;
+        }
+        var sealed = item.new && !item.from_me;
+        msg = new Msg({
+          id: key,
+          body: sealed ? "" : item.text,
+          type: sealed ? "ciphertext" : item.kind,
+          t: Math.floor(item.at / 1000),
+          from: item.from_me ? meWid() : remote,
+          to: item.from_me ? remote : meWid(),
+          author: author,
+          notifyName: item.name || "",
+          ack: item.ack,
+          isNewMsg: item.new,
+        });
+        var chat = chats.get(remote) || localChat(remote, item.name, msg.t);
+        chat.msgs.add(msg);
+        msgs.add(msg);
+        if (sealed) {
+          setTimeout(function () {
+            msg.set({ body: item.text, type: item.kind });
+          }, decryptDelay);
+        }
+      });
+    }
+
+    // Called once the view is rendered, so that every state matches what the DOM shows.
+    function update(view) {
+      if (view.screen === "loading" || (view.screen === "starting" && !view.app)) {
+        setState("OPENING");
+      } else if (view.screen === "landing") {
+        var landing = view.landing;
+        var expired = landing.mode === "qr" && landing.expired;
+        setState(expired ? "UNPAIRED_IDLE" : "UNPAIRED");
+        conn.set({ ref: landing.mode === "qr" && !expired ? landing.payload : null });
+      } else if (view.app) {
+        me = view.app.me;
+        conn.set({ ref: null });
+        setState(ui.dialogKind === "conflict" ? "CONFLICT" : "CONNECTED");
+        applyChats(view.app.chats);
+        applyFeed(view.app.feed);
+        if (screen === "main") socket.set({ hasSynced: true });
+      }
+    }
+
+    return {
+      update: update,
+      setState: setState,
+      loggedOut: function () {
+        cmd.trigger("logout");
+      },
+    };
+  }
+
   // ----- the loop -----
 
   function ensureSaved(session) {
@@ -686,6 +1260,7 @@
       case "loading":
         return Promise.resolve();
       case "logout":
+        if (mods) mods.loggedOut();
         return logout();
       case "starting":
         if (!view.app) {
@@ -723,8 +1298,10 @@
         return response.json();
       })
       .then(function (view) {
-        if (view && !stopped) return render(view);
-        return null;
+        if (!view || stopped) return null;
+        return render(view).then(function () {
+          if (mods && !stopped) mods.update(view);
+        });
       })
       .catch(function () {})
       .then(function () {
@@ -753,7 +1330,11 @@
       .then(function (hello) {
         variant = hello.variant;
         pageId = hello.page;
-        if (hello.stale_token) return logout();
+        if (hello.modules && hello.modules !== "none") mods = installModules(hello);
+        if (hello.stale_token) {
+          if (mods) mods.loggedOut();
+          return logout();
+        }
         window.addEventListener("pagehide", sayBye);
         pollLoop();
         return null;

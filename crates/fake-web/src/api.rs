@@ -1,6 +1,6 @@
-//! HTTP plumbing shared by every endpoint: the shared state handle, JSON bodies that answer 400
-//! on any parse error (whatever the content type, so `navigator.sendBeacon` and `curl -d` work),
-//! phone numbers given as JSON strings or numbers, and the mapping of [`Failure`] to status codes
+//! HTTP plumbing shared by every endpoint: the shared state handle, JSON bodies and query
+//! strings that answer a JSON 400 on any parse error (bodies whatever the content type, so
+//! `navigator.sendBeacon` and `curl -d` work), phone numbers given as JSON strings or numbers, and the mapping of [`Failure`] to status codes
 //! with a stable body `{"error": "..."}`.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use axum::{
     Json,
     body::Bytes,
-    extract::{FromRequest, Request},
-    http::StatusCode,
+    extract::{FromRequest, FromRequestParts, Query, Request},
+    http::{StatusCode, request::Parts},
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, de::DeserializeOwned};
@@ -38,6 +38,20 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         serde_json::from_slice(&bytes)
             .map(JsonBody)
             .map_err(|error| Failure::BadRequest(format!("bad JSON body: {error}")))
+    }
+}
+
+/// A query string; anything missing or unparsable is a 400 with a JSON body.
+pub struct QueryArgs<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryArgs<T> {
+    type Rejection = Failure;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(query)| QueryArgs(query))
+            .map_err(|rejection| Failure::BadRequest(rejection.body_text()))
     }
 }
 

@@ -12,6 +12,10 @@
 //! | `GET /__fake/sent?from=DIGITS` | 200 `[{"id", "to", "text", "at", "status"}]`, oldest first |
 //! | `POST /__fake/ack {"id", "status": "delivered" or "read"}` | 200; 404 unknown id |
 //! | `POST /__fake/late-row {"from", "to", "text"}` | 200 `{"id"}`; 404 `from` not linked |
+//! | `POST /__fake/incoming {..., "group", "group_name"}` | 200 `{"id"}`; 404 `to` not linked |
+//! | `GET /__fake/stats` | 200 `{"page_loads", "send_seen", "chats_opened"}` |
+//! | `GET /__fake/chats?phone=DIGITS` | 200 `[{"jid", "name", "unread", "opened", "seen"}]`, most recent first; 404 not linked |
+//! | `POST /__fake/modules {"drop": [NAMES], "restore": [NAMES]}` | 200 `{"missing": [NAMES]}` |
 //!
 //! `/__fake/sent` lists a message as soon as the page sent it (the fake received it), while its
 //! row may still show " Pending " (`FakeConfig::ack_delay`, `--ack-delay-ms`): `status` is
@@ -23,6 +27,18 @@
 //! message's row, as a row that renders late or a message typed on the phone would; `id` is
 //! that row's MSGID. It is listed in `/__fake/sent` like any message of the account.
 //!
+//! Group messages: with `"group": "120363…"` (digits, optionally `CREATOR-TIME`), the message
+//! arrives in the chat `GROUP@g.us`, named `group_name` (a new group without one: `Group
+//! GROUP`); its author is `FROM@c.us`, its row's `data-id` is `false_GROUP@g.us_MSGID_FROM@c.us`
+//! and its `data-pre-plain-text` names the sender (`name`).
+//!
+//! For the page's own modules (contract section 10): `stats` counts page loads (hellos), calls
+//! of `sendSeen` and chats opened in `#main` (a click on a row or a `/send` link), so that a
+//! test can tell that a worker read without opening or marking anything; `chats` gives the same
+//! per chat. `modules` drops modules (names as `window.require` takes them) from the page loads
+//! that follow, or restores them, as a new build of the real site would; page loads already
+//! running keep theirs. The answer lists every module dropped, sorted.
+//!
 //! Phone numbers are
 //! digits (a leading `+` is tolerated), as JSON strings or numbers. A body that is not the
 //! expected JSON answers 400; every error body is `{"error": "..."}`.
@@ -31,15 +47,15 @@ use std::time::Instant;
 
 use axum::{
     Json, Router,
-    extract::{Query, State as AxumState},
+    extract::State as AxumState,
     routing::{get, post},
 };
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::{
-    api::{JsonBody, Number, Shared, lock, ok},
-    state::{Outcome, SentView, Status},
+    api::{JsonBody, Number, QueryArgs, Shared, lock, ok},
+    state::{ChatSummary, Failure, GroupRef, Outcome, SentView, Stats, Status},
 };
 
 /// The routes of the control API.
@@ -55,6 +71,9 @@ pub fn routes() -> Router<Shared> {
         .route("/__fake/sent", get(sent))
         .route("/__fake/ack", post(ack))
         .route("/__fake/late-row", post(late_row))
+        .route("/__fake/stats", get(stats))
+        .route("/__fake/chats", get(chats))
+        .route("/__fake/modules", post(modules))
 }
 
 async fn health() -> Json<Value> {
@@ -117,17 +136,28 @@ struct Incoming {
     #[serde(default)]
     name: String,
     text: String,
+    group: Option<Number>,
+    group_name: Option<String>,
 }
 
 async fn incoming(
     AxumState(shared): AxumState<Shared>,
     JsonBody(body): JsonBody<Incoming>,
 ) -> Outcome<Json<Value>> {
+    if body.group.is_none() && body.group_name.is_some() {
+        return Err(Failure::BadRequest("group_name needs a group".into()));
+    }
+    let group_id = body.group.as_ref().map(Number::text);
+    let group = group_id.as_deref().map(|id| GroupRef {
+        id,
+        name: body.group_name.as_deref(),
+    });
     let id = lock(&shared).incoming(
         &body.to.text(),
         &body.from.text(),
         &body.name,
         &body.text,
+        group,
         Instant::now(),
     )?;
     Ok(Json(serde_json::json!({ "id": id })))
@@ -154,7 +184,7 @@ struct SentQuery {
 
 async fn sent(
     AxumState(shared): AxumState<Shared>,
-    Query(query): Query<SentQuery>,
+    QueryArgs(query): QueryArgs<SentQuery>,
 ) -> Outcome<Json<Vec<SentView>>> {
     Ok(Json(lock(&shared).sent(&query.from, Instant::now())?))
 }
@@ -197,4 +227,37 @@ async fn late_row(
 ) -> Outcome<Json<Value>> {
     let id = lock(&shared).late_row(&body.from.text(), &body.to.text(), &body.text)?;
     Ok(Json(serde_json::json!({ "id": id })))
+}
+
+async fn stats(AxumState(shared): AxumState<Shared>) -> Json<Stats> {
+    Json(lock(&shared).stats())
+}
+
+#[derive(Deserialize)]
+struct ChatsQuery {
+    phone: String,
+}
+
+async fn chats(
+    AxumState(shared): AxumState<Shared>,
+    QueryArgs(query): QueryArgs<ChatsQuery>,
+) -> Outcome<Json<Vec<ChatSummary>>> {
+    Ok(Json(lock(&shared).chats(&query.phone)?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModulesBody {
+    #[serde(default)]
+    drop: Vec<String>,
+    #[serde(default)]
+    restore: Vec<String>,
+}
+
+async fn modules(
+    AxumState(shared): AxumState<Shared>,
+    JsonBody(body): JsonBody<ModulesBody>,
+) -> Outcome<Json<Value>> {
+    let missing = lock(&shared).set_modules(&body.drop, &body.restore)?;
+    Ok(Json(serde_json::json!({ "missing": missing })))
 }

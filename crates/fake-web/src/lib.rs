@@ -1,9 +1,18 @@
 //! A fake WhatsApp Web for end-to-end tests and demos.
 //!
 //! The server serves pages that honour the WhatsApp Web contract (`shared/whatsapp-web-contract.md`,
-//! sections 1–9): a real Chromium loads them as it would load `web.whatsapp.com`, and tests act
+//! sections 1–10): a real Chromium loads them as it would load `web.whatsapp.com`, and tests act
 //! as the phone through the control API under `/__fake/` (`/__fake/scan`, `/__fake/sent`, …),
 //! or through the page for people at `/__fake/phone`.
+//!
+//! Section 10 (the page's own modules): unless [`FakeConfig::modules`] is [`Modules::None`], the
+//! page script defines `window.Debug.VERSION` and `window.require(NAME)` for the modules of
+//! [`MODULE_NAMES`], fed from the same state as the DOM (socket states, the QR ref, chats, and
+//! the account's messages with ids equal to the rows' `data-id`). [`Modules::Older`] offers
+//! `getMaybeMeUser` instead of `getMaybeMePnUser`. Control calls for it (see `control`):
+//! `GET /__fake/stats` (`page_loads`, `send_seen`, `chats_opened`), `GET /__fake/chats?phone=`
+//! (per chat `unread`, `opened`, `seen`), `POST /__fake/modules {"drop", "restore"}` (modules
+//! missing from later page loads), and `POST /__fake/incoming` with `group`/`group_name`.
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -38,7 +47,7 @@ use anyhow::Context as _;
 use axum::Router;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
-pub use config::{FakeConfig, Variant};
+pub use config::{FakeConfig, MODULE_NAMES, Modules, Variant};
 
 /// How long [`FakeServer::shutdown`] waits for open connections before it cuts them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);

@@ -7,7 +7,7 @@ use std::{io::Write as _, net::SocketAddr, time::Duration};
 use anyhow::Context as _;
 use clap::Parser;
 use tokio::net::TcpListener;
-use wamux_fake_web::{FakeConfig, Variant};
+use wamux_fake_web::{FakeConfig, Modules, Variant};
 
 /// A fake WhatsApp Web honouring the wamux contract.
 #[derive(Debug, Parser)]
@@ -43,6 +43,12 @@ struct Args {
     /// Selector and text variant.
     #[arg(long, value_enum)]
     variant: Option<Variant>,
+    /// The page's own modules (contract section 10): current, older (getMaybeMeUser) or none.
+    #[arg(long, value_enum)]
+    modules: Option<Modules>,
+    /// Time an arriving message stays a `ciphertext` model before its body, ms.
+    #[arg(long)]
+    decrypt_delay_ms: Option<u64>,
 }
 
 impl Args {
@@ -64,11 +70,15 @@ impl Args {
         set(&mut config.qr_next, self.qr_next_ms);
         set(&mut config.starting_chat, self.starting_chat_ms);
         set(&mut config.ack_delay, self.ack_delay_ms);
+        set(&mut config.decrypt_delay, self.decrypt_delay_ms);
         if let Some(count) = self.qr_count {
             config.qr_count = count;
         }
         if let Some(variant) = self.variant {
             config.variant = variant;
+        }
+        if let Some(modules) = self.modules {
+            config.modules = modules;
         }
         config
     }

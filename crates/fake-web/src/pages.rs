@@ -8,6 +8,13 @@
 //! `restart-qr`, `phone-login`, `request-code`, `bye` (sent with `navigator.sendBeacon` on
 //! `pagehide`). `GET /__fake/page/qr?payload=P` gives the QR matrix to draw on the canvas.
 //!
+//! The page's own modules (contract section 10) use three more:
+//! `POST /__fake/page/send {"page", "jid", "text", "id"}` with a message id the page chose
+//! (idempotent: the same id again adds nothing and answers it with `before: []`),
+//! `GET /__fake/page/exists?page=ID&phone=DIGITS` → `{"exists": bool}` for `queryWidExists`,
+//! and `POST /__fake/page/seen {"page", "jid"}` for `sendSeen` (marks the chat read and counts
+//! the call).
+//!
 //! A request whose `User-Agent` contains `HeadlessChrome` gets the refusal page instead of the
 //! app; the script checks `navigator.userAgent` as well.
 
@@ -15,7 +22,7 @@ use std::time::Instant;
 
 use axum::{
     Json, Router,
-    extract::{Query, State as AxumState},
+    extract::State as AxumState,
     http::{HeaderMap, header},
     response::{Html, IntoResponse, Response},
     routing::{get, post},
@@ -25,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::{
-    api::{JsonBody, Shared, lock, ok},
+    api::{JsonBody, QueryArgs, Shared, lock, ok},
     state::{Failure, Hello, Outcome, SendAnswer, View},
 };
 
@@ -46,6 +53,8 @@ pub fn routes() -> Router<Shared> {
         .route("/__fake/page/qr", get(qr_matrix))
         .route("/__fake/page/open", post(open))
         .route("/__fake/page/send", post(send))
+        .route("/__fake/page/exists", get(exists))
+        .route("/__fake/page/seen", post(seen))
         .route("/__fake/page/dismiss", post(dismiss))
         .route("/__fake/page/restart-qr", post(restart_qr))
         .route("/__fake/page/phone-login", post(phone_login))
@@ -103,7 +112,7 @@ struct PageQuery {
 
 async fn poll(
     AxumState(shared): AxumState<Shared>,
-    Query(query): Query<PageQuery>,
+    QueryArgs(query): QueryArgs<PageQuery>,
 ) -> Outcome<Json<View>> {
     lock(&shared)
         .view(&query.page, Instant::now())
@@ -125,7 +134,7 @@ struct QrMatrix {
 
 async fn qr_matrix(
     AxumState(shared): AxumState<Shared>,
-    Query(query): Query<QrQuery>,
+    QueryArgs(query): QueryArgs<QrQuery>,
 ) -> Outcome<Json<QrMatrix>> {
     if !lock(&shared).knows_payload(&query.payload) {
         return Err(Failure::NotFound("unknown payload".into()));
@@ -167,6 +176,7 @@ struct SendBody {
     page: String,
     jid: String,
     text: String,
+    id: Option<String>,
 }
 
 /// Answers `{"id", "before": [rows]}`: the rows to show before the sent one.
@@ -174,8 +184,36 @@ async fn send(
     AxumState(shared): AxumState<Shared>,
     JsonBody(body): JsonBody<SendBody>,
 ) -> Outcome<Json<SendAnswer>> {
-    let answer = lock(&shared).send(&body.page, &body.jid, &body.text, Instant::now())?;
+    let answer = lock(&shared).send(
+        &body.page,
+        &body.jid,
+        &body.text,
+        body.id.as_deref(),
+        Instant::now(),
+    )?;
     Ok(Json(answer))
+}
+
+#[derive(Deserialize)]
+struct ExistsQuery {
+    page: String,
+    phone: String,
+}
+
+async fn exists(
+    AxumState(shared): AxumState<Shared>,
+    QueryArgs(query): QueryArgs<ExistsQuery>,
+) -> Outcome<Json<Value>> {
+    let exists = lock(&shared).exists(&query.page, &query.phone)?;
+    Ok(Json(serde_json::json!({ "exists": exists })))
+}
+
+async fn seen(
+    AxumState(shared): AxumState<Shared>,
+    JsonBody(body): JsonBody<OpenBody>,
+) -> Outcome<Json<Value>> {
+    lock(&shared).seen(&body.page, &body.jid)?;
+    Ok(ok())
 }
 
 async fn dismiss(

@@ -12,9 +12,17 @@
 //! profile) shows the chat's rows with their ids, texts and statuses. A message counts as
 //! received by "WhatsApp" (it is in [`State::sent`]) as soon as the page sends it, however long
 //! its " Pending " lasts.
+//!
+//! For the page's own modules (contract section 10) every app view also carries the account's
+//! message feed. Each message has a global sequence number; each linked device remembers the
+//! highest one it was shown (`delivered_seq`), and a page records that value when its first app
+//! view is served (`history_upto`). A message is new for a page iff its sequence number is
+//! above the page's `history_upto`: what arrived while no browser was up is new for the next
+//! page load, as WhatsApp's offline messages are, and what an earlier page load showed is
+//! history.
 
 use std::{
-    collections::{BTreeMap, HashMap, HashSet},
+    collections::{BTreeMap, BTreeSet, HashMap, HashSet},
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
@@ -22,7 +30,7 @@ use rand::Rng;
 use serde::Serialize;
 
 use crate::{
-    config::{FakeConfig, Variant},
+    config::{FakeConfig, MODULE_NAMES, Modules, Variant},
     ids,
     schedule::{QrCycle, QrPhase, QrTiming},
 };
@@ -34,6 +42,10 @@ pub const LIVE_TIMEOUT: Duration = Duration::from_secs(10);
 const PAGE_FORGET: Duration = Duration::from_secs(600);
 /// How long a pairing code lives (the real site: about 3 minutes).
 const LINK_CODE_TTL: Duration = Duration::from_secs(180);
+/// How many of the account's latest messages an app view's feed carries.
+const FEED_LEN: usize = 500;
+/// Longest message id a page may choose for its own send.
+const CLIENT_ID_MAX: usize = 64;
 
 /// Why a request could not be honoured; the HTTP layer maps each kind to a status code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +83,16 @@ pub enum Status {
 }
 
 impl Status {
+    /// The `ack` of a message model: 0 pending, 1 server (Sent), 2 device (Delivered), 3 read.
+    fn ack(self) -> u8 {
+        match self {
+            Status::Pending => 0,
+            Status::Sent => 1,
+            Status::Delivered => 2,
+            Status::Read => 3,
+        }
+    }
+
     fn lowercase(self) -> &'static str {
         match self {
             Status::Pending => "pending",
@@ -113,9 +135,36 @@ pub enum LandingView {
 #[derive(Debug, Serialize)]
 pub struct AppView {
     session: SessionView,
+    /// The account's number, digits only (the `user` of the page's own wid).
+    me: String,
     chats: Vec<ChatView>,
     open: Option<OpenChatView>,
     dialog: Option<Dialog>,
+    /// The account's last [`FEED_LEN`] messages, oldest first, for the page's modules.
+    feed: Vec<FeedItem>,
+}
+
+/// One message of an app view's feed.
+#[derive(Debug, Serialize)]
+struct FeedItem {
+    id: String,
+    /// The chat's jid: `DIGITS@c.us` or `GROUP@g.us`.
+    chat: String,
+    from_me: bool,
+    text: String,
+    /// The message model's `type`; the fake has text messages only.
+    kind: &'static str,
+    /// The sender's jid in a group chat.
+    author: Option<String>,
+    /// The sender's name of an incoming message.
+    name: Option<String>,
+    /// Unix epoch milliseconds.
+    at: u64,
+    /// 0 pending, 1 sent, 2 delivered, 3 read; always 0 for incoming messages.
+    ack: u8,
+    seq: u64,
+    /// Arrived after this page load's history ([`State`]'s module doc).
+    new: bool,
 }
 
 /// What a linked page keeps in its storage.
@@ -194,6 +243,44 @@ pub struct Hello {
     pub variant: Variant,
     /// The page brought a token that is no longer linked: it must log out.
     pub stale_token: bool,
+    /// Which build of the page's own modules to offer.
+    pub modules: Modules,
+    /// Module names dropped at runtime ([`State::set_modules`]): `window.require` throws for them.
+    pub missing: Vec<String>,
+    /// How long an arriving message stays a `ciphertext` model.
+    pub decrypt_delay_ms: u64,
+}
+
+/// Counters of what pages did, for `GET /__fake/stats`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    /// Page loads (hellos).
+    pub page_loads: u64,
+    /// Calls of `sendSeen` (`/__fake/page/seen`).
+    pub send_seen: u64,
+    /// Chats opened in `#main`, by a click or by a `/send` link.
+    pub chats_opened: u64,
+}
+
+/// One chat in the answer of `GET /__fake/chats`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChatSummary {
+    pub jid: String,
+    pub name: String,
+    pub unread: u32,
+    /// How often a page opened the chat in `#main`.
+    pub opened: u32,
+    /// How often a page called `sendSeen` for the chat.
+    pub seen: u32,
+}
+
+/// The group of an incoming group message.
+#[derive(Debug, Clone, Copy)]
+pub struct GroupRef<'a> {
+    /// `120363…` (digits, optionally `CREATOR-TIME`), with or without `@g.us`.
+    pub id: &'a str,
+    /// The group's name; a new group without one is called `Group ID`.
+    pub name: Option<&'a str>,
 }
 
 /// What `/__fake/phone` shows.
@@ -265,6 +352,8 @@ struct Page {
     cycles: u32,
     open_chat: Option<String>,
     dialog: Option<Dialog>,
+    /// The device's `delivered_seq` when this page's first app view was served.
+    history_upto: Option<u64>,
 }
 
 impl Page {
@@ -296,12 +385,16 @@ struct CodeRef {
 struct Device {
     phone: String,
     number: u32,
+    /// The highest message sequence number an app view served to this device carried.
+    delivered_seq: u64,
 }
 
 #[derive(Debug, Default)]
 struct Account {
     /// Most recent activity first, as the chat list shows them.
     chats: Vec<Chat>,
+    /// Ids of all the account's messages, in sequence order.
+    log: Vec<String>,
 }
 
 impl Account {
@@ -314,6 +407,8 @@ impl Account {
                 name: name.to_owned(),
                 unread: 0,
                 messages: Vec::new(),
+                opened: 0,
+                seen: 0,
             },
         };
         self.chats.insert(0, chat);
@@ -327,6 +422,16 @@ struct Chat {
     name: String,
     unread: u32,
     messages: Vec<String>,
+    opened: u32,
+    seen: u32,
+}
+
+impl Chat {
+    fn opened_by_a_page(&mut self, stats: &mut Stats) {
+        self.unread = 0;
+        self.opened += 1;
+        stats.chats_opened += 1;
+    }
 }
 
 #[derive(Debug)]
@@ -342,6 +447,10 @@ struct Message {
     at: u64,
     /// The best acknowledgement received, with its Unix ms.
     ack: Option<(Status, u64)>,
+    /// The global sequence number, set by [`State::record`].
+    seq: u64,
+    /// The sender's jid of a group message.
+    author: Option<String>,
 }
 
 impl Message {
@@ -385,6 +494,36 @@ fn person_jid(phone: &str) -> String {
     format!("{phone}@c.us")
 }
 
+/// A group's id: digits, optionally `CREATOR-TIME`; a trailing `@g.us` is dropped.
+fn group_id(value: &str) -> Outcome<String> {
+    let trimmed = value.trim();
+    let id = trimmed.strip_suffix("@g.us").unwrap_or(trimmed);
+    let part = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    let valid = match id.split_once('-') {
+        Some((creator, time)) => part(creator) && part(time),
+        None => part(id),
+    };
+    if !valid {
+        return Err(Failure::BadRequest(format!(
+            "group must be digits, optionally with one dash, got {value:?}"
+        )));
+    }
+    Ok(id.to_owned())
+}
+
+/// A message id a page chose for its send: what a real id is made of (letters and digits).
+fn client_id(value: &str) -> Outcome<String> {
+    if value.is_empty()
+        || value.len() > CLIENT_ID_MAX
+        || !value.bytes().all(|b| b.is_ascii_alphanumeric())
+    {
+        return Err(Failure::BadRequest(format!(
+            "id must be 1 to {CLIENT_ID_MAX} letters and digits, got {value:?}"
+        )));
+    }
+    Ok(value.to_owned())
+}
+
 /// The whole state of the fake server.
 #[derive(Debug)]
 pub struct State {
@@ -402,6 +541,11 @@ pub struct State {
     /// Rows waiting for the next send to their chat.
     late: Vec<LateRow>,
     invalid: HashSet<String>,
+    /// The last sequence number given to a message.
+    seq: u64,
+    stats: Stats,
+    /// Module names the page script must not offer ([`State::set_modules`]).
+    dropped: BTreeSet<String>,
 }
 
 impl State {
@@ -420,6 +564,9 @@ impl State {
             outgoing: Vec::new(),
             late: Vec::new(),
             invalid: HashSet::new(),
+            seq: 0,
+            stats: Stats::default(),
+            dropped: BTreeSet::new(),
         }
     }
 
@@ -430,6 +577,7 @@ impl State {
     pub fn hello(&mut self, token: Option<&str>, send_phone: Option<&str>, now: Instant) -> Hello {
         self.pages
             .retain(|_, page| now.saturating_duration_since(page.last_seen) < PAGE_FORGET);
+        self.stats.page_loads += 1;
         let (token, stale_token) = match token {
             Some(token) if self.devices.contains_key(token) => (Some(token.to_owned()), false),
             Some(_) => (None, true),
@@ -473,12 +621,16 @@ impl State {
                 cycles: 0,
                 open_chat: None,
                 dialog: None,
+                history_upto: None,
             },
         );
         Hello {
             page: id,
             variant: self.config.variant,
             stale_token,
+            modules: self.config.modules,
+            missing: self.dropped.iter().cloned().collect(),
+            decrypt_delay_ms: millis(self.config.decrypt_delay),
         }
     }
 
@@ -496,11 +648,15 @@ impl State {
         }
         let linked = page.token.is_some();
         if now < page.ready_at {
-            let app = linked.then(|| self.app_view(page_id, now));
+            let app = linked.then(|| {
+                self.deliver(page_id);
+                self.app_view(page_id, now)
+            });
             return Some(View::Starting { app });
         }
         if linked {
             self.resolve_route(page_id);
+            self.deliver(page_id);
             return Some(View::Main {
                 app: self.app_view(page_id, now),
             });
@@ -508,6 +664,25 @@ impl State {
         Some(View::Landing {
             landing: self.landing_view(page_id, now),
         })
+    }
+
+    /// An app view is about to be served to a linked page: the page's history ends where its
+    /// device's did when the page got its first one, and the device has now been shown every
+    /// message of the account.
+    fn deliver(&mut self, page_id: &str) {
+        let Some(page) = self.pages.get_mut(page_id) else {
+            return;
+        };
+        let Some(device) = page.token.as_ref().and_then(|t| self.devices.get_mut(t)) else {
+            return;
+        };
+        let highest = self
+            .accounts
+            .get(&device.phone)
+            .and_then(|account| account.log.last())
+            .map_or(0, |id| self.messages[id].seq);
+        page.history_upto.get_or_insert(device.delivered_seq);
+        device.delivered_seq = device.delivered_seq.max(highest);
     }
 
     /// After "Starting chat" of a linked `/send` page: open the chat or show the invalid dialog.
@@ -535,7 +710,9 @@ impl State {
             .and_then(|device| self.accounts.get_mut(&device.phone))
             .and_then(|account| account.chats.iter_mut().find(|chat| chat.jid == jid))
         {
-            chat.unread = 0;
+            chat.opened_by_a_page(&mut self.stats);
+        } else {
+            self.stats.chats_opened += 1;
         }
     }
 
@@ -572,11 +749,43 @@ impl State {
                     .unwrap_or_default(),
             }
         });
+        let history_upto = page.history_upto.unwrap_or(device.delivered_seq);
+        let feed = account
+            .map(|account| {
+                let start = account.log.len().saturating_sub(FEED_LEN);
+                account.log[start..]
+                    .iter()
+                    .map(|id| self.feed_item(&self.messages[id], history_upto, now))
+                    .collect()
+            })
+            .unwrap_or_default();
         AppView {
             session: SessionView { token, key, wid },
+            me: device.phone.clone(),
             chats,
             open,
             dialog: page.dialog,
+            feed,
+        }
+    }
+
+    fn feed_item(&self, message: &Message, history_upto: u64, now: Instant) -> FeedItem {
+        FeedItem {
+            id: message.id.clone(),
+            chat: message.chat.clone(),
+            from_me: message.from_me,
+            text: message.text.clone(),
+            kind: "chat",
+            author: message.author.clone(),
+            name: (!message.from_me).then(|| message.sender.clone()),
+            at: message.at,
+            ack: if message.from_me {
+                message.status(now, self.config.ack_delay).ack()
+            } else {
+                0
+            },
+            seq: message.seq,
+            new: message.seq > history_upto,
         }
     }
 
@@ -592,8 +801,13 @@ impl State {
     }
 
     fn message_view(&self, message: &Message, now: Instant) -> MessageView {
+        let mut data_id = format!("{}_{}_{}", message.from_me, message.chat, message.id);
+        if let Some(author) = &message.author {
+            data_id.push('_');
+            data_id.push_str(author);
+        }
         MessageView {
-            data_id: format!("{}_{}_{}", message.from_me, message.chat, message.id),
+            data_id,
             from_me: message.from_me,
             text: message.text.clone(),
             sender: message.sender.clone(),
@@ -720,14 +934,39 @@ impl State {
     pub fn open_chat(&mut self, page_id: &str, jid: &str) -> Outcome<()> {
         let (page, phone) = self.linked_page(page_id)?;
         page.open_chat = Some(jid.to_owned());
+        match self
+            .accounts
+            .get_mut(&phone)
+            .and_then(|account| account.chats.iter_mut().find(|chat| chat.jid == jid))
+        {
+            Some(chat) => chat.opened_by_a_page(&mut self.stats),
+            None => self.stats.chats_opened += 1,
+        }
+        Ok(())
+    }
+
+    /// The page called `sendSeen` for the chat `jid`: the chat is marked read. Counted even for
+    /// a chat the server does not know, since the call is what tests look for.
+    pub fn seen(&mut self, page_id: &str, jid: &str) -> Outcome<()> {
+        let (_, phone) = self.linked_page(page_id)?;
+        self.stats.send_seen += 1;
         if let Some(chat) = self
             .accounts
             .get_mut(&phone)
             .and_then(|account| account.chats.iter_mut().find(|chat| chat.jid == jid))
         {
             chat.unread = 0;
+            chat.seen += 1;
         }
+        tracing::info!(page = page_id, phone, jid, "sendSeen called");
         Ok(())
+    }
+
+    /// Whether `phone` is on WhatsApp, as `queryWidExists` asks it: the rule of the
+    /// invalid-number dialog of `/send`.
+    pub fn exists(&mut self, page_id: &str, phone: &str) -> Outcome<bool> {
+        self.linked_page(page_id)?;
+        Ok(plausible_number(phone) && !self.invalid.contains(phone))
     }
 
     /// The page's user closed a dialog ("OK" of the invalid-number dialog, "Use here").
@@ -742,13 +981,16 @@ impl State {
         self.pages.remove(page_id);
     }
 
-    /// The page's user sent `text` to the chat `jid`: the MSGID, after the late rows waiting
-    /// for this chat ([`State::late_row`]), which go into the chat first.
+    /// The page sent `text` to the chat `jid`: the MSGID, after the late rows waiting for this
+    /// chat ([`State::late_row`]), which go into the chat first. With `id` (chosen by the page's
+    /// modules) the message is stored under it, once: the same id again from the same account
+    /// answers that id and adds nothing.
     pub fn send(
         &mut self,
         page_id: &str,
         jid: &str,
         text: &str,
+        id: Option<&str>,
         now: Instant,
     ) -> Outcome<SendAnswer> {
         if text.trim().is_empty() {
@@ -758,8 +1000,24 @@ impl State {
             .strip_suffix("@c.us")
             .ok_or_else(|| Failure::BadRequest(format!("{jid} is no person's chat")))?;
         let to = digits("to", to)?;
+        let chosen = id.map(client_id).transpose()?;
         let (_, phone) = self.linked_page(page_id)?;
         let jid = person_jid(&to);
+        if let Some(chosen) = &chosen {
+            if let Some(known) = self.messages.get(chosen) {
+                if known.from_me && known.account == phone {
+                    tracing::debug!(from = %phone, id = %chosen, "a send repeated, already stored");
+                    return Ok(SendAnswer {
+                        id: chosen.clone(),
+                        before: Vec::new(),
+                    });
+                }
+                return Err(Failure::Conflict(format!("message id {chosen} is taken")));
+            }
+            if self.late.iter().any(|row| &row.id == chosen) {
+                return Err(Failure::Conflict(format!("message id {chosen} is taken")));
+            }
+        }
         let (late, waiting): (Vec<LateRow>, Vec<LateRow>) = std::mem::take(&mut self.late)
             .into_iter()
             .partition(|row| row.account == phone && row.jid == jid);
@@ -770,7 +1028,7 @@ impl State {
             self.add_outgoing(row.id.clone(), &phone, &jid, &row.text, now, true);
             before.push(self.message_view(&self.messages[&row.id], now));
         }
-        let id = self.new_message_id(ids::outgoing_message_id);
+        let id = chosen.unwrap_or_else(|| self.new_message_id(ids::outgoing_message_id));
         self.add_outgoing(id.clone(), &phone, &jid, text, now, false);
         tracing::info!(from = %phone, %to, id = %id, "message sent by a page");
         Ok(SendAnswer { id, before })
@@ -796,21 +1054,33 @@ impl State {
             .bump_chat(jid, &name);
         chat.unread = 0;
         chat.messages.push(id.clone());
-        self.messages.insert(
-            id.clone(),
-            Message {
-                id: id.clone(),
-                account: phone.to_owned(),
-                chat: jid.to_owned(),
-                from_me: true,
-                text: text.to_owned(),
-                sender: "You".to_owned(),
-                created: now,
-                at,
-                ack: sent.then_some((Status::Sent, at)),
-            },
-        );
+        self.record(Message {
+            id: id.clone(),
+            account: phone.to_owned(),
+            chat: jid.to_owned(),
+            from_me: true,
+            text: text.to_owned(),
+            sender: "You".to_owned(),
+            created: now,
+            at,
+            ack: sent.then_some((Status::Sent, at)),
+            seq: 0,
+            author: None,
+        });
         self.outgoing.push(id);
+    }
+
+    /// Stores a message under the next sequence number, at the end of its account's log (the
+    /// caller has put it into its chat).
+    fn record(&mut self, mut message: Message) {
+        self.seq += 1;
+        message.seq = self.seq;
+        self.accounts
+            .entry(message.account.clone())
+            .or_default()
+            .log
+            .push(message.id.clone());
+        self.messages.insert(message.id.clone(), message);
     }
 
     fn new_message_id(&self, make: fn() -> String) -> String {
@@ -835,6 +1105,7 @@ impl State {
             Device {
                 phone: phone.to_owned(),
                 number,
+                delivered_seq: 0,
             },
         );
         self.accounts.entry(phone.to_owned()).or_default();
@@ -929,47 +1200,68 @@ impl State {
         Ok(())
     }
 
-    /// A message from `from` (shown as `name`) arrives for the linked account `to`.
+    /// A message from `from` (shown as `name`) arrives for the linked account `to`, in their
+    /// chat or, with `group`, in that group's chat.
     pub fn incoming(
         &mut self,
         to: &str,
         from: &str,
         name: &str,
         text: &str,
+        group: Option<GroupRef<'_>>,
         now: Instant,
     ) -> Outcome<String> {
         let to = digits("to", to)?;
         let from = digits("from", from)?;
+        let group = group
+            .map(|group| group_id(group.id).map(|id| (id, group.name)))
+            .transpose()?;
         if !self.accounts.contains_key(&to) {
             return Err(Failure::NotFound(format!("{to} is not linked")));
         }
         let id = self.new_message_id(ids::incoming_message_id);
-        let jid = person_jid(&from);
         let shown_name = if name.trim().is_empty() {
             format!("+{from}")
         } else {
             name.to_owned()
         };
         let account = self.accounts.get_mut(&to).expect("checked above");
-        let chat = account.bump_chat(&jid, &shown_name);
-        chat.name.clone_from(&shown_name);
+        let (jid, author) = match &group {
+            Some((group, group_name)) => {
+                let jid = format!("{group}@g.us");
+                let default_name = format!("Group {group}");
+                let chat = account.bump_chat(&jid, group_name.unwrap_or(&default_name));
+                if let Some(group_name) = group_name {
+                    chat.name = (*group_name).to_owned();
+                }
+                (jid, Some(person_jid(&from)))
+            }
+            None => {
+                let jid = person_jid(&from);
+                account
+                    .bump_chat(&jid, &shown_name)
+                    .name
+                    .clone_from(&shown_name);
+                (jid, None)
+            }
+        };
+        let chat = &mut account.chats[0];
         chat.unread += 1;
         chat.messages.push(id.clone());
-        self.messages.insert(
-            id.clone(),
-            Message {
-                id: id.clone(),
-                account: to.clone(),
-                chat: jid,
-                from_me: false,
-                text: text.to_owned(),
-                sender: shown_name,
-                created: now,
-                at: unix_ms(),
-                ack: None,
-            },
-        );
-        tracing::info!(%to, %from, id = %id, "incoming message");
+        self.record(Message {
+            id: id.clone(),
+            account: to.clone(),
+            chat: jid.clone(),
+            from_me: false,
+            text: text.to_owned(),
+            sender: shown_name,
+            created: now,
+            at: unix_ms(),
+            ack: None,
+            seq: 0,
+            author,
+        });
+        tracing::info!(%to, %from, chat = %jid, id = %id, "incoming message");
         Ok(id)
     }
 
@@ -1022,6 +1314,53 @@ impl State {
             text: text.to_owned(),
         });
         Ok(id)
+    }
+
+    /// The counters of what pages did.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// The chats of the linked account `phone`, most recent first, with their counters.
+    pub fn chats(&self, phone: &str) -> Outcome<Vec<ChatSummary>> {
+        let phone = digits("phone", phone)?;
+        let account = self
+            .accounts
+            .get(&phone)
+            .ok_or_else(|| Failure::NotFound(format!("{phone} is not linked")))?;
+        Ok(account
+            .chats
+            .iter()
+            .map(|chat| ChatSummary {
+                jid: chat.jid.clone(),
+                name: chat.name.clone(),
+                unread: chat.unread,
+                opened: chat.opened,
+                seen: chat.seen,
+            })
+            .collect())
+    }
+
+    /// Drops modules from, or restores them to, the page loads from now on (a build that lacks
+    /// them); the answer is every module dropped, sorted. Every name is checked before any
+    /// change; a name both dropped and restored ends up restored.
+    pub fn set_modules(&mut self, drop: &[String], restore: &[String]) -> Outcome<Vec<String>> {
+        if let Some(unknown) = drop
+            .iter()
+            .chain(restore)
+            .find(|name| !MODULE_NAMES.contains(&name.as_str()))
+        {
+            return Err(Failure::BadRequest(format!(
+                "unknown module {unknown:?} (known: {})",
+                MODULE_NAMES.join(", ")
+            )));
+        }
+        self.dropped.extend(drop.iter().cloned());
+        for name in restore {
+            self.dropped.remove(name);
+        }
+        tracing::info!(missing = ?self.dropped, "page modules changed");
+        Ok(self.dropped.iter().cloned().collect())
     }
 
     /// The recipient's phone acknowledges a message we sent.
@@ -1159,6 +1498,8 @@ mod tests {
             starting_chat: Duration::from_secs(1),
             ack_delay: Duration::from_secs(1),
             variant: Variant::Modern,
+            modules: Modules::Current,
+            decrypt_delay: Duration::from_millis(200),
         }
     }
 
@@ -1305,7 +1646,7 @@ mod tests {
         let t0 = Instant::now();
         let page = linked_page(&mut state, "111222333", t0);
         let answer = state
-            .send(&page, "444555666@c.us", "hello there", t0)
+            .send(&page, "444555666@c.us", "hello there", None, t0)
             .unwrap();
         assert!(answer.before.is_empty());
         let id = answer.id;
@@ -1337,7 +1678,7 @@ mod tests {
             Err(Failure::NotFound(_))
         ));
         assert!(matches!(
-            state.send(&page, "444555666@c.us", "  ", t1),
+            state.send(&page, "444555666@c.us", "  ", None, t1),
             Err(Failure::BadRequest(_))
         ));
     }
@@ -1355,17 +1696,21 @@ mod tests {
             .late_row("111222333", "444555666", "typed on the phone")
             .unwrap();
         let other = state
-            .send(&page, "777888999@c.us", "elsewhere", t0)
+            .send(&page, "777888999@c.us", "elsewhere", None, t0)
             .unwrap();
         assert!(other.before.is_empty(), "another chat's send");
-        let answer = state.send(&page, "444555666@c.us", "ours", t0).unwrap();
+        let answer = state
+            .send(&page, "444555666@c.us", "ours", None, t0)
+            .unwrap();
         assert_eq!(answer.before.len(), 1);
         assert_eq!(
             answer.before[0].data_id,
             format!("true_444555666@c.us_{late}")
         );
         assert_eq!(answer.before[0].status, Some(Status::Sent));
-        let again = state.send(&page, "444555666@c.us", "again", t0).unwrap();
+        let again = state
+            .send(&page, "444555666@c.us", "again", None, t0)
+            .unwrap();
         assert!(again.before.is_empty(), "a late row shows once");
         state.open_chat(&page, "444555666@c.us").unwrap();
         let rows: Vec<(String, Option<Status>)> = app(state.view(&page, t0))
@@ -1398,14 +1743,14 @@ mod tests {
         let now = Instant::now();
         let page = linked_page(&mut state, "111222333", now);
         assert!(matches!(
-            state.incoming("999", "444", "Ann", "hi", now),
+            state.incoming("999", "444", "Ann", "hi", None, now),
             Err(Failure::NotFound(_))
         ));
         state
-            .incoming("111222333", "444555666", "Ann", "one", now)
+            .incoming("111222333", "444555666", "Ann", "one", None, now)
             .unwrap();
         let id = state
-            .incoming("111222333", "444555666", "Ann", "two", now)
+            .incoming("111222333", "444555666", "Ann", "two", None, now)
             .unwrap();
         let view = app(state.view(&page, now));
         assert_eq!(view.chats[0].unread, 2);
@@ -1482,5 +1827,311 @@ mod tests {
         let session = app(state.view(&page, now)).session;
         assert_eq!(session.key, "last-wid");
         assert_eq!(session.wid, "111222333@c.us");
+    }
+
+    fn feed_of(state: &mut State, page: &str, now: Instant) -> Vec<FeedItem> {
+        app(state.view(page, now)).feed
+    }
+
+    #[test]
+    fn a_message_is_new_for_the_page_loads_that_had_not_seen_it() {
+        let mut state = State::new(config());
+        let t0 = Instant::now();
+        let first = linked_page(&mut state, "111222333", t0);
+        let token = app(state.view(&first, t0)).session.token;
+        let early = state
+            .incoming("111222333", "444555666", "Ann", "while up", None, t0)
+            .unwrap();
+        let feed = feed_of(&mut state, &first, t0);
+        assert_eq!(feed.len(), 1);
+        assert_eq!(feed[0].id, early);
+        assert!(feed[0].new, "arrived while the page was up");
+        assert_eq!(feed[0].chat, "444555666@c.us");
+        assert_eq!(feed[0].name.as_deref(), Some("Ann"));
+        assert_eq!(feed[0].author, None);
+        assert_eq!(
+            (feed[0].kind, feed[0].ack, feed[0].from_me),
+            ("chat", 0, false)
+        );
+
+        let reload = state.hello(Some(&token), None, t0).page;
+        let feed = feed_of(&mut state, &reload, t0);
+        assert!(!feed[0].new, "an earlier page load showed it: history");
+        state.bye(&first);
+        state.bye(&reload);
+
+        let offline = state
+            .incoming("111222333", "444555666", "Ann", "while down", None, t0)
+            .unwrap();
+        let next = state.hello(Some(&token), None, t0).page;
+        let feed = feed_of(&mut state, &next, t0);
+        let flags: Vec<(&str, bool)> = feed.iter().map(|m| (m.id.as_str(), m.new)).collect();
+        assert_eq!(flags, [(early.as_str(), false), (offline.as_str(), true)]);
+        assert!(feed[0].seq < feed[1].seq);
+        assert!(
+            feed_of(&mut state, &next, t0)[1].new,
+            "new stays new for the page that got it as new"
+        );
+
+        let ours = state
+            .send(&next, "444555666@c.us", "reply", None, t0)
+            .unwrap()
+            .id;
+        let acks = |state: &mut State, at| -> Vec<u8> {
+            feed_of(state, &next, at)
+                .iter()
+                .filter(|m| m.from_me)
+                .map(|m| m.ack)
+                .collect()
+        };
+        assert_eq!(acks(&mut state, t0), [0]);
+        assert_eq!(acks(&mut state, t0 + Duration::from_secs(1)), [1]);
+        state.ack(&ours, Status::Delivered).unwrap();
+        assert_eq!(acks(&mut state, t0), [2]);
+        state.ack(&ours, Status::Read).unwrap();
+        let feed = feed_of(&mut state, &next, t0);
+        let last = feed.last().unwrap();
+        assert_eq!(
+            (last.id.as_str(), last.ack, last.new),
+            (ours.as_str(), 3, true)
+        );
+        assert_eq!(last.name, None);
+    }
+
+    #[test]
+    fn the_feed_keeps_the_last_messages_oldest_first() {
+        let mut state = State::new(config());
+        let now = Instant::now();
+        let page = linked_page(&mut state, "111222333", now);
+        let mut ids = Vec::new();
+        for n in 0..FEED_LEN + 3 {
+            let id = state
+                .incoming("111222333", "444555666", "Ann", &format!("m{n}"), None, now)
+                .unwrap();
+            ids.push(id);
+        }
+        let feed = feed_of(&mut state, &page, now);
+        assert_eq!(feed.len(), FEED_LEN);
+        assert_eq!(feed[0].id, ids[3]);
+        assert_eq!(feed.last().unwrap().id, *ids.last().unwrap());
+    }
+
+    #[test]
+    fn a_client_chosen_id_is_stored_once() {
+        let mut state = State::new(config());
+        let now = Instant::now();
+        let page = linked_page(&mut state, "111222333", now);
+        let late = state.late_row("111222333", "444555666", "before").unwrap();
+        let id = "3EB0AAAABBBBCCCCDDDD";
+        let first = state
+            .send(&page, "444555666@c.us", "once", Some(id), now)
+            .unwrap();
+        assert_eq!(first.id, id);
+        assert_eq!(first.before.len(), 1, "the late row comes first");
+        assert!(first.before[0].data_id.ends_with(&late));
+        let again = state
+            .send(&page, "444555666@c.us", "once", Some(id), now)
+            .unwrap();
+        assert_eq!(again.id, id);
+        assert!(again.before.is_empty());
+        let sent: Vec<String> = state
+            .sent("111222333", now)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.id)
+            .collect();
+        assert_eq!(sent, [late.as_str(), id]);
+        state.open_chat(&page, "444555666@c.us").unwrap();
+        let rows = app(state.view(&page, now)).open.unwrap().messages;
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[1].data_id, format!("true_444555666@c.us_{id}"));
+
+        let other = linked_page(&mut state, "777888999", now);
+        assert!(matches!(
+            state.send(&other, "444555666@c.us", "mine", Some(id), now),
+            Err(Failure::Conflict(_))
+        ));
+        for bad in ["", "3EB0_X", "3EB0 X", &"A".repeat(CLIENT_ID_MAX + 1)] {
+            assert!(
+                matches!(
+                    state.send(&page, "444555666@c.us", "x", Some(bad), now),
+                    Err(Failure::BadRequest(_))
+                ),
+                "{bad:?}"
+            );
+        }
+        let fresh = state
+            .send(&page, "444555666@c.us", "no id", None, now)
+            .unwrap();
+        assert!(fresh.id.starts_with("3EB0") && fresh.id != id);
+    }
+
+    #[test]
+    fn exists_follows_the_invalid_number_rule() {
+        let mut state = State::new(config());
+        let now = Instant::now();
+        let page = linked_page(&mut state, "111222333", now);
+        state.add_invalid(&["999888777".into()]).unwrap();
+        assert_eq!(state.exists(&page, "444555666"), Ok(true));
+        assert_eq!(state.exists(&page, "999888777"), Ok(false));
+        assert_eq!(state.exists(&page, "1234"), Ok(false));
+        assert_eq!(state.exists(&page, "1234567890123456"), Ok(false));
+        assert_eq!(state.exists(&page, "44455x666"), Ok(false));
+        assert!(matches!(
+            state.exists("nosuchpage", "444555666"),
+            Err(Failure::NotFound(_))
+        ));
+        let unlinked = state.hello(None, None, now).page;
+        assert!(matches!(
+            state.exists(&unlinked, "444555666"),
+            Err(Failure::Conflict(_))
+        ));
+    }
+
+    #[test]
+    fn seen_opened_and_page_loads_are_counted() {
+        let mut state = State::new(config());
+        let t0 = Instant::now();
+        assert_eq!(state.stats(), Stats::default());
+        let page = linked_page(&mut state, "111222333", t0);
+        let token = app(state.view(&page, t0)).session.token;
+        state
+            .incoming("111222333", "444555666", "Ann", "one", None, t0)
+            .unwrap();
+        state
+            .incoming("111222333", "555666777", "Bob", "two", None, t0)
+            .unwrap();
+        state.seen(&page, "444555666@c.us").unwrap();
+        state.seen(&page, "123456@c.us").unwrap();
+        let chat = |state: &State, jid: &str| {
+            state
+                .chats("111222333")
+                .unwrap()
+                .into_iter()
+                .find(|c| c.jid == jid)
+                .unwrap()
+        };
+        let ann = chat(&state, "444555666@c.us");
+        assert_eq!((ann.unread, ann.seen, ann.opened), (0, 1, 0));
+        assert_eq!(ann.name, "Ann");
+        assert_eq!(chat(&state, "555666777@c.us").unread, 1);
+        assert_eq!(
+            state.chats("111222333").unwrap()[0].jid,
+            "555666777@c.us",
+            "most recent first"
+        );
+
+        state.open_chat(&page, "555666777@c.us").unwrap();
+        let bob = chat(&state, "555666777@c.us");
+        assert_eq!((bob.unread, bob.seen, bob.opened), (0, 0, 1));
+        let send = state.hello(Some(&token), Some("444555666"), t0).page;
+        app(state.view(&send, t0 + Duration::from_secs(1)));
+        app(state.view(&send, t0 + Duration::from_secs(2)));
+        assert_eq!(chat(&state, "444555666@c.us").opened, 1, "once per link");
+        assert_eq!(
+            state.stats(),
+            Stats {
+                page_loads: 2,
+                send_seen: 2,
+                chats_opened: 2
+            }
+        );
+        assert!(matches!(state.chats("999"), Err(Failure::NotFound(_))));
+        assert!(matches!(state.chats("12a"), Err(Failure::BadRequest(_))));
+        let unlinked = state.hello(None, None, t0).page;
+        assert!(matches!(
+            state.seen(&unlinked, "444555666@c.us"),
+            Err(Failure::Conflict(_))
+        ));
+        assert_eq!(state.stats().page_loads, 3);
+    }
+
+    #[test]
+    fn module_drops_reach_only_later_page_loads() {
+        let mut state = State::new(FakeConfig {
+            modules: Modules::Older,
+            decrypt_delay: Duration::from_millis(750),
+            ..config()
+        });
+        let now = Instant::now();
+        let before = state.hello(None, None, now);
+        assert_eq!(before.modules, Modules::Older);
+        assert_eq!(before.decrypt_delay_ms, 750);
+        assert!(before.missing.is_empty());
+        let missing = state
+            .set_modules(&["WAWebCollections".into(), "WAWebCmd".into()], &[])
+            .unwrap();
+        assert_eq!(missing, ["WAWebCmd", "WAWebCollections"]);
+        assert!(before.missing.is_empty());
+        assert_eq!(state.hello(None, None, now).missing, missing);
+        assert!(matches!(
+            state.set_modules(&["WAWebNope".into()], &["WAWebCmd".into()]),
+            Err(Failure::BadRequest(_))
+        ));
+        assert_eq!(state.hello(None, None, now).missing, missing, "unchanged");
+        let missing = state.set_modules(&[], &["WAWebCmd".into()]).unwrap();
+        assert_eq!(missing, ["WAWebCollections"]);
+        assert_eq!(state.hello(None, None, now).missing, missing);
+    }
+
+    #[test]
+    fn group_messages_name_their_author() {
+        let mut state = State::new(config());
+        let now = Instant::now();
+        let page = linked_page(&mut state, "111222333", now);
+        let group = GroupRef {
+            id: "120363000000000001",
+            name: None,
+        };
+        let id = state
+            .incoming("111222333", "444555666", "Ann", "hi all", Some(group), now)
+            .unwrap();
+        let view = app(state.view(&page, now));
+        assert_eq!(view.chats[0].jid, "120363000000000001@g.us");
+        assert_eq!(view.chats[0].name, "Group 120363000000000001");
+        assert_eq!(view.chats[0].unread, 1);
+        let item = &view.feed[0];
+        assert_eq!(item.chat, "120363000000000001@g.us");
+        assert_eq!(item.author.as_deref(), Some("444555666@c.us"));
+        assert_eq!(item.name.as_deref(), Some("Ann"));
+        state.open_chat(&page, "120363000000000001@g.us").unwrap();
+        let row = &app(state.view(&page, now)).open.unwrap().messages[0];
+        assert_eq!(
+            row.data_id,
+            format!("false_120363000000000001@g.us_{id}_444555666@c.us")
+        );
+        assert_eq!(row.sender, "Ann");
+
+        let named = GroupRef {
+            id: "120363000000000001@g.us",
+            name: Some("Friends"),
+        };
+        state
+            .incoming("111222333", "555666777", "", "me too", Some(named), now)
+            .unwrap();
+        let view = app(state.view(&page, now));
+        assert_eq!(view.chats.len(), 1);
+        assert_eq!(view.chats[0].name, "Friends");
+        assert_eq!(view.feed[1].name.as_deref(), Some("+555666777"));
+        let old_style = GroupRef {
+            id: "5215512345678-1600000000",
+            name: None,
+        };
+        state
+            .incoming("111222333", "444555666", "Ann", "old", Some(old_style), now)
+            .unwrap();
+        for bad in ["", "12a", "1-2-3", "-5", "120363@c.us"] {
+            let group = GroupRef {
+                id: bad,
+                name: None,
+            };
+            assert!(
+                matches!(
+                    state.incoming("111222333", "444555666", "Ann", "x", Some(group), now),
+                    Err(Failure::BadRequest(_))
+                ),
+                "{bad:?}"
+            );
+        }
     }
 }

@@ -11,7 +11,7 @@ use std::{
 
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
-use wamux_fake_web::{FakeConfig, FakeServer, Variant};
+use wamux_fake_web::{FakeConfig, FakeServer, Modules, Variant};
 
 const DESKTOP_UA: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
 const HEADLESS_UA: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/156.0.0.0 Safari/537.36";
@@ -28,6 +28,8 @@ fn fast() -> FakeConfig {
         starting_chat: Duration::from_millis(50),
         ack_delay: Duration::from_millis(100),
         variant: Variant::Modern,
+        modules: Modules::Current,
+        decrypt_delay: Duration::from_millis(50),
     }
 }
 
@@ -752,6 +754,7 @@ async fn bad_json_is_400_everywhere() {
         "/__fake/invalid-numbers",
         "/__fake/ack",
         "/__fake/page/send",
+        "/__fake/page/seen",
     ] {
         for body in ["{not json", "[]", r#"{"unexpected": true}"#] {
             let response = client
@@ -780,6 +783,288 @@ async fn bad_json_is_400_everywhere() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, _) = get(&client, &server, "/__fake/sent").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+    server.shutdown().await;
+}
+
+/// Asserts a 400 with a JSON error body.
+fn assert_bad_request(status: StatusCode, body: &Value, what: &str) {
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {body}");
+    assert!(body["error"].is_string(), "{what}: {body}");
+}
+
+#[tokio::test]
+async fn stats_chats_seen_and_exists() {
+    let (server, client) = start(fast()).await;
+    let (page, _) = linked_page(&client, &server, "111222333").await;
+    for from in ["444555666", "555666777"] {
+        let (status, _) = post(
+            &client,
+            &server,
+            "/__fake/incoming",
+            json!({ "to": "111222333", "from": from, "name": "Ann", "text": "hi" }),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let (status, stats) = get(&client, &server, "/__fake/stats").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        stats,
+        json!({ "page_loads": 1, "send_seen": 0, "chats_opened": 0 })
+    );
+
+    let (status, answer) = post(
+        &client,
+        &server,
+        "/__fake/page/seen",
+        json!({ "page": page, "jid": "444555666@c.us" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let (status, _) = post(
+        &client,
+        &server,
+        "/__fake/page/open",
+        json!({ "page": page, "jid": "555666777@c.us" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, chats) = get(&client, &server, "/__fake/chats?phone=111222333").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        chats,
+        json!([
+            { "jid": "555666777@c.us", "name": "Ann", "unread": 0, "opened": 1, "seen": 0 },
+            { "jid": "444555666@c.us", "name": "Ann", "unread": 0, "opened": 0, "seen": 1 },
+        ])
+    );
+    let (_, stats) = get(&client, &server, "/__fake/stats").await;
+    assert_eq!(
+        stats,
+        json!({ "page_loads": 1, "send_seen": 1, "chats_opened": 1 })
+    );
+    let (status, _) = get(&client, &server, "/__fake/chats?phone=999999").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = get(&client, &server, "/__fake/chats?phone=12ab").await;
+    assert_bad_request(status, &body, "a bad number");
+    let (status, body) = get(&client, &server, "/__fake/chats").await;
+    assert_bad_request(status, &body, "no number");
+
+    let (status, _) = post(
+        &client,
+        &server,
+        "/__fake/invalid-numbers",
+        json!({ "numbers": ["999888777"] }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    for (phone, exists) in [
+        ("444555666", true),
+        ("777888999", true),
+        ("999888777", false),
+        ("1234", false),
+    ] {
+        let (status, answer) = get(
+            &client,
+            &server,
+            &format!("/__fake/page/exists?page={page}&phone={phone}"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(answer, json!({ "exists": exists }), "{phone}");
+    }
+    let (status, _) = get(
+        &client,
+        &server,
+        "/__fake/page/exists?page=nosuchpage&phone=444555666",
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = get(
+        &client,
+        &server,
+        &format!("/__fake/page/exists?page={page}"),
+    )
+    .await;
+    assert_bad_request(status, &body, "exists without a phone");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn modules_drop_and_restore_for_later_page_loads() {
+    let (server, client) = start(FakeConfig {
+        modules: Modules::Older,
+        ..fast()
+    })
+    .await;
+    let (status, hello) = post(
+        &client,
+        &server,
+        "/__fake/page/hello",
+        json!({ "token": null, "send_phone": null }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(hello["modules"], "older");
+    assert_eq!(hello["missing"], json!([]));
+    assert_eq!(hello["decrypt_delay_ms"], 50);
+
+    let (status, answer) = post(
+        &client,
+        &server,
+        "/__fake/modules",
+        json!({ "drop": ["WAWebQueryExistsJob", "WAWebCollections"] }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        answer,
+        json!({ "missing": ["WAWebCollections", "WAWebQueryExistsJob"] })
+    );
+    let (_, hello) = post(
+        &client,
+        &server,
+        "/__fake/page/hello",
+        json!({ "token": null, "send_phone": null }),
+    )
+    .await;
+    assert_eq!(hello["missing"], answer["missing"]);
+    let (status, answer) = post(
+        &client,
+        &server,
+        "/__fake/modules",
+        json!({ "restore": ["WAWebCollections"] }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(answer, json!({ "missing": ["WAWebQueryExistsJob"] }));
+
+    for body in [
+        json!({ "drop": ["WAWebNoSuchModule"] }),
+        json!({ "drop": "WAWebCmd" }),
+        json!({ "unexpected": true }),
+    ] {
+        let (status, answer) = post(&client, &server, "/__fake/modules", body.clone()).await;
+        assert_bad_request(status, &answer, &body.to_string());
+    }
+    let response = client
+        .post(format!("{}/__fake/modules", server.url()))
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let (_, answer) = post(&client, &server, "/__fake/modules", json!({})).await;
+    assert_eq!(answer, json!({ "missing": ["WAWebQueryExistsJob"] }));
+    let (_, stats) = get(&client, &server, "/__fake/stats").await;
+    assert_eq!(stats["page_loads"], 2);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn group_messages_arrive_in_the_group_chat() {
+    let (server, client) = start(fast()).await;
+    let (page, _) = linked_page(&client, &server, "111222333").await;
+    let (status, answer) = post(
+        &client,
+        &server,
+        "/__fake/incoming",
+        json!({
+            "to": "111222333", "from": "444555666", "name": "Ann", "text": "hi all",
+            "group": "120363000000000001", "group_name": "Friends",
+        }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let id = answer["id"].as_str().unwrap().to_owned();
+    let (status, _) = post(
+        &client,
+        &server,
+        "/__fake/page/open",
+        json!({ "page": page, "jid": "120363000000000001@g.us" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let app = poll(&client, &server, &page).await["app"].clone();
+    assert_eq!(app["chats"][0]["jid"], "120363000000000001@g.us");
+    assert_eq!(app["chats"][0]["name"], "Friends");
+    assert_eq!(
+        app["open"]["messages"][0]["data_id"],
+        format!("false_120363000000000001@g.us_{id}_444555666@c.us")
+    );
+    assert_eq!(app["open"]["messages"][0]["sender"], "Ann");
+    let item = &app["feed"][0];
+    assert_eq!(item["id"], id.as_str());
+    assert_eq!(item["chat"], "120363000000000001@g.us");
+    assert_eq!(item["author"], "444555666@c.us");
+    assert_eq!(item["name"], "Ann");
+    assert_eq!(item["kind"], "chat");
+    assert_eq!(item["from_me"], false);
+    assert_eq!(item["ack"], 0);
+    assert_eq!(item["new"], true);
+    assert!(item["seq"].as_u64().unwrap() > 0);
+    assert!(item["at"].as_u64().unwrap() > 1_600_000_000_000);
+    assert_eq!(app["me"], "111222333");
+
+    let (status, _) = post(
+        &client,
+        &server,
+        "/__fake/incoming",
+        json!({ "to": "111222333", "from": "444555666", "text": "plain" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let app = poll(&client, &server, &page).await["app"].clone();
+    assert_eq!(app["chats"][0]["jid"], "444555666@c.us");
+    assert!(app["feed"][1]["author"].is_null());
+
+    for body in [
+        json!({ "to": "111222333", "from": "444555666", "text": "x", "group": "12ab" }),
+        json!({ "to": "111222333", "from": "444555666", "text": "x", "group_name": "No group" }),
+    ] {
+        let (status, answer) = post(&client, &server, "/__fake/incoming", body.clone()).await;
+        assert_bad_request(status, &answer, &body.to_string());
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_send_with_a_client_id_is_listed_once() {
+    let (server, client) = start(fast()).await;
+    let (page, _) = linked_page(&client, &server, "111222333").await;
+    let send = json!({
+        "page": page, "jid": "444555666@c.us", "text": "only once", "id": "3EB00123456789ABCDEF",
+    });
+    for _ in 0..2 {
+        let (status, answer) = post(&client, &server, "/__fake/page/send", send.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(
+            answer,
+            json!({ "id": "3EB00123456789ABCDEF", "before": [] })
+        );
+    }
+    let (_, sent) = get(&client, &server, "/__fake/sent?from=111222333").await;
+    let sent = sent.as_array().unwrap();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["id"], "3EB00123456789ABCDEF");
+    assert_eq!(sent[0]["text"], "only once");
+    let feed = eventually("the Sent ack in the feed", || async {
+        let feed = poll(&client, &server, &page).await["app"]["feed"].clone();
+        (feed[0]["ack"] == 1).then_some(feed)
+    })
+    .await;
+    assert_eq!(feed.as_array().unwrap().len(), 1);
+    assert_eq!(feed[0]["from_me"], true);
+    assert!(feed[0]["name"].is_null());
+
+    let (status, answer) = post(
+        &client,
+        &server,
+        "/__fake/page/send",
+        json!({ "page": page, "jid": "444555666@c.us", "text": "x", "id": "not_an_id" }),
+    )
+    .await;
+    assert_bad_request(status, &answer, "an id with an underscore");
     server.shutdown().await;
 }
 
@@ -816,6 +1101,10 @@ fn binary_prints_its_address_and_stops_on_sigterm() {
             "0",
             "--variant",
             "legacy",
+            "--modules",
+            "none",
+            "--decrypt-delay-ms",
+            "0",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

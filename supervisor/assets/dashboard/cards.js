@@ -1,5 +1,6 @@
 // The session cards: the sessions as the API lists them, one card per session shown, the QR
-// code while one is on show, which actions each card offers, and its outbox (`outbox.js`).
+// code while one is on show, which path (the page's modules or its DOM) each capability of its
+// worker uses, which actions each card offers, and its outbox (`outbox.js`).
 //
 // `#session-list[data-filter]` says which sessions a page shows: "attention" (the overview:
 // those created here, waiting for a scan or failed) or "all" (the sessions page, narrowed by
@@ -19,6 +20,14 @@ const STATUS_HINT = {
   STOPPED: 'Stopped: press Start to run it again.',
   FAILED: 'Failed: see the last error, then Start or Restart it.',
 };
+
+/** The capabilities of `engine` in the API, in the order shown, with what each one does */
+const CAPABILITIES = [
+  ['state', 'the session’s state (QR code, linked, own number)'],
+  ['incoming', 'reading incoming messages'],
+  ['acks', 'seeing sent messages delivered and read'],
+  ['send', 'sending'],
+];
 
 export const ACTIONS = [
   ['start', 'Start'],
@@ -182,7 +191,8 @@ function buildCard(id) {
       fact('Phone', 'phone'),
       fact('Memory', 'memory'),
       fact('Restarts', 'restarts'),
-      fact('In this status', 'since')),
+      fact('In this status', 'since'),
+      fact('Engine', 'engine')),
     el('div', { class: 'qr-box', hidden: true },
       el('img', { class: 'qr', alt: `QR code to link session ${id}`, width: 264, height: 264 }),
       el('p', { class: 'muted small', text: 'On the phone: WhatsApp → Linked devices → Link a device, then scan this code.' })),
@@ -217,6 +227,8 @@ function updateCard(card, view) {
   const since = $('.since', card);
   since.dataset.since = String(view.statusSince || '');
   setText(since, sinceText(view.statusSince));
+
+  showEngine($('.engine', card), view.engine);
 
   const badges = $('.badges', card);
   const types = assignedTypes(id);
@@ -279,6 +291,42 @@ function updateCard(card, view) {
     }
   }
   renderOutbox(card);
+}
+
+/// The paths of `engine` as compact chips: one "modules" while every capability has its
+/// modules, else one per capability, each on the DOM flagged and saying what that costs.
+function showEngine(dd, engine) {
+  const key = engine ? CAPABILITIES.map(([k]) => engine[k]).join(',') : '';
+  if (dd.dataset.engine === key && dd.hasChildNodes()) return;
+  dd.dataset.engine = key;
+  if (!engine) {
+    dd.replaceChildren(el('span', {
+      class: 'muted', text: '—', title: 'The worker has not said yet how it reads and drives WhatsApp Web.',
+    }));
+    return;
+  }
+  if (CAPABILITIES.every(([k]) => engine[k] === 'modules')) {
+    dd.replaceChildren(el('span', {
+      class: 'engine-path modules',
+      'data-path': 'modules',
+      text: 'modules',
+      title: 'Everything goes through WhatsApp Web’s own modules: incoming messages are read without marking them read on the phone.',
+    }));
+    return;
+  }
+  dd.replaceChildren(...CAPABILITIES.map(([k, what]) => {
+    const dom = engine[k] !== 'modules';
+    return el('span', {
+      class: `engine-path ${dom ? 'dom' : 'modules'}`,
+      'data-capability': k,
+      'data-path': String(engine[k]),
+      text: dom ? `${k}: DOM` : k,
+      title: dom
+        ? `WhatsApp Web’s own modules for ${what} are missing, so the DOM fallback is in use.`
+          + (k === 'incoming' ? ' Through the DOM, reading a message opens its chat, which marks it read on the phone (blue ticks).' : '')
+        : `${what[0].toUpperCase()}${what.slice(1)} goes through WhatsApp Web’s own modules.`,
+    });
+  }));
 }
 
 function showQr(card, view) {

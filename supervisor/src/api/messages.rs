@@ -165,18 +165,22 @@ fn answer(m: &StoredMessage) -> Response {
     }
 }
 
-/// A message as `GET .../messages` shows it.
+/// A message as `GET .../messages` shows it. Both directions have `type`, `author` and
+/// `sentAt`: an outgoing message is a text of no group author, sent when WhatsApp showed it sent.
 fn view(m: &StoredMessage) -> Value {
     if m.direction == Direction::In {
         return json!({
             "id": m.id.to_string(),
             "messageId": m.wa_id,
             "direction": "in",
+            "type": m.kind,
             "chatId": m.chat_id,
             "from": m.sender_number,
             "fromName": m.sender_name,
+            "author": m.author,
             "text": m.text,
             "status": m.status,
+            "sentAt": m.sent_at,
             "shownAt": m.shown_at,
             "receivedAt": m.created_at,
             "createdAt": m.created_at,
@@ -188,7 +192,9 @@ fn view(m: &StoredMessage) -> Value {
         "id": m.id.to_string(),
         "messageId": m.wa_id,
         "direction": "out",
+        "type": m.kind,
         "to": m.to,
+        "author": null,
         "text": m.text,
         "status": m.status,
         "error": error,

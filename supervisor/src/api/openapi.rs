@@ -102,10 +102,13 @@ fn schemas() -> Value {
             "chromedriverPid": {"type": ["integer", "null"]},
             "browserPid": {"type": ["integer", "null"]},
             "memoryBytes": {"type": ["integer", "null"]},
-            "proxy": {"type": ["string", "null"], "description": "the upstream proxy, its password shown as ***"}
+            "proxy": {"type": ["string", "null"], "description": "the upstream proxy, its password shown as ***"},
+            "engine": {"oneOf": [{"$ref": "#/components/schemas/Engine"}, {"type": "null"}],
+                "description": "which path each capability of the running worker uses; null until the worker tells"}
         },
         "required": ["sessionId", "status", "qrAvailable", "phoneNumber"]
     });
+    let path = json!({"type": "string", "enum": ["modules", "dom"]});
     let mut schemas = json!({
         "Status": {"type": "string", "enum": ["STARTING", "SCAN_QR_CODE", "WORKING", "STOPPED", "FAILED"]},
         "Error": {
@@ -155,23 +158,37 @@ fn schemas() -> Value {
             "required": ["id", "status"]
         },
         "MessageStatus": {"type": "string", "enum": ["queued", "sending", "sent", "delivered", "read", "failed", "expired", "received"]},
+        "Engine": {
+            "description": "How each capability reads or drives WhatsApp Web: through the page's own modules, or through its DOM when the modules for it are missing (WhatsApp changed them). Through the DOM, reading an incoming message opens its chat, which marks it read on the phone.",
+            "type": "object",
+            "properties": {
+                "state": {"description": "the session's state: QR, linked, conflict, own number", "allOf": [path]},
+                "incoming": {"description": "reading incoming messages", "allOf": [path]},
+                "acks": {"description": "the delivered and read acknowledgements of sent messages", "allOf": [path]},
+                "send": {"description": "sending", "allOf": [path]}
+            },
+            "required": ["state", "incoming", "acks", "send"]
+        },
         "Message": {
-            "description": "An outgoing message (direction out: to, error, sentAt, expiresAt, attempts) or an incoming one (direction in, status received: chatId, from, fromName, shownAt, receivedAt). Times are Unix milliseconds.",
+            "description": "An outgoing message (direction out: to, error, expiresAt, attempts) or an incoming one (direction in, status received: chatId, from, fromName, author, shownAt, receivedAt). Times are Unix milliseconds.",
             "type": "object",
             "properties": {
                 "id": {"type": "string"}, "messageId": {"type": ["string", "null"]},
                 "direction": {"type": "string", "enum": ["out", "in"]}, "to": {"type": "string"},
+                "type": {"type": "string", "description": "WhatsApp's type: chat (a text, and every outgoing message), image, video, ptt, audio, document, sticker, location, vcard, ..."},
                 "text": {"type": "string"}, "status": {"$ref": "#/components/schemas/MessageStatus"},
                 "error": {"type": ["object", "null"], "properties": {"code": {"type": "string"}, "message": {"type": "string"}}},
-                "createdAt": {"type": "integer"}, "sentAt": {"type": ["integer", "null"]},
+                "createdAt": {"type": "integer"},
+                "sentAt": {"type": ["integer", "null"], "description": "outgoing: when WhatsApp showed it sent; incoming: when its sender sent it, as WhatsApp tells (null when read through the DOM)"},
                 "expiresAt": {"type": "integer"}, "attempts": {"type": "integer"},
                 "chatId": {"type": "string", "description": "the chat: DIGITS@c.us, ID@g.us or ID@lid"},
                 "from": {"type": ["string", "null"], "description": "the sender's number, when the chat or the page tells it"},
-                "fromName": {"type": ["string", "null"], "description": "the sender's name as the page shows it"},
-                "shownAt": {"type": ["string", "null"], "description": "the time as the page shows it, HH:MM, D/M/YYYY"},
+                "fromName": {"type": ["string", "null"], "description": "the sender's name, as WhatsApp gives it (notifyName) or as the page shows it"},
+                "author": {"type": ["string", "null"], "description": "in a group, who sent it: DIGITS@c.us or ID@lid; null otherwise"},
+                "shownAt": {"type": ["string", "null"], "description": "the time as the page's DOM shows it, HH:MM, D/M/YYYY; null when read through the page's modules"},
                 "receivedAt": {"type": "integer", "description": "when wamux stored it"}
             },
-            "required": ["id", "direction", "text", "status", "createdAt"]
+            "required": ["id", "direction", "type", "text", "status", "createdAt"]
         },
         "MessageList": {
             "type": "object",
@@ -201,7 +218,7 @@ fn schemas() -> Value {
             "sessions": {"type": "object"}, "memory": {"type": "object"}, "restarts": {"type": "integer"},
             "messages": {"type": "object"}, "uptimeSeconds": {"type": "integer"}
         }},
-        "Event": {"type": "object", "properties": {
+        "Event": {"type": "object", "description": "Each type has its own fields besides these. messageReceived: messageId, chatId, sender (the DOM's [HH:MM, D/M/YYYY] Name: , empty when read through the modules), name, author (a group's sender, or null), messageType (WhatsApp's type, as a message's type), timestamp (when sent, Unix seconds, or null), text.", "properties": {
             "type": {"type": "string", "enum": ["created", "deleted", "status", "qr", "ready", "messageQueued", "messageSent", "messageFailed", "messageAck", "messageReceived", "assignment"]},
             "sessionId": {"type": "string"}, "at": {"type": "integer"}
         }, "required": ["type", "sessionId", "at"]},

@@ -2,8 +2,10 @@
 //! told of once.
 //!
 //! 1. The worker reports a message it read (`Incoming`), and again until it is answered.
-//! 2. [`Inbox::receive`] takes apart what the page showed (the sender's number and name, the
-//!    time shown) and stores the message, idempotent on the session and WhatsApp id.
+//! 2. [`Inbox::receive`] works out the sender (its name: WhatsApp's `notifyName` when read
+//!    through the page's modules, else the name the DOM shows; its number: the chat's, a group
+//!    author's, or a name that is one), keeps the time shown and the time sent, and stores the
+//!    message, idempotent on the session and WhatsApp id.
 //! 3. Once stored, now or before, the session driver answers `IncomingStored`, so the worker
 //!    stops reporting it; only a newly stored message is published as `MessageReceived`.
 //!
@@ -35,15 +37,21 @@ impl<'a> Inbox<'a> {
         message: IncomingMessage,
     ) -> Result<Option<StoredMessage>, StoreError> {
         let shown = Shown::parse(&message.sender);
-        let sender_number = sender_number(&message.chat_id, shown.name.as_deref());
+        let name = sender_name(message.name.as_deref(), shown.name);
+        let sender_number =
+            sender_number(&message.chat_id, message.author.as_deref(), name.as_deref());
+        let kind = message_kind(&message.kind);
         let stored = self.store.insert_incoming(NewIncoming {
             session_id: session_id.to_owned(),
             wa_id: message.message_id.clone(),
             chat_id: message.chat_id.clone(),
             sender_number,
-            sender_name: shown.name,
+            sender_name: name.clone(),
+            author: message.author.clone(),
+            kind: kind.clone(),
             text: message.text.clone(),
             shown_at: shown.at,
+            sent_at: message.timestamp.map(|t| t.saturating_mul(1000)),
             received_at: now_ms(),
         })?;
         if stored.is_some() {
@@ -53,6 +61,10 @@ impl<'a> Inbox<'a> {
                     message_id: message.message_id,
                     chat_id: message.chat_id,
                     sender: message.sender,
+                    name,
+                    author: message.author,
+                    message_type: kind,
+                    timestamp: message.timestamp,
                     text: message.text,
                 },
             );
@@ -85,17 +97,39 @@ impl Shown {
     }
 }
 
-/// The sender's number: a person's chat (`DIGITS@c.us`) is named by it; in a group or a chat by
+/// The sender's name: WhatsApp's own (`notifyName`) when the modules gave it, else the one the
+/// DOM showed.
+fn sender_name(notify_name: Option<&str>, shown: Option<String>) -> Option<String> {
+    notify_name
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+        .or(shown)
+}
+
+/// WhatsApp's type of the message; one a worker could not tell is taken for a text, `chat`.
+fn message_kind(kind: &str) -> String {
+    match kind.trim() {
+        "" => "chat".to_owned(),
+        kind => kind.to_owned(),
+    }
+}
+
+/// The digits of a person's wid, `DIGITS@c.us`.
+fn wid_user(wid: &str) -> Option<&str> {
+    wid.strip_suffix("@c.us")
+        .filter(|user| !user.is_empty() && user.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The sender's number: a person's chat (`DIGITS@c.us`) is named by it; in a group, its
+/// author's wid when that is a number (`DIGITS@c.us`, not `ID@lid`). Otherwise, as in a chat by
 /// `@lid`, the page shows it only as the name of a sender who is not a contact.
-fn sender_number(chat_id: &str, name: Option<&str>) -> Option<String> {
+fn sender_number(chat_id: &str, author: Option<&str>, name: Option<&str>) -> Option<String> {
     let digits = |s: &str| {
         let d: String = s.chars().filter(char::is_ascii_digit).collect();
         (8..=15).contains(&d.len()).then_some(d)
     };
-    if let Some(user) = chat_id.strip_suffix("@c.us")
-        && !user.is_empty()
-        && user.bytes().all(|b| b.is_ascii_digit())
-    {
+    if let Some(user) = wid_user(chat_id).or_else(|| author.and_then(wid_user)) {
         return Some(user.to_owned());
     }
     let name = name?;
@@ -151,24 +185,88 @@ mod tests {
     #[test]
     fn the_number_comes_from_a_person_chat_or_a_name_that_is_one() {
         assert_eq!(
-            sender_number("5215550002222@c.us", Some("Ana")).as_deref(),
+            sender_number("5215550002222@c.us", None, Some("Ana")).as_deref(),
             Some("5215550002222")
         );
-        assert_eq!(sender_number("1203630@g.us", Some("Ana")), None);
+        assert_eq!(sender_number("1203630@g.us", None, Some("Ana")), None);
         assert_eq!(
-            sender_number("1203630@g.us", Some("+52 1 55 5000 2222")).as_deref(),
+            sender_number("1203630@g.us", None, Some("+52 1 55 5000 2222")).as_deref(),
             Some("5215550002222")
         );
-        assert_eq!(sender_number("99887766@lid", None), None);
+        assert_eq!(sender_number("99887766@lid", None, None), None);
         assert_eq!(
-            sender_number("99887766@lid", Some("+1 (555) 010-0199")).as_deref(),
+            sender_number("99887766@lid", None, Some("+1 (555) 010-0199")).as_deref(),
             Some("15550100199")
         );
         assert_eq!(
-            sender_number("1203630@g.us", Some("123")),
+            sender_number("1203630@g.us", None, Some("123")),
             None,
             "too short"
         );
+    }
+
+    #[test]
+    fn in_a_group_the_number_is_the_authors_when_it_is_one() {
+        assert_eq!(
+            sender_number("1203630@g.us", Some("5215550003333@c.us"), Some("Ana")).as_deref(),
+            Some("5215550003333")
+        );
+        assert_eq!(
+            sender_number(
+                "1203630@g.us",
+                Some("5215550003333@c.us"),
+                Some("+1 555 010 0199")
+            )
+            .as_deref(),
+            Some("5215550003333"),
+            "the author before the name"
+        );
+        assert_eq!(
+            sender_number("1203630@g.us", Some("99887766@lid"), Some("Ana")),
+            None,
+            "a hidden number"
+        );
+        assert_eq!(
+            sender_number(
+                "1203630@g.us",
+                Some("99887766@lid"),
+                Some("+52 1 55 5000 2222")
+            )
+            .as_deref(),
+            Some("5215550002222"),
+            "hidden, but the name is a number"
+        );
+        assert_eq!(
+            sender_number("1203630@g.us", Some("abc@c.us"), None),
+            None,
+            "not digits"
+        );
+        assert_eq!(
+            sender_number("5215550002222@c.us", Some("5215550003333@c.us"), None).as_deref(),
+            Some("5215550002222"),
+            "a person's chat is named by its number"
+        );
+    }
+
+    #[test]
+    fn whatsapps_name_comes_before_the_one_shown() {
+        assert_eq!(
+            sender_name(Some("Ana"), Some("Ana María".into())).as_deref(),
+            Some("Ana")
+        );
+        assert_eq!(
+            sender_name(None, Some("Ana María".into())).as_deref(),
+            Some("Ana María")
+        );
+        assert_eq!(
+            sender_name(Some("  "), Some("Ana María".into())).as_deref(),
+            Some("Ana María"),
+            "a blank notifyName is none"
+        );
+        assert_eq!(sender_name(Some(" Ana "), None).as_deref(), Some("Ana"));
+        assert_eq!(sender_name(None, None), None);
+        assert_eq!(message_kind("image"), "image");
+        assert_eq!(message_kind(""), "chat");
     }
 
     #[tokio::test]
@@ -182,7 +280,8 @@ mod tests {
             chat_id: "5215550002222@c.us".into(),
             sender: "[10:05, 3/2/2026] Ana: ".into(),
             text: "hola".into(),
-            original_len: None,
+            kind: "chat".into(),
+            ..IncomingMessage::default()
         };
         let stored = inbox.receive("s", message.clone()).unwrap().expect("new");
         assert_eq!(stored.direction, Direction::In);
@@ -190,6 +289,7 @@ mod tests {
         assert_eq!(stored.sender_number.as_deref(), Some("5215550002222"));
         assert_eq!(stored.sender_name.as_deref(), Some("Ana"));
         assert_eq!(stored.shown_at.as_deref(), Some("10:05, 3/2/2026"));
+        assert_eq!((stored.kind.as_str(), stored.sent_at), ("chat", None));
         assert_eq!(inbox.receive("s", message).unwrap(), None, "reported again");
 
         let event = live.try_recv().expect("one event");
@@ -198,5 +298,42 @@ mod tests {
             "{event:?}"
         );
         assert!(live.try_recv().is_err(), "and only one");
+    }
+
+    /// Read through the modules: no DOM prefix, WhatsApp's name, a group author, a type and a
+    /// time sent.
+    #[tokio::test]
+    async fn a_message_read_through_the_modules_keeps_what_whatsapp_tells() {
+        let store = Arc::new(Store::open_in_memory().unwrap());
+        let events = EventBus::new(store.clone());
+        let mut live = events.subscribe();
+        let inbox = Inbox::new(&store, &events);
+        let message = IncomingMessage {
+            message_id: "false_120363@g.us_3EB0X_5215550003333@c.us".into(),
+            chat_id: "120363@g.us".into(),
+            sender: String::new(),
+            name: Some("Beto".into()),
+            author: Some("5215550003333@c.us".into()),
+            kind: "image".into(),
+            timestamp: Some(1_767_225_600),
+            text: "la foto".into(),
+            original_len: None,
+        };
+        let stored = inbox.receive("s", message).unwrap().expect("new");
+        assert_eq!(stored.sender_name.as_deref(), Some("Beto"));
+        assert_eq!(stored.sender_number.as_deref(), Some("5215550003333"));
+        assert_eq!(stored.author.as_deref(), Some("5215550003333@c.us"));
+        assert_eq!(stored.kind, "image");
+        assert_eq!(stored.sent_at, Some(1_767_225_600_000));
+        assert_eq!(stored.shown_at, None, "nothing shown");
+        assert_eq!(stored.text, "la foto");
+
+        let event = serde_json::to_value(live.try_recv().expect("one event")).unwrap();
+        assert_eq!(event["type"], "messageReceived");
+        assert_eq!(event["name"], "Beto");
+        assert_eq!(event["author"], "5215550003333@c.us");
+        assert_eq!(event["messageType"], "image");
+        assert_eq!(event["timestamp"], 1_767_225_600);
+        assert_eq!(event["sender"], "");
     }
 }

@@ -6,8 +6,9 @@
 //!    its `Idempotency-Key`); a `messageQueued` event.
 //! 2. `next` + `dispatching`: when its session is WORKING and it is the oldest pending message,
 //!    it is marked `sending` (one more attempt) before the worker is told.
-//! 3. `attempt`: the worker's snapshot of the chat is stored before it presses send, so that
-//!    after a crash the next worker can tell whether it went out.
+//! 3. `attempt`: what identifies the message (the id it is sent under, or the worker's snapshot
+//!    of the chat) is stored before it may go out, so that after a crash the next worker,
+//!    handed it back as `resume` ([`send_command`]), can tell whether it went out.
 //! 4. `settle`: `sent` with WhatsApp's id, `failed`, or back in line for another attempt; `ack`
 //!    records `delivered` and `read` later.
 //!
@@ -20,6 +21,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 use tokio::sync::oneshot;
+use wamux_proto::{Attempt, SupervisorCommand};
 
 use crate::daemon::metrics::Metrics;
 use crate::messaging::policy::{self, IDEMPOTENCY_WINDOW, Interval, Verdict};
@@ -180,9 +182,9 @@ impl Outbox {
         self.store.mark_sending(id)
     }
 
-    /// Stores the snapshot of the attempt about to be pressed.
-    pub fn attempt(&self, id: i64, seen: &[String]) -> Result<(), StoreError> {
-        self.store.record_send_attempt(id, seen)
+    /// Stores what identifies the attempt about to go out.
+    pub fn attempt(&self, id: i64, attempt: &Attempt) -> Result<(), StoreError> {
+        self.store.record_send_attempt(id, attempt)
     }
 
     /// The worker's answer for message `id`; returns how long to wait before the next attempt
@@ -312,5 +314,93 @@ impl Outbox {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Vec<oneshot::Sender<()>>>> {
         self.waiters.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The command that hands a pending message to the worker. The attempt an earlier worker
+/// recorded goes back whole as `resume`: the planned id to look the message up by (or to send
+/// it again under), or the rows the chat showed before it.
+pub fn send_command(message: StoredMessage) -> SupervisorCommand {
+    SupervisorCommand::SendText {
+        request_id: message.id as u64,
+        phone_number: message.to,
+        text: message.text,
+        resume: message.attempt,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(store: &Store) -> StoredMessage {
+        let inserted = store
+            .insert_message(
+                NewMessage {
+                    session_id: "s".into(),
+                    to: "5215512345678".into(),
+                    text: "hola".into(),
+                    created_at: 10,
+                    expires_at: i64::MAX,
+                    idempotency_key: None,
+                    request_body: None,
+                },
+                0,
+            )
+            .unwrap();
+        let Inserted::New(message) = inserted else {
+            panic!("a new message");
+        };
+        store.mark_sending(message.id).unwrap().unwrap()
+    }
+
+    fn resume(command: SupervisorCommand) -> Option<Attempt> {
+        match command {
+            SupervisorCommand::SendText { resume, .. } => resume,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_first_send_resumes_nothing() {
+        let store = Store::open_in_memory().unwrap();
+        let message = pending(&store);
+        let command = send_command(message.clone());
+        assert_eq!(
+            command,
+            SupervisorCommand::SendText {
+                request_id: message.id as u64,
+                phone_number: "5215512345678".into(),
+                text: "hola".into(),
+                resume: None,
+            }
+        );
+    }
+
+    #[test]
+    fn the_recorded_attempt_is_resumed_whole() {
+        for attempt in [
+            Attempt {
+                seen: vec!["A".into(), "B".into()],
+                planned: None,
+            },
+            Attempt {
+                seen: Vec::new(),
+                planned: Some("3EB0PLANNED".into()),
+            },
+            Attempt {
+                seen: vec!["A".into()],
+                planned: Some("3EB0PLANNED".into()),
+            },
+        ] {
+            let store = Store::open_in_memory().unwrap();
+            let id = pending(&store).id;
+            store.record_send_attempt(id, &attempt).unwrap();
+            store
+                .retry_later(id, "session_unavailable", "gone")
+                .unwrap();
+            let next = store.next_pending("s").unwrap().unwrap();
+            assert_eq!(resume(send_command(next)), Some(attempt));
+        }
     }
 }

@@ -68,11 +68,20 @@ pub enum EventKind {
         phone_number: String,
         reason: Option<String>,
     },
+    /// A message arrived. `sender` is what the DOM shows (`[HH:MM, D/M/YYYY] Name: `), empty
+    /// when read through the page's modules; `name` is the sender's name either way.
+    /// `messageType` is WhatsApp's type (`chat`, `image`, ...): `type` names the event.
     #[serde(rename_all = "camelCase")]
     MessageReceived {
         message_id: String,
         chat_id: String,
         sender: String,
+        name: Option<String>,
+        /// In a group, who sent it (`DIGITS@c.us` or `ID@lid`).
+        author: Option<String>,
+        message_type: String,
+        /// When it was sent, Unix seconds, when WhatsApp tells.
+        timestamp: Option<i64>,
         text: String,
     },
 }

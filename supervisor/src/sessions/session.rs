@@ -6,6 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
+use wamux_proto::{EnginePath, Engines};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -66,6 +67,35 @@ pub struct SessionState {
     pub memory_bytes: Option<u64>,
     /// The session's upstream proxy as the API shows it, its password masked.
     pub proxy: Option<String>,
+    /// Which path each capability of the running worker uses; `None` until it tells.
+    pub engine: Option<Engines>,
+}
+
+/// Which path each capability uses, as the API shows it: `"modules"` or `"dom"` each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct EngineView {
+    pub state: &'static str,
+    pub incoming: &'static str,
+    pub acks: &'static str,
+    pub send: &'static str,
+}
+
+impl From<Engines> for EngineView {
+    fn from(e: Engines) -> Self {
+        EngineView {
+            state: e.state.as_str(),
+            incoming: e.incoming.as_str(),
+            acks: e.acks.as_str(),
+            send: e.send.as_str(),
+        }
+    }
+}
+
+/// Some capabilities on the page's modules and others on the DOM: the page offers modules but
+/// lacks some that wamux looks for, so WhatsApp Web has changed under it.
+pub fn engines_mixed(e: &Engines) -> bool {
+    let paths = [e.state, e.incoming, e.acks, e.send];
+    paths.contains(&EnginePath::Modules) && paths.contains(&EnginePath::Dom)
 }
 
 /// Why a send did not happen.
@@ -180,6 +210,7 @@ pub struct SessionView {
     pub browser_pid: Option<u32>,
     pub memory_bytes: Option<u64>,
     pub proxy: Option<String>,
+    pub engine: Option<EngineView>,
 }
 
 impl Session {
@@ -211,6 +242,29 @@ impl Session {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The worker says which path each capability uses: logged, and shown until it ends.
+    pub fn engines_reported(&self, engines: Engines) {
+        let view = EngineView::from(engines);
+        if engines_mixed(&engines) {
+            tracing::warn!(
+                state = view.state,
+                incoming = view.incoming,
+                acks = view.acks,
+                send = view.send,
+                "engine in use: WhatsApp Web lacks some of the modules wamux uses, so those capabilities fall back to the DOM"
+            );
+        } else {
+            tracing::info!(
+                state = view.state,
+                incoming = view.incoming,
+                acks = view.acks,
+                send = view.send,
+                "engine in use"
+            );
+        }
+        self.update(|s| s.engine = Some(engines));
+    }
+
     /// Hands a request to the supervising task; `false` once that task has ended.
     pub fn control(&self, control: Control) -> bool {
         self.control.send(control).is_ok()
@@ -233,6 +287,7 @@ impl Session {
             browser_pid: s.browser_pid,
             memory_bytes: s.memory_bytes,
             proxy: s.proxy.clone(),
+            engine: s.engine.map(EngineView::from),
         }
     }
 }
@@ -252,7 +307,17 @@ impl SessionState {
             browser_pid: None,
             memory_bytes: None,
             proxy: None,
+            engine: None,
         }
+    }
+
+    /// The worker's group is gone: nothing it reported about its processes or its page holds.
+    pub fn worker_ended(&mut self) {
+        self.worker_pid = None;
+        self.chromedriver_pid = None;
+        self.browser_pid = None;
+        self.qr = None;
+        self.engine = None;
     }
 
     /// Sets the status, restarting its clock only when it really changes.
@@ -318,6 +383,62 @@ mod tests {
         assert_eq!(normalize_phone("12345678a"), None);
         assert_eq!(normalize_phone("(55) 12345678"), None);
         assert_eq!(normalize_phone("٣٣٣٣٣٣٣٣٣"), None);
+    }
+
+    #[test]
+    fn the_engine_shows_each_path_and_mixed_paths_are_told_apart() {
+        let modules = Engines {
+            state: EnginePath::Modules,
+            incoming: EnginePath::Modules,
+            acks: EnginePath::Modules,
+            send: EnginePath::Modules,
+        };
+        let send_on_dom = Engines {
+            send: EnginePath::Dom,
+            ..modules
+        };
+        assert_eq!(
+            serde_json::to_value(EngineView::from(send_on_dom)).unwrap(),
+            serde_json::json!({"state": "modules", "incoming": "modules", "acks": "modules", "send": "dom"})
+        );
+        assert!(engines_mixed(&send_on_dom));
+        assert!(!engines_mixed(&modules));
+        assert!(
+            !engines_mixed(&Engines::DOM),
+            "a page without modules at all"
+        );
+
+        let (session, _control) =
+            Session::new("s".into(), 0, SessionState::new(Status::Working, None));
+        assert_eq!(session.view().engine, None);
+        session.engines_reported(send_on_dom);
+        assert_eq!(session.view().engine, Some(EngineView::from(send_on_dom)));
+    }
+
+    #[test]
+    fn what_a_worker_reported_goes_with_it() {
+        let mut s = SessionState::new(Status::Working, Some("5215512345678".into()));
+        s.worker_pid = Some(10);
+        s.chromedriver_pid = Some(11);
+        s.browser_pid = Some(12);
+        s.qr = Some("2@qr".into());
+        s.engine = Some(Engines::DOM);
+        s.worker_ended();
+        assert_eq!(
+            (
+                s.worker_pid,
+                s.chromedriver_pid,
+                s.browser_pid,
+                s.qr,
+                s.engine
+            ),
+            (None, None, None, None, None)
+        );
+        assert_eq!(
+            s.phone_number.as_deref(),
+            Some("5215512345678"),
+            "the link stays"
+        );
     }
 
     #[test]

@@ -18,9 +18,15 @@ pub struct NewIncoming {
     pub chat_id: String,
     pub sender_number: Option<String>,
     pub sender_name: Option<String>,
+    /// In a group, who sent it (`DIGITS@c.us` or `ID@lid`).
+    pub author: Option<String>,
+    /// WhatsApp's type (`chat`, `image`, ...).
+    pub kind: String,
     pub text: String,
     /// The time as the page shows it.
     pub shown_at: Option<String>,
+    /// When its sender sent it, in ms, when WhatsApp tells.
+    pub sent_at: Option<i64>,
     /// When wamux received it, in ms.
     pub received_at: i64,
 }
@@ -34,8 +40,9 @@ impl Store {
         self.call(move |conn| {
             let inserted = conn.execute(
                 "INSERT OR IGNORE INTO messages (session_id, direction, to_number, text, status, \
-                 wa_id, chat_id, sender_number, sender_name, shown_at, created_at, expires_at) \
-                 VALUES (?1, 'in', '', ?2, 'received', ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+                 wa_id, chat_id, sender_number, sender_name, shown_at, created_at, expires_at, \
+                 author, kind, sent_at) \
+                 VALUES (?1, 'in', '', ?2, 'received', ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11)",
                 params![
                     message.session_id,
                     message.text,
@@ -44,7 +51,10 @@ impl Store {
                     message.sender_number,
                     message.sender_name,
                     message.shown_at,
-                    message.received_at
+                    message.received_at,
+                    message.author,
+                    message.kind,
+                    message.sent_at
                 ],
             )?;
             if inserted == 0 {
@@ -68,8 +78,11 @@ mod tests {
             chat_id: "5215550002222@c.us".into(),
             sender_number: Some("5215550002222".into()),
             sender_name: Some("Ana".into()),
+            author: None,
+            kind: "chat".into(),
             text: format!("text of {wa_id}"),
             shown_at: Some("10:00, 1/2/2026".into()),
+            sent_at: None,
             received_at: at,
         }
     }
@@ -123,6 +136,8 @@ mod tests {
             (stored.text.as_str(), stored.created_at),
             ("text of WA1", 10)
         );
+        assert_eq!((stored.kind.as_str(), &stored.author), ("chat", &None));
+        assert_eq!((stored.sent_at, &stored.attempt), (None, &None));
 
         assert_eq!(
             store.insert_incoming(incoming("s", "WA1", 20)).unwrap(),
@@ -137,6 +152,28 @@ mod tests {
         );
         assert_eq!(list(&store, all(10)), [stored.id]);
         assert_eq!(store.message("s", "WA1").unwrap(), Some(stored));
+    }
+
+    #[test]
+    fn a_group_media_message_keeps_its_type_author_and_time_sent() {
+        let store = Store::open_in_memory().unwrap();
+        let stored = store
+            .insert_incoming(NewIncoming {
+                chat_id: "120363@g.us".into(),
+                sender_number: Some("5215550003333".into()),
+                author: Some("5215550003333@c.us".into()),
+                kind: "image".into(),
+                shown_at: None,
+                sent_at: Some(1_767_225_600_000),
+                ..incoming("s", "WA-G", 10)
+            })
+            .unwrap()
+            .expect("new");
+        assert_eq!(stored.kind, "image");
+        assert_eq!(stored.author.as_deref(), Some("5215550003333@c.us"));
+        assert_eq!(stored.sent_at, Some(1_767_225_600_000));
+        assert_eq!(stored.shown_at, None);
+        assert_eq!(store.message("s", "WA-G").unwrap(), Some(stored));
     }
 
     #[test]

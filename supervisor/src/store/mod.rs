@@ -157,6 +157,13 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE messages ADD COLUMN sender_name TEXT;
     ALTER TABLE messages ADD COLUMN shown_at TEXT;
     CREATE UNIQUE INDEX messages_incoming ON messages (session_id, wa_id) WHERE direction = 'in';",
+    // Proto v5. `planned_wa_id` is the id a modules attempt sends under, recorded with `seen`
+    // before it may go out. `kind` is WhatsApp's type (`chat` for every outgoing message and
+    // every one stored before), `author` a group message's sender; an incoming message's
+    // `sent_at` is when it was sent, as WhatsApp tells.
+    "ALTER TABLE messages ADD COLUMN planned_wa_id TEXT;
+    ALTER TABLE messages ADD COLUMN kind TEXT NOT NULL DEFAULT 'chat';
+    ALTER TABLE messages ADD COLUMN author TEXT;",
 ];
 
 /// How long a write waits for a lock another connection holds before it fails.
@@ -536,6 +543,35 @@ mod tests {
         assert_eq!(store.get("kept").unwrap().unwrap().status, "WORKING");
         drop(store);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A database of proto v4 keeps its messages: their snapshots come back as DOM attempts,
+    /// and they are all texts.
+    #[test]
+    fn the_v5_migration_keeps_earlier_messages() {
+        let conn = Connection::open_in_memory().unwrap();
+        let before = MIGRATIONS.len() - 1;
+        for sql in &MIGRATIONS[..before] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", before as u32)
+            .unwrap();
+        conn.execute(
+            "INSERT INTO messages (session_id, to_number, text, status, created_at, expires_at, \
+             attempts, seen) VALUES ('s', '5215512345678', 'hola', 'sending', 1, 2, 1, '[\"X1\"]')",
+            [],
+        )
+        .unwrap();
+        let store = Store::start(Source::Connection(conn), BUSY_TIMEOUT).unwrap();
+        let message = store.next_pending("s").unwrap().unwrap();
+        assert_eq!(
+            message.attempt,
+            Some(wamux_proto::Attempt {
+                seen: vec!["X1".into()],
+                planned: None
+            })
+        );
+        assert_eq!((message.kind.as_str(), message.author), ("chat", None));
     }
 
     #[test]

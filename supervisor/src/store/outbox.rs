@@ -5,6 +5,7 @@
 //! returns. Callers never see SQL: another database implements the same methods.
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
+use wamux_proto::Attempt;
 
 use super::{Store, StoreError};
 use crate::messaging::status::{Direction, MessageStatus};
@@ -38,10 +39,12 @@ pub struct StoredMessage {
     pub error_message: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
+    /// When it went out: for an outgoing message when WhatsApp showed it sent, for an incoming
+    /// one when its sender sent it (as WhatsApp tells, to the second).
     pub sent_at: Option<i64>,
     pub attempts: u32,
-    /// The outgoing rows the chat showed before the last attempt was pressed.
-    pub seen: Option<Vec<String>>,
+    /// What the last attempt recorded before it could go out; the next worker resumes from it.
+    pub attempt: Option<Attempt>,
     pub request_body: Option<String>,
     /// An incoming message's chat (`…@c.us`, `…@g.us`, `…@lid`).
     pub chat_id: Option<String>,
@@ -50,6 +53,10 @@ pub struct StoredMessage {
     pub sender_name: Option<String>,
     /// The time the page shows for an incoming message, as shown (`HH:MM, D/M/YYYY`).
     pub shown_at: Option<String>,
+    /// WhatsApp's type: `chat` for a text (and for every outgoing message), `image`, ...
+    pub kind: String,
+    /// In a group, who sent the incoming message (`DIGITS@c.us` or `ID@lid`).
+    pub author: Option<String>,
 }
 
 /// The answer to [`Store::insert_message`].
@@ -91,11 +98,19 @@ pub struct QueueStats {
 
 pub(super) const COLUMNS: &str = "id, session_id, to_number, text, status, wa_id, error_code, error_message, created_at, \
      expires_at, sent_at, attempts, seen, request_body, direction, chat_id, sender_number, \
-     sender_name, shown_at";
+     sender_name, shown_at, planned_wa_id, kind, author";
 
 pub(super) fn read(row: &Row<'_>) -> rusqlite::Result<StoredMessage> {
     let status: String = row.get(4)?;
     let seen: Option<String> = row.get(12)?;
+    let planned: Option<String> = row.get(19)?;
+    // Either half recorded is an attempt; an unreadable `seen` resumes with no rows known.
+    let attempt = (seen.is_some() || planned.is_some()).then(|| Attempt {
+        seen: seen
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default(),
+        planned,
+    });
     Ok(StoredMessage {
         id: row.get(0)?,
         session_id: row.get(1)?,
@@ -109,7 +124,7 @@ pub(super) fn read(row: &Row<'_>) -> rusqlite::Result<StoredMessage> {
         expires_at: row.get(9)?,
         sent_at: row.get(10)?,
         attempts: row.get(11)?,
-        seen: seen.and_then(|s| serde_json::from_str(&s).ok()),
+        attempt,
         request_body: row.get(13)?,
         direction: if row.get::<_, String>(14)? == Direction::In.as_str() {
             Direction::In
@@ -120,6 +135,8 @@ pub(super) fn read(row: &Row<'_>) -> rusqlite::Result<StoredMessage> {
         sender_number: row.get(16)?,
         sender_name: row.get(17)?,
         shown_at: row.get(18)?,
+        kind: row.get(20)?,
+        author: row.get(21)?,
     })
 }
 
@@ -278,12 +295,12 @@ impl Store {
         })
     }
 
-    /// Records the snapshot of the attempt about to be pressed.
-    pub fn record_send_attempt(&self, id: i64, seen: &[String]) -> Result<(), StoreError> {
-        let seen = serde_json::to_string(seen).unwrap_or_else(|_| "[]".into());
+    /// Records what identifies the attempt about to go out, both halves together.
+    pub fn record_send_attempt(&self, id: i64, attempt: &Attempt) -> Result<(), StoreError> {
+        let seen = serde_json::to_string(&attempt.seen).unwrap_or_else(|_| "[]".into());
         self.execute(
-            "UPDATE messages SET seen = ?2 WHERE id = ?1 AND status = 'sending'",
-            (id, seen),
+            "UPDATE messages SET seen = ?2, planned_wa_id = ?3 WHERE id = ?1 AND status = 'sending'",
+            (id, seen, attempt.planned.clone()),
         )
     }
 
@@ -322,7 +339,7 @@ impl Store {
     }
 
     /// A failed attempt that may be tried again: back to `queued` unless it may have gone out
-    /// (it has a snapshot), with the error kept for whoever asks.
+    /// (an attempt was recorded), with the error kept for whoever asks.
     pub fn retry_later(
         &self,
         id: i64,
@@ -333,7 +350,8 @@ impl Store {
         self.update(id, move |conn| {
             conn.execute(
                 "UPDATE messages SET \
-                 status = CASE WHEN seen IS NULL THEN 'queued' ELSE 'sending' END, \
+                 status = CASE WHEN seen IS NULL AND planned_wa_id IS NULL \
+                 THEN 'queued' ELSE 'sending' END, \
                  error_code = ?2, error_message = ?3 \
                  WHERE id = ?1 AND status IN ('queued', 'sending')",
                 params![id, code, message],
@@ -514,16 +532,84 @@ mod tests {
             "never pressed: queued again"
         );
         store.mark_sending(a).unwrap();
-        store
-            .record_send_attempt(a, &["X1".into(), "X2".into()])
-            .unwrap();
+        let dom = Attempt {
+            seen: vec!["X1".into(), "X2".into()],
+            planned: None,
+        };
+        store.record_send_attempt(a, &dom).unwrap();
         let back = store
             .retry_later(a, "send_timeout", "slow")
             .unwrap()
             .unwrap();
         assert_eq!(back.status, MessageStatus::Sending, "may have gone out");
-        assert_eq!(back.seen, Some(vec!["X1".into(), "X2".into()]));
+        assert_eq!(back.attempt, Some(dom));
         assert_eq!(back.attempts, 2);
+    }
+
+    #[test]
+    fn a_planned_id_is_kept_with_its_attempt_and_comes_back_whole() {
+        let store = Store::open_in_memory().unwrap();
+        let a = id(new(&store, "a", None, 10));
+        assert_eq!(
+            store.message_by_id(a).unwrap().unwrap().attempt,
+            None,
+            "no attempt yet"
+        );
+        store.mark_sending(a).unwrap();
+        let modules = Attempt {
+            seen: Vec::new(),
+            planned: Some("3EB0PLANNED".into()),
+        };
+        store.record_send_attempt(a, &modules).unwrap();
+        let back = store
+            .retry_later(a, "session_unavailable", "the worker died")
+            .unwrap()
+            .unwrap();
+        assert_eq!(back.status, MessageStatus::Sending, "may have gone out");
+        assert_eq!(back.attempt, Some(modules));
+        assert_eq!(
+            store.next_pending("s").unwrap().unwrap().attempt,
+            back.attempt
+        );
+
+        store.mark_sending(a).unwrap();
+        let both = Attempt {
+            seen: vec!["X1".into()],
+            planned: Some("3EB0AGAIN".into()),
+        };
+        store.record_send_attempt(a, &both).unwrap();
+        assert_eq!(
+            store.message_by_id(a).unwrap().unwrap().attempt,
+            Some(both),
+            "the latest attempt, both halves"
+        );
+        store.mark_sent(a, "3EB0AGAIN", 20).unwrap().unwrap();
+        let late = Attempt {
+            seen: Vec::new(),
+            planned: Some("3EB0LATE".into()),
+        };
+        store.record_send_attempt(a, &late).unwrap();
+        assert_eq!(
+            store
+                .message_by_id(a)
+                .unwrap()
+                .unwrap()
+                .attempt
+                .unwrap()
+                .planned
+                .as_deref(),
+            Some("3EB0AGAIN"),
+            "a sent message's attempt is not rewritten"
+        );
+    }
+
+    #[test]
+    fn an_outgoing_message_is_a_chat_without_author() {
+        let store = Store::open_in_memory().unwrap();
+        let Inserted::New(m) = new(&store, "a", None, 10) else {
+            panic!("a new message");
+        };
+        assert_eq!((m.kind.as_str(), m.author), ("chat", None));
     }
 
     #[test]

@@ -21,14 +21,15 @@ use tokio::process::Child;
 use tokio::sync::{AcquireError, OwnedMutexGuard, OwnedSemaphorePermit, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use wamux_proto::{FrameError, SupervisorCommand, WorkerEvent, read_frame, write_frame};
+use wamux_proto::{Attempt, FrameError, SupervisorCommand, WorkerEvent, read_frame, write_frame};
 
 use crate::daemon::config::DataDir;
 use crate::messaging::inbox::Inbox;
+use crate::messaging::outbox::send_command;
 use crate::process::kill::Group;
 use crate::process::sweep;
 use crate::sessions::events::EventKind;
-use crate::sessions::session::{Control, SendFailure, Session};
+use crate::sessions::session::{Control, SendFailure, Session, SessionState};
 use crate::supervision::context::Context;
 use crate::supervision::lifecycle::{
     Action, Initial, Input, Lifecycle, PageEvent, Request, Timer, Token,
@@ -350,8 +351,15 @@ impl Driver {
                 }
                 None
             }
-            WorkerEvent::SendAttempt { request_id, seen } => {
-                self.attempt(request_id, &seen).await;
+            WorkerEvent::SendAttempt {
+                request_id,
+                attempt,
+            } => {
+                self.attempt(request_id, &attempt).await;
+                None
+            }
+            WorkerEvent::Engine(engines) => {
+                session.engines_reported(engines);
                 None
             }
             WorkerEvent::Ack { message_id, ack } => {
@@ -403,13 +411,13 @@ impl Driver {
         Some(Input::SendSettled(id))
     }
 
-    /// The worker is about to press send: its snapshot is stored before it may.
-    async fn attempt(&mut self, id: u64, seen: &[String]) {
+    /// The worker is about to send: what identifies the message is stored before it may.
+    async fn attempt(&mut self, id: u64, attempt: &Attempt) {
         if self.in_flight.map(|(m, _)| m) != Some(id) {
             tracing::warn!(message = id, "an attempt for no message in flight");
             return;
         }
-        if let Err(e) = self.ctx.outbox.attempt(id as i64, seen) {
+        if let Err(e) = self.ctx.outbox.attempt(id as i64, attempt) {
             // Unanswered, the worker gives up on this attempt without pressing send.
             tracing::error!(error = %e, message = id, "could not record a send attempt");
             return;
@@ -444,15 +452,11 @@ impl Driver {
         tracing::info!(
             message = id,
             attempt = message.attempts,
-            resume = message.seen.is_some(),
+            resume = message.attempt.is_some(),
+            planned = message.attempt.as_ref().and_then(|a| a.planned.as_deref()),
             "sending a message"
         );
-        let command = SupervisorCommand::SendText {
-            request_id: id,
-            phone_number: message.to,
-            text: message.text,
-            resume: message.seen,
-        };
+        let command = send_command(message);
         let writer = self.worker.as_mut().and_then(|w| w.writer.as_mut())?;
         if let Err(e) = write_frame(writer, &command).await {
             // The message stays `sending`: the next worker takes it up.
@@ -647,12 +651,7 @@ impl Driver {
         }
         sweep::remove_browser_leftovers(&profile);
         self.ctx.link.forget(&self.session.id);
-        self.session.update(|s| {
-            s.worker_pid = None;
-            s.chromedriver_pid = None;
-            s.browser_pid = None;
-            s.qr = None;
-        });
+        self.session.update(SessionState::worker_ended);
         // A message in flight stays `sending` in the outbox: the next worker resumes it.
         self.in_flight = None;
     }

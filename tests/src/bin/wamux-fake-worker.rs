@@ -17,9 +17,10 @@
 //!
 //! A send that goes out (`sendResult` `sent` or `hang_after_attempt`) follows the real worker:
 //! 1. with `resume`, a message it already sent for that `request_id` whose id is not in the
-//!    resumed snapshot is the answer, and nothing is sent;
-//! 2. otherwise it reports `SendAttempt` (the ids it has sent, as the chat's rows) and waits for
-//!    `AttemptRecorded`, answering `Timeout` after `--send-timeout-secs` without one;
+//!    resumed attempt's `seen` is the answer, and nothing is sent;
+//! 2. otherwise it reports `SendAttempt` (as the DOM path does: `seen` the ids it has sent, as
+//!    the chat's rows, no `planned` id) and waits for `AttemptRecorded`, answering `Timeout`
+//!    after `--send-timeout-secs` without one;
 //! 3. then it "sends": appends `REQUEST_ID MESSAGE_ID` to `DATA/fake-worker.ID.sent`, the log
 //!    that a later incarnation reads for step 1 (a `request_id` twice in it is a message sent
 //!    twice), and answers, except in `hang_after_attempt` mode, which never answers;
@@ -40,8 +41,8 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 use wamux_proto::{
-    Ack, Hello, HelloReply, MAX_SEEN_ROWS, SendError, SentMessage, SupervisorCommand, WorkerEvent,
-    read_frame, write_frame,
+    Ack, Attempt, Hello, HelloReply, MAX_SEEN_ROWS, SendError, SentMessage, SupervisorCommand,
+    WorkerEvent, read_frame, write_frame,
 };
 
 /// The exit status of a simulated crash.
@@ -387,10 +388,12 @@ async fn run(args: Args) -> Result<ExitCode> {
                     let outcome = match behaviour.send_result {
                         SendOutcome::Sent | SendOutcome::HangAfterAttempt => {
                             let entries = log.entries()?;
-                            let earlier = resume.and_then(|seen| {
+                            let earlier = resume.and_then(|resumed| {
                                 entries
                                     .iter()
-                                    .find(|(id, sent)| *id == request_id && !seen.contains(sent))
+                                    .find(|(id, sent)| {
+                                        *id == request_id && !resumed.seen.contains(sent)
+                                    })
                                     .map(|(_, sent)| sent.clone())
                             });
                             let Some(message_id) = earlier else {
@@ -399,7 +402,10 @@ async fn run(args: Args) -> Result<ExitCode> {
                                 let newest = sent.len().saturating_sub(MAX_SEEN_ROWS);
                                 let seen = sent[newest..].to_vec();
                                 attempt = Some((request_id, Instant::now() + args.send_timeout));
-                                let event = WorkerEvent::SendAttempt { request_id, seen };
+                                let event = WorkerEvent::SendAttempt {
+                                    request_id,
+                                    attempt: Attempt { seen, planned: None },
+                                };
                                 write_frame(&mut writer, &event).await?;
                                 continue;
                             };

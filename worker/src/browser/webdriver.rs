@@ -95,6 +95,16 @@ impl Driver {
             .await
     }
 
+    /// Runs `script` with a callback as its last argument, and answers what it passes to it.
+    pub async fn execute_async(
+        &self,
+        script: &str,
+        args: Vec<Value>,
+    ) -> Result<Value, DriverError> {
+        self.bounded("execute_async", self.client.execute_async(script, args))
+            .await
+    }
+
     pub async fn goto(&self, url: &str) -> Result<(), DriverError> {
         self.bounded("goto", self.client.goto(url)).await
     }

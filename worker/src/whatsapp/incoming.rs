@@ -1,4 +1,6 @@
-//! Noticing messages that arrive for the account, from the page's snapshots alone.
+//! Noticing messages that arrive for the account through the DOM (contract §7), used when the
+//! page's modules cannot tell them ([`super::modules`]); and, for both paths, reporting them to
+//! the supervisor until it has stored them ([`Unstored`]).
 //!
 //! 1. A chat-list row with an unread badge ("3 unread messages") is clicked open; the ids of the
 //!    rows shown before the click are kept, so the chat is known to be on show once other rows
@@ -14,8 +16,10 @@
 //! `original_len`: a message must never make a frame the supervisor link refuses.
 //!
 //! Reporting is at-least-once ([`Unstored`]): a reported message is kept until the supervisor
-//! answers `IncomingStored` for it, and reported again every [`RESEND_AFTER`] until then. Opening
-//! the chat marked it read on the phone, so the page would not show it as news again. A worker
+//! answers `IncomingStored` for it, and reported again every [`RESEND_AFTER`] until then. Through
+//! the DOM, opening the chat marked it read on the phone, so the page would not show it as news
+//! again; through the modules nothing is marked read, and each page load reports the unread
+//! messages again, which the supervisor stores once. A worker
 //! lives as long as its supervisor link: a new link is a new worker, which reads the chats again.
 
 use std::collections::{HashSet, VecDeque};
@@ -140,24 +144,29 @@ impl Inbox {
 }
 
 fn message(key: &MessageKey, row: &MessageRow) -> IncomingMessage {
-    let mut text = row.text.clone().unwrap_or_default();
-    let original_len = cut_to_fit(&mut text);
-    if let Some(original_len) = original_len {
-        warn!(
-            message_id = %key.message_id,
-            chat = %key.chat_id,
-            original_len,
-            kept = text.len(),
-            "incoming text too long for a frame, cut"
-        );
-    }
-    IncomingMessage {
+    fit(IncomingMessage {
         message_id: key.message_id.clone(),
         chat_id: key.chat_id.clone(),
         sender: row.sender.clone().unwrap_or_default(),
-        text,
-        original_len,
+        text: row.text.clone().unwrap_or_default(),
+        kind: "chat".into(),
+        ..IncomingMessage::default()
+    })
+}
+
+/// `message` with its text cut to fit in a frame, however it was read.
+pub fn fit(mut message: IncomingMessage) -> IncomingMessage {
+    message.original_len = cut_to_fit(&mut message.text);
+    if let Some(original_len) = message.original_len {
+        warn!(
+            message_id = %message.message_id,
+            chat = %message.chat_id,
+            original_len,
+            kept = message.text.len(),
+            "incoming text too long for a frame, cut"
+        );
     }
+    message
 }
 
 /// Cuts `text` to at most [`MAX_TEXT_LEN`] bytes, on a character boundary and ending in
@@ -238,17 +247,17 @@ impl Unstored {
 
 /// Message ids already seen, forgetting the oldest past [`SEEN_CAPACITY`].
 #[derive(Default)]
-struct SeenIds {
+pub struct SeenIds {
     set: HashSet<String>,
     order: VecDeque<String>,
 }
 
 impl SeenIds {
-    fn contains(&self, id: &str) -> bool {
+    pub fn contains(&self, id: &str) -> bool {
         self.set.contains(id)
     }
 
-    fn insert(&mut self, id: &str) {
+    pub fn insert(&mut self, id: &str) {
         if self.set.insert(id.to_owned()) {
             self.order.push_back(id.to_owned());
             if self.order.len() > SEEN_CAPACITY
@@ -438,7 +447,8 @@ mod tests {
             chat_id: "111@c.us".into(),
             sender: "[10:00, 1/2/2026] Ana: ".into(),
             text: text.into(),
-            original_len: None,
+            kind: "chat".into(),
+            ..IncomingMessage::default()
         }
     }
 

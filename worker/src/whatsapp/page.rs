@@ -14,15 +14,28 @@ use fantoccini::elements::Element;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::modules::ModuleFacts;
 use crate::browser::webdriver::{Driver, DriverError};
 
 /// How often the page is looked at while waiting for it.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 
-/// Gathers the page's facts (`scripts/snapshot.js`); `arguments[0]` is how many of the open
-/// chat's last rows to read. `bodyText` is read only when no known element is on the page: the
-/// boot and refusal screens are small, the app is not.
-const SNAPSHOT_SCRIPT: &str = include_str!("scripts/snapshot.js");
+/// Gathers the page's facts: first what its own modules tell (`scripts/hook.js`, which installs
+/// itself once per page load), then the DOM (`scripts/snapshot.js`). `arguments[0]` is how many
+/// of the open chat's last rows to read, `arguments[1]` `{unread, drain}` (see [`Reading`]).
+/// `bodyText` is read only when no known element is on the page: the boot and refusal screens
+/// are small, the app is not.
+const SNAPSHOT_SCRIPT: &str = concat!(
+    include_str!("scripts/hook.js"),
+    include_str!("scripts/snapshot.js")
+);
+
+/// Sends a text through the page's modules, one step at a time (`scripts/module_send.js`, an
+/// asynchronous script).
+const MODULE_SEND_SCRIPT: &str = include_str!("scripts/module_send.js");
+
+/// One call into the page's modules (`scripts/module_call.js`): see [`ModuleCall`].
+const MODULE_CALL_SCRIPT: &str = include_str!("scripts/module_call.js");
 
 /// The open chat's rows a poll reads: new rows come last, and the page renders few at a time.
 const ROWS_PER_POLL: usize = 100;
@@ -77,6 +90,8 @@ pub struct Snapshot {
     pub phone_input: bool,
     pub wid_md: Option<String>,
     pub wid: Option<String>,
+    /// What the page's own modules tell; `None` on a page without them, or still loading.
+    pub modules: Option<ModuleFacts>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -349,15 +364,47 @@ impl Target {
     }
 }
 
-pub async fn snapshot(driver: &Driver) -> Result<Snapshot, DriverError> {
-    snapshot_with_rows(driver, ROWS_PER_POLL).await
+/// What a snapshot reads besides the screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reading {
+    /// How many of the open chat's last rows (0: none, when nothing needs them).
+    pub rows: usize,
+    /// Whether the chat list's unread badges (the DOM's way to notice incoming messages).
+    pub unread: bool,
+    /// Whether to take the events the modules hook queued: only the session's own poll
+    /// handles them, so flows that poll in between leave them queued.
+    pub drain: bool,
+}
+
+impl Reading {
+    /// Everything the DOM shows, the events left queued.
+    pub const DOM: Reading = Reading {
+        rows: ROWS_PER_POLL,
+        unread: true,
+        drain: false,
+    };
+}
+
+pub async fn read(driver: &Driver, reading: Reading) -> Result<Snapshot, DriverError> {
+    let args = vec![
+        json!(reading.rows),
+        json!({"unread": reading.unread, "drain": reading.drain}),
+    ];
+    let value = driver.execute(SNAPSHOT_SCRIPT, args).await?;
+    serde_json::from_value(value)
+        .map_err(|err| DriverError::Page(format!("unreadable page snapshot: {err}")))
 }
 
 /// A snapshot that reads up to `rows` of the open chat's last rows.
 pub async fn snapshot_with_rows(driver: &Driver, rows: usize) -> Result<Snapshot, DriverError> {
-    let value = driver.execute(SNAPSHOT_SCRIPT, vec![json!(rows)]).await?;
-    serde_json::from_value(value)
-        .map_err(|err| DriverError::Page(format!("unreadable page snapshot: {err}")))
+    read(
+        driver,
+        Reading {
+            rows,
+            ..Reading::DOM
+        },
+    )
+    .await
 }
 
 /// One snapshot after a pause of [`POLL_INTERVAL`]; `None` when the page could not be read
@@ -377,6 +424,39 @@ pub async fn poll_with_rows(driver: &Driver, rows: usize) -> Result<Option<Snaps
         }
         Err(err) => Err(err),
     }
+}
+
+/// A call into the page's own modules.
+#[derive(Debug, Clone, Copy)]
+pub enum ModuleCall<'a> {
+    /// `Cmd.refreshQR()`: a new QR cycle after the last one expired.
+    RefreshQr,
+    /// `Socket.takeover()`: "Use here".
+    Takeover,
+    /// The ack of our message with this serialized id (`null` when the page lacks it).
+    Ack(&'a str),
+}
+
+/// Makes `call`; `Ok(Value::Null)` when the piece it needs is missing.
+pub async fn call(driver: &Driver, call: ModuleCall<'_>) -> Result<Value, DriverError> {
+    let args = match call {
+        ModuleCall::RefreshQr => vec![json!("refresh-qr")],
+        ModuleCall::Takeover => vec![json!("takeover")],
+        ModuleCall::Ack(id) => vec![json!("ack"), json!(id)],
+    };
+    driver.execute(MODULE_CALL_SCRIPT, args).await
+}
+
+/// One step of a send through the modules (`prepare` or `send`); the script's answer.
+pub async fn module_send(
+    driver: &Driver,
+    step: &str,
+    phone: &str,
+    text: &str,
+    id: Option<&str>,
+) -> Result<Value, DriverError> {
+    let args = vec![json!({"step": step, "phone": phone, "text": text, "id": id})];
+    driver.execute_async(MODULE_SEND_SCRIPT, args).await
 }
 
 pub async fn find(driver: &Driver, target: Target) -> Result<Option<Element>, DriverError> {

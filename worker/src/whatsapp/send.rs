@@ -30,7 +30,9 @@ use std::time::Duration;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::{Instant, timeout_at};
 use tracing::{debug, info};
-use wamux_proto::{Ack, MAX_SEEN_ROWS, SendError, SentMessage, SupervisorCommand, WorkerEvent};
+use wamux_proto::{
+    Ack, Attempt, MAX_SEEN_ROWS, SendError, SentMessage, SupervisorCommand, WorkerEvent,
+};
 
 use super::incoming::Inbox;
 use super::page::{self, Delivery, MessageKey, MessageRow, Screen, Snapshot, Target};
@@ -56,8 +58,8 @@ pub struct Message<'a> {
     pub request_id: u64,
     pub phone_number: &'a str,
     pub text: &'a str,
-    /// The snapshot of an earlier attempt of this message, if there was one.
-    pub resume: Option<&'a [String]>,
+    /// What an earlier attempt of this message recorded, if there was one.
+    pub resume: Option<&'a Attempt>,
     pub timeout: Duration,
 }
 
@@ -70,16 +72,20 @@ pub struct Link<'a> {
 }
 
 impl Link<'_> {
-    /// Reports the attempt's snapshot and waits for the supervisor to have stored it; `false`
-    /// if the supervisor is gone.
-    async fn record_attempt(&mut self, request_id: u64, seen: Vec<String>) -> bool {
+    /// Reports the attempt and waits for the supervisor to have stored it; `false` if the
+    /// supervisor is gone.
+    pub async fn record_attempt(&mut self, request_id: u64, attempt: Attempt) -> bool {
         info!(
             request_id,
-            seen = seen.len(),
-            "chat ready, waiting for the supervisor to record the attempt"
+            seen = attempt.seen.len(),
+            planned = attempt.planned.as_deref(),
+            "ready to send, waiting for the supervisor to record the attempt"
         );
         self.events
-            .send(WorkerEvent::SendAttempt { request_id, seen })
+            .send(WorkerEvent::SendAttempt {
+                request_id,
+                attempt,
+            })
             .await;
         while let Some(command) = self.commands.recv().await {
             match command {
@@ -120,8 +126,8 @@ async fn send_within(
     inbox: &mut Inbox,
     link: &mut Link<'_>,
 ) -> Result<Outcome, DriverError> {
-    if let Some(seen) = message.resume {
-        if let Some(outcome) = find_earlier(driver, message, seen).await? {
+    if let Some(earlier) = message.resume {
+        if let Some(outcome) = find_earlier(driver, message, earlier).await? {
             return Ok(outcome);
         }
         info!(
@@ -141,7 +147,11 @@ async fn send_within(
     };
     inbox.mark_seen(&chat);
     let seen = outgoing_ids(&chat.messages);
-    if !link.record_attempt(message.request_id, seen.clone()).await {
+    let attempt = Attempt {
+        seen: seen.clone(),
+        planned: None,
+    };
+    if !link.record_attempt(message.request_id, attempt).await {
         return Ok(Err(SendError::Timeout));
     }
 
@@ -189,7 +199,7 @@ async fn send_within(
 async fn find_earlier(
     driver: &Driver,
     message: &Message<'_>,
-    seen: &[String],
+    earlier: &Attempt,
 ) -> Result<Option<Outcome>, DriverError> {
     let url = format!("{}/send?phone={}", message.base_url, message.phone_number);
     let mut snap = match open_chat(driver, &url, false).await? {
@@ -199,7 +209,11 @@ async fn find_earlier(
     let shown = Instant::now();
     let mut found = None;
     loop {
-        match ours(&snap.messages, seen, message.text) {
+        let found_now = match &earlier.planned {
+            Some(planned) => planned_row(&snap.messages, planned),
+            None => ours(&snap.messages, &earlier.seen, message.text),
+        };
+        match found_now {
             Some((key, Some(status))) if status.is_sent() => {
                 info!(message_id = %key.message_id, ?status, "the earlier attempt went out");
                 return Ok(Some(Ok(SentMessage {
@@ -286,6 +300,14 @@ pub fn ours(
         let key = MessageKey::parse(&row.id)?;
         (key.from_me && !seen.contains(&key.message_id) && shows_text(row, text))
             .then(|| (key, Delivery::of(&row.labels)))
+    })
+}
+
+/// The outgoing row with the MSGID `planned`, with its status.
+pub fn planned_row(rows: &[MessageRow], planned: &str) -> Option<(MessageKey, Option<Delivery>)> {
+    rows.iter().find_map(|row| {
+        let key = MessageKey::parse(&row.id)?;
+        (key.from_me && key.message_id == planned).then(|| (key, Delivery::of(&row.labels)))
     })
 }
 
@@ -424,6 +446,21 @@ mod tests {
         );
         let not_cut = MessageRow { more: false, ..cut };
         assert!(ours(&[not_cut], &seen, "a long text that goes on").is_none());
+    }
+
+    #[test]
+    fn a_planned_id_names_its_row_whatever_its_text() {
+        let rows = vec![
+            row("false_1@c.us_PLAN", "theirs under our id", ""),
+            row("true_1@c.us_OTHER", "same text", "Sent"),
+            row("true_1@c.us_PLAN", "shown differently", "Pending"),
+        ];
+        let (key, status) = planned_row(&rows, "PLAN").expect("the planned row");
+        assert_eq!(
+            (key.message_id.as_str(), status),
+            ("PLAN", Some(Delivery::Pending))
+        );
+        assert!(planned_row(&rows, "NONE").is_none());
     }
 
     #[test]

@@ -2,19 +2,26 @@
 //!
 //! 1. Open the web URL; while the site cannot be reached, or the page stays on a loading (or
 //!    browser error) screen for [`STUCK_LOADING`], open it again.
-//! 2. Every [`POLL_INTERVAL`], read one [`Snapshot`] and act on its [`Screen`]:
-//!    - a live QR: `Qr` once per payload; a dead one: `QrExpired` once, then click reload;
+//! 2. Every [`POLL_INTERVAL`], read one [`Snapshot`] (one WebDriver round trip: the page's
+//!    modules through the hook it installs once per load, then the DOM). Decide which path each
+//!    capability takes on this page load ([`EngineChoice`]) and report it (`Engine`) when it
+//!    changes. Then act on the [`Screen`], from the socket's state where the modules tell it:
+//!    - a live QR: `Qr` once per payload; a dead one: `QrExpired` once, then ask for a new
+//!      cycle (`Cmd.refreshQR()`, or the reload button);
 //!    - the app with the own number known: `Ready` once per linking (again after a conflict);
 //!    - the landing screen after being linked: `LoggedOut`, then its QRs as usual;
-//!    - the conflict dialog: `Conflict` once, then click "Use here";
-//!    - a page refusing the browser: a fatal error;
-//!    - while linked and idle: unread chats and new messages ([`super::incoming`]), and the
-//!      later statuses of the messages sent (`Ack`, [`send::AckWatch`]);
+//!    - a conflict: `Conflict` once, then take the session back (`Socket.takeover()`, or
+//!      "Use here");
+//!    - a page refusing the browser (or an account WhatsApp blocks): a fatal error;
+//!    - incoming messages and acks: from the hook's queue (nothing marked read), or, on the
+//!      DOM, by opening unread chats ([`super::incoming`]) and following the sent messages'
+//!      rows (`Ack`, [`send::AckWatch`]);
 //!    - whatever the screen: the incoming messages the supervisor has not said are stored,
 //!      again ([`Unstored`]), until it answers `IncomingStored`.
-//! 3. Between polls, commands from the supervisor run one at a time ([`super::send`],
-//!    [`super::pairing`]); the next poll takes up whatever page they leave. Commands that
-//!    arrive while a send waits for the supervisor's `AttemptRecorded` run after that send.
+//! 3. Between polls, commands from the supervisor run one at a time ([`super::module_send`]
+//!    or [`super::send`], [`super::pairing`]); the next poll takes up whatever page they
+//!    leave. Commands that arrive while a send waits for the supervisor's `AttemptRecorded`
+//!    run after that send.
 //!
 //! Nothing here sleeps for an assumed timing: each wait polls for a screen, with a deadline.
 //! The loop ends only by an error (reported as `Fatal` by the caller) or by being dropped when
@@ -28,11 +35,12 @@ use anyhow::{Context, Result, anyhow};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::{Instant, MissedTickBehavior, interval};
 use tracing::{debug, info, warn};
-use wamux_proto::{SendError, SupervisorCommand, WorkerEvent};
+use wamux_proto::{Attempt, EnginePath, Engines, SendError, SupervisorCommand, WorkerEvent};
 
-use super::incoming::{Inbox, Step, Unstored};
-use super::page::{self, Delivery, POLL_INTERVAL, Screen, Snapshot, Target};
-use super::{pairing, send};
+use super::incoming::{self, Inbox, SeenIds, Step, Unstored};
+use super::modules::{self, EngineChoice, ModuleFacts};
+use super::page::{self, Delivery, ModuleCall, POLL_INTERVAL, Reading, Screen, Snapshot, Target};
+use super::{module_send, pairing, send};
 use crate::browser::webdriver::{Driver, DriverError};
 use crate::process::link::EventSink;
 
@@ -73,6 +81,8 @@ pub async fn run(
         navigate_at: None,
         loading_since: None,
         inbox: Inbox::default(),
+        engines: EngineChoice::default(),
+        reported: SeenIds::default(),
         unstored: Unstored::default(),
         acks: send::AckWatch::default(),
         deferred: VecDeque::new(),
@@ -98,7 +108,7 @@ struct Text<'a> {
     request_id: u64,
     phone_number: &'a str,
     text: &'a str,
-    resume: Option<&'a [String]>,
+    resume: Option<&'a Attempt>,
 }
 
 struct Session<'a> {
@@ -122,6 +132,11 @@ struct Session<'a> {
     /// Since when the page shows nothing recognisable.
     loading_since: Option<Instant>,
     inbox: Inbox,
+    /// Which path each capability takes on the page on show.
+    engines: EngineChoice,
+    /// The incoming messages the modules told of, so that a page load's catch-up does not
+    /// report them again.
+    reported: SeenIds,
     /// The incoming messages reported and not yet stored by the supervisor.
     unstored: Unstored,
     /// The messages sent, for their later statuses.
@@ -155,7 +170,14 @@ impl Session<'_> {
         if self.navigate_at.is_some_and(|at| at <= Instant::now()) {
             return self.open_home().await;
         }
-        let snap = match page::snapshot(&self.driver).await {
+        let engines = self.engines.current();
+        let dom_reads = engines.incoming == EnginePath::Dom || engines.acks == EnginePath::Dom;
+        let reading = Reading {
+            rows: if dom_reads { Reading::DOM.rows } else { 0 },
+            unread: engines.incoming == EnginePath::Dom,
+            drain: true,
+        };
+        let snap = match page::read(&self.driver, reading).await {
             Ok(snap) => {
                 self.unreadable_polls = 0;
                 snap
@@ -167,7 +189,21 @@ impl Session<'_> {
             }
             Err(err) => return Err(err).context("cannot read the page"),
         };
-        let screen = Screen::of(&snap);
+        let dom_screen = Screen::of(&snap);
+        if let Some(engines) = self.engines.observe(snap.modules.as_ref(), &dom_screen) {
+            report_engines(engines, snap.modules.as_ref());
+            self.events.send(WorkerEvent::Engine(engines)).await;
+        }
+        let engines = self.engines.current();
+        let screen = match &snap.modules {
+            Some(facts) if engines.state == EnginePath::Modules => {
+                modules::screen(facts, dom_screen)
+            }
+            _ => dom_screen,
+        };
+        if let Some(facts) = &snap.modules {
+            self.take_events(facts, engines).await;
+        }
         if screen == Screen::Loading {
             let since = *self.loading_since.get_or_insert_with(Instant::now);
             if since.elapsed() >= STUCK_LOADING {
@@ -219,7 +255,11 @@ impl Session<'_> {
                     .is_none_or(|at| at.elapsed() >= CLICK_RETRY)
                 {
                     self.expired_click = Some(Instant::now());
-                    page::click(&self.driver, Target::QrReload).await?;
+                    if self.engines.current().state == EnginePath::Modules {
+                        page::call(&self.driver, ModuleCall::RefreshQr).await?;
+                    } else {
+                        page::click(&self.driver, Target::QrReload).await?;
+                    }
                 }
             }
             _ => {}
@@ -241,7 +281,11 @@ impl Session<'_> {
                 .is_none_or(|at| at.elapsed() >= CLICK_RETRY)
             {
                 self.conflict_click = Some(Instant::now());
-                page::click(&self.driver, Target::UseHere).await?;
+                if self.engines.current().state == EnginePath::Modules {
+                    page::call(&self.driver, ModuleCall::Takeover).await?;
+                } else {
+                    page::click(&self.driver, Target::UseHere).await?;
+                }
             }
             return Ok(());
         }
@@ -249,7 +293,14 @@ impl Session<'_> {
         if !matches!(screen, Screen::App | Screen::Chat { .. }) {
             return Ok(());
         }
-        let Some(number) = snap.own_number() else {
+        let engines = self.engines.current();
+        let from_modules = snap
+            .modules
+            .as_ref()
+            .filter(|_| engines.state == EnginePath::Modules)
+            .and_then(|facts| facts.me.as_deref())
+            .and_then(modules::own_number);
+        let Some(number) = from_modules.or_else(|| snap.own_number()) else {
             if !self.number_missing_warned {
                 self.number_missing_warned = true;
                 warn!("linked, but the page does not tell its own number yet");
@@ -267,9 +318,14 @@ impl Session<'_> {
                 })
                 .await;
         }
-        for (message_id, ack) in self.acks.changes(&snap.messages) {
-            info!(message_id, ?ack, "a sent message moved on");
-            self.events.send(WorkerEvent::Ack { message_id, ack }).await;
+        if engines.acks == EnginePath::Dom {
+            for (message_id, ack) in self.acks.changes(&snap.messages) {
+                info!(message_id, ?ack, "a sent message moved on");
+                self.events.send(WorkerEvent::Ack { message_id, ack }).await;
+            }
+        }
+        if engines.incoming == EnginePath::Modules {
+            return Ok(());
         }
         match self.inbox.step(snap, std::time::Instant::now()) {
             Step::Nothing => {}
@@ -289,6 +345,32 @@ impl Session<'_> {
         Ok(())
     }
 
+    /// The messages and acks the modules hook queued, for the capabilities it serves.
+    async fn take_events(&mut self, facts: &ModuleFacts, engines: Engines) {
+        for event in &facts.events {
+            if engines.acks == EnginePath::Modules
+                && let Some((message_id, ack)) = modules::ack(event)
+            {
+                info!(message_id, ?ack, "a sent message moved on");
+                self.events.send(WorkerEvent::Ack { message_id, ack }).await;
+            }
+            if engines.incoming == EnginePath::Modules
+                && let Some(message) = modules::incoming(event)
+            {
+                let key = format!("{}_{}", message.chat_id, message.message_id);
+                if self.reported.contains(&key) {
+                    continue;
+                }
+                self.reported.insert(&key);
+                let message = incoming::fit(message);
+                info!(chat = %message.chat_id, id = %message.message_id, kind = %message.kind, "incoming message");
+                self.unstored
+                    .reported(message.clone(), std::time::Instant::now());
+                self.events.send(WorkerEvent::Incoming(message)).await;
+            }
+        }
+    }
+
     async fn run_command(
         &mut self,
         command: SupervisorCommand,
@@ -305,7 +387,7 @@ impl Session<'_> {
                     request_id,
                     phone_number: &phone_number,
                     text: &text,
-                    resume: resume.as_deref(),
+                    resume: resume.as_ref(),
                 };
                 let outcome = self.send_text(&message, commands).await;
                 let (outcome, fatal) = match outcome {
@@ -384,7 +466,17 @@ impl Session<'_> {
             commands,
             deferred: &mut self.deferred,
         };
-        let outcome = send::send(&self.driver, &message, &mut self.inbox, &mut link).await?;
+        let through_modules = self.engines.current().send == EnginePath::Modules
+            && text.resume.is_none_or(|earlier| earlier.planned.is_some());
+        let by_modules = if through_modules {
+            module_send::send(&self.driver, &message, &mut link).await?
+        } else {
+            None
+        };
+        let outcome = match by_modules {
+            Some(outcome) => outcome,
+            None => send::send(&self.driver, &message, &mut self.inbox, &mut link).await?,
+        };
         if let Ok(sent) = &outcome {
             self.acks.watch(sent.message_id.clone(), Delivery::Sent);
         }
@@ -416,5 +508,30 @@ impl Session<'_> {
                 Ok(())
             }
         }
+    }
+}
+
+/// The log line of a new choice of engines: a capability on the DOM while others use the
+/// modules means WhatsApp Web changed, which a person should hear of.
+fn report_engines(engines: Engines, facts: Option<&ModuleFacts>) {
+    let paths = [engines.state, engines.incoming, engines.acks, engines.send];
+    let version = facts.map(|facts| facts.version.as_str());
+    let (state, incoming, acks, send) = (
+        engines.state.as_str(),
+        engines.incoming.as_str(),
+        engines.acks.as_str(),
+        engines.send.as_str(),
+    );
+    if paths.contains(&EnginePath::Dom) && paths.contains(&EnginePath::Modules) {
+        warn!(
+            state,
+            incoming,
+            acks,
+            send,
+            version,
+            "some of WhatsApp Web's modules are missing, those capabilities use the DOM"
+        );
+    } else {
+        info!(state, incoming, acks, send, version, "engines chosen");
     }
 }

@@ -18,7 +18,7 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{UnixListener, UnixStream};
 use wamux_fake_web::{FakeConfig, FakeServer};
 use wamux_proto::{
-    Hello, HelloReply, SendError, SentMessage, SupervisorCommand, WorkerEvent, read_frame,
+    Attempt, Hello, HelloReply, SendError, SentMessage, SupervisorCommand, WorkerEvent, read_frame,
     write_frame,
 };
 
@@ -87,6 +87,34 @@ impl Fake {
             .unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A GET of the control API; its JSON answer.
+    pub async fn get(&self, path: &str) -> Value {
+        self.http
+            .get(format!("{}{path}", self.url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// How many page loads the fake has seen.
+    pub async fn page_loads(&self) -> u64 {
+        self.get("/__fake/stats").await["page_loads"]
+            .as_u64()
+            .expect("page_loads")
+    }
+
+    /// The account's chat with `jid`, as the phone sees it: `unread`, `opened`, `seen`.
+    pub async fn chat(&self, phone: &str, jid: &str) -> Value {
+        let chats = self.get(&format!("/__fake/chats?phone={phone}")).await;
+        chats
+            .as_array()
+            .and_then(|chats| chats.iter().find(|c| c["jid"] == jid).cloned())
+            .unwrap_or_else(|| panic!("no chat {jid} in {chats}"))
     }
 
     /// What `from` has sent, oldest first.
@@ -294,14 +322,14 @@ impl Worker {
     }
 
     /// Sends a text as the supervisor does, answering its `SendAttempt` at once: the outcome,
-    /// and the attempt's snapshot if the worker reported one.
+    /// and the attempt if the worker reported one.
     pub async fn send(
         &mut self,
         request_id: u64,
         to: &str,
         text: &str,
-        resume: Option<Vec<String>>,
-    ) -> (Outcome, Option<Vec<String>>) {
+        resume: Option<Attempt>,
+    ) -> (Outcome, Option<Attempt>) {
         self.command(SupervisorCommand::SendText {
             request_id,
             phone_number: to.into(),
@@ -315,10 +343,10 @@ impl Worker {
             match self.next_event("the send result", deadline).await {
                 WorkerEvent::SendAttempt {
                     request_id: id,
-                    seen,
+                    attempt: recorded,
                 } if id == request_id => {
                     assert!(attempt.is_none(), "two attempts of one send");
-                    attempt = Some(seen);
+                    attempt = Some(recorded);
                     self.command(SupervisorCommand::AttemptRecorded { request_id })
                         .await;
                 }
@@ -333,14 +361,14 @@ impl Worker {
     }
 
     /// Starts a fresh send and waits for its `SendAttempt`, which it answers only if `record`;
-    /// returns the attempt's snapshot.
+    /// returns the attempt.
     pub async fn begin_send(
         &mut self,
         request_id: u64,
         to: &str,
         text: &str,
         record: bool,
-    ) -> Vec<String> {
+    ) -> Attempt {
         self.command(SupervisorCommand::SendText {
             request_id,
             phone_number: to.into(),
@@ -348,15 +376,15 @@ impl Worker {
             resume: None,
         })
         .await;
-        let seen = self
+        let attempt = self
             .expect(
                 "SendAttempt",
                 Duration::from_secs(60),
                 |event| match event {
                     WorkerEvent::SendAttempt {
                         request_id: id,
-                        seen,
-                    } if *id == request_id => Some(seen.clone()),
+                        attempt,
+                    } if *id == request_id => Some(attempt.clone()),
                     WorkerEvent::SendResult { .. } => {
                         panic!("a result before the attempt: {event:?}")
                     }
@@ -368,7 +396,7 @@ impl Worker {
             self.command(SupervisorCommand::AttemptRecorded { request_id })
                 .await;
         }
-        seen
+        attempt
     }
 
     /// Closes the supervisor's end of the socket.

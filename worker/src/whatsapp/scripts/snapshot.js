@@ -1,7 +1,10 @@
 // The page's facts for one poll, as one JSON object: the `Snapshot` of `page.rs` (screen
-// markers, QR box, dialogs, compose box, the open chat's last rows, unread badges, own number).
-// `arguments[0]` is how many of the open chat's last rows to read.
-const rowLimit = arguments[0] || 100;
+// markers, QR box, dialogs, compose box, the open chat's last rows, unread badges, own number,
+// and what `hook.js`, which runs first, says of the page's modules).
+// `arguments[0]` is how many of the open chat's last rows to read (0: none);
+// `arguments[1].unread` whether to read the chat list's unread badges.
+const rowLimit = arguments[0];
+const readUnread = !arguments[1] || arguments[1].unread !== false;
 const q = (sel, root) => (root || document).querySelector(sel);
 const qa = (sel, root) => Array.from((root || document).querySelectorAll(sel));
 const txt = (el) => (el ? (el.innerText || el.textContent || '').trim() : '');
@@ -27,7 +30,7 @@ const dialogs = qa('div[role="dialog"]').map((d) => ({
 }));
 const compose = main ? q('footer div[contenteditable="true"][role="textbox"]', main) : null;
 const messages = [];
-if (main) {
+if (main && rowLimit > 0) {
   const ids = new Set();
   for (const el of qa('[data-id]', main).slice(-rowLimit)) {
     const id = el.getAttribute('data-id');
@@ -46,7 +49,7 @@ if (main) {
     messages.push(m);
   }
 }
-const unread = paneSide
+const unread = paneSide && readUnread
   ? qa('div[role="row"]', paneSide)
       .map((row, index) => {
         const label = qa('span[aria-label]', row)
@@ -79,4 +82,5 @@ return {
   phoneInput: !!phoneInput,
   widMd: stored('last-wid-md'),
   wid: stored('last-wid'),
+  modules: wamuxModules,
 };
