@@ -3,9 +3,9 @@
 //! variant of the fake: with the modules, with only the older `getMaybeMeUser`, and DOM only.
 //!
 //! The same scenario runs on each: link; the engine the API shows; a send answered with the id
-//! the fake received once (through the modules without loading a page); a number not on
-//! WhatsApp; delivered then read acks followed by the message's status and signed `message.ack`
-//! webhooks (before anything else opens another chat: the DOM sees acks of the open chat only);
+//! the fake received once (through the modules without loading a page); delivered then read
+//! acks followed by the message's status and signed `message.ack` webhooks (before anything
+//! else opens another chat: the DOM sees acks of the open chat only); a number not on WhatsApp;
 //! an incoming message stored, left unread on the phone through the modules (and read, as the
 //! DOM must, otherwise).
 
@@ -88,24 +88,6 @@ async fn scenario(modules: Modules) {
         assert_eq!(loads_after, loads, "no navigation through the modules");
     }
 
-    fake_post(
-        &fake,
-        "/__fake/invalid-numbers",
-        json!({"numbers": ["5215560000999"]}),
-    )
-    .await;
-    let (code, body) = daemon
-        .post(
-            "/api/sessions/m/send-message",
-            json!({"phoneNumber": "5215560000999", "message": "¿hay alguien?"}),
-        )
-        .await;
-    assert_eq!(
-        (code, body["error"]["code"].as_str()),
-        (422, Some("number_not_on_whatsapp")),
-        "{body}"
-    );
-
     for status in ["delivered", "read"] {
         let (code, body) =
             fake_post(&fake, "/__fake/ack", json!({"id": wa_id, "status": status})).await;
@@ -132,6 +114,24 @@ async fn scenario(modules: Modules) {
         1,
         "still sent once"
     );
+    fake_post(
+        &fake,
+        "/__fake/invalid-numbers",
+        json!({"numbers": ["5215560000999"]}),
+    )
+    .await;
+    let (code, body) = daemon
+        .post(
+            "/api/sessions/m/send-message",
+            json!({"phoneNumber": "5215560000999", "message": "¿hay alguien?"}),
+        )
+        .await;
+    assert_eq!(
+        (code, body["error"]["code"].as_str()),
+        (422, Some("number_not_on_whatsapp")),
+        "{body}"
+    );
+
     let (code, answer) = fake_post(
         &fake,
         "/__fake/incoming",

@@ -674,6 +674,7 @@ async fn a_module_that_disappears_moves_its_capability_to_the_dom_and_back() {
             (*e == WorkerEvent::Engine(dom_send)).then_some(())
         })
         .await;
+    assert_eq!(worker.expect_ready(secs(30)).await, PHONE);
     let loads = fake.page_loads().await;
     let second = worker
         .send_text(2, FRIEND, "por el DOM")
