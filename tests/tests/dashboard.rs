@@ -252,6 +252,7 @@ return {
   phone: text('.phone'),
   memory: text('.memory'),
   restarts: text('.restarts'),
+  engine: text('.engine'),
   lastError: text('.last-error'),
   badges: card.querySelector('.badges').textContent,
   qrSrc: src,
@@ -416,6 +417,12 @@ async fn a_person_creates_links_assigns_and_deletes_a_session_without_reloading(
         .await;
     eprintln!("WORKING on the page {:?} after the scan", scanned.elapsed());
     assert_eq!(card["qrSrc"], Value::Null, "no QR once linked: {card}");
+    browser
+        .until("the card to show the engine", || async {
+            let card = browser.card(&id).await;
+            (card["engine"] == "modules").then_some(())
+        })
+        .await;
     browser
         .until("the statistics to count it WORKING", || async {
             (browser.shown_text("#stat-WORKING").await.as_deref() == Some("1")).then_some(())

@@ -392,6 +392,18 @@ async fn a_worker_whose_log_pipe_broke_still_stops_on_sigterm() {
     assert_no_process_on(&worker.profile, Duration::from_secs(5)).await;
 }
 
+/// Kills `worker` (its browser with it) in the middle of whatever it does, and starts the next
+/// one on the same profile, linked.
+async fn killed_and_restarted(worker: Worker, url: &str, profile: &std::path::Path) -> Worker {
+    drop(worker);
+    assert_no_process_on(profile, secs(10)).await;
+    let mut launch = Launch::new(url);
+    launch.profile = Some(profile);
+    let mut worker = Worker::start(launch).await;
+    assert_eq!(worker.expect_ready(secs(60)).await, PHONE);
+    worker
+}
+
 /// Starts a worker on `profile` and links it by a QR scan.
 async fn linked_worker(fake: &Fake, launch: Launch<'_>) -> Worker {
     let mut worker = Worker::start(launch).await;
@@ -441,13 +453,7 @@ async fn a_resumed_send_finds_the_message_that_went_out_and_acks_follow() {
     let sent = sent_eventually(&fake, 1).await;
     assert_eq!(sent[0]["status"], "pending", "killed before it shows Sent");
     let first_id = sent[0]["id"].as_str().unwrap().to_owned();
-    drop(worker);
-    assert_no_process_on(&profile, secs(10)).await;
-
-    let mut launch = Launch::new(&url);
-    launch.profile = Some(&profile);
-    let mut worker = Worker::start(launch).await;
-    assert_eq!(worker.expect_ready(secs(60)).await, PHONE);
+    let mut worker = killed_and_restarted(worker, &url, &profile).await;
     let (outcome, again) = worker.send(1, FRIEND, text, Some(attempt)).await;
     assert_eq!(outcome.expect("found").message_id, first_id);
     assert_eq!(again, None, "nothing was sent");
@@ -582,13 +588,7 @@ async fn a_planned_id_makes_a_resumed_send_through_the_modules_go_out_once() {
     let sent = sent_eventually(&fake, 1).await;
     assert_eq!(sent[0]["id"], json!(planned));
     assert_eq!(sent[0]["status"], "pending", "killed before it is sent");
-    drop(worker);
-    assert_no_process_on(&profile, secs(10)).await;
-
-    let mut launch = Launch::new(&url);
-    launch.profile = Some(&profile);
-    let mut worker = Worker::start(launch).await;
-    assert_eq!(worker.expect_ready(secs(60)).await, PHONE);
+    let mut worker = killed_and_restarted(worker, &url, &profile).await;
     let (outcome, again) = worker.send(1, FRIEND, text, Some(attempt)).await;
     assert_eq!(outcome.expect("found").message_id, planned);
     assert_eq!(again, None, "found in the page, nothing sent");
