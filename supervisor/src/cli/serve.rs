@@ -38,7 +38,7 @@ pub struct ServeArgs {
     /// chromedriver [default: found on PATH or in /usr/lib/chromium/]
     #[arg(long, env = "WAMUX_CHROMEDRIVER")]
     chromedriver: Option<PathBuf>,
-    /// Chromium [default: /usr/lib/chromium/chromium, else found on PATH]
+    /// Chromium [default: /usr/lib/chromium/chromium-headless-shell, else /usr/lib/chromium/chromium, else found on PATH]
     #[arg(long, env = "WAMUX_CHROMIUM")]
     chromium: Option<PathBuf>,
     /// The worker binary [default: wamux-worker beside wamux, else on PATH]

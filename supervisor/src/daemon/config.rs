@@ -145,12 +145,23 @@ pub fn default_chromedriver() -> Option<PathBuf> {
         .or_else(|| find_executable(&["/usr/lib/chromium/chromedriver"], &[]))
 }
 
-/// Chromium: Debian's real binary first, because `/usr/bin/chromium` is a shell wrapper that
-/// adds flags of its own and is one more process to track.
+/// Chromium: its headless shell where installed (Debian's `chromium-headless-shell`, the old
+/// headless mode), which takes about half the memory and CPU of the full browser and shows the
+/// first QR code in half the time (measured with five sessions on the fake WhatsApp Web), else
+/// the full browser. Debian's real binaries first, because `/usr/bin/chromium` is a shell
+/// wrapper that adds flags of its own and is one more process to track.
 pub fn default_chromium() -> Option<PathBuf> {
     find_executable(
-        &["/usr/lib/chromium/chromium"],
-        &["chromium", "chromium-browser", "google-chrome"],
+        &[
+            "/usr/lib/chromium/chromium-headless-shell",
+            "/usr/lib/chromium/chromium",
+        ],
+        &[
+            "chromium-headless-shell",
+            "chromium",
+            "chromium-browser",
+            "google-chrome",
+        ],
     )
 }
 

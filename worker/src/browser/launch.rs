@@ -6,7 +6,10 @@
 //! 2. Poll chromedriver's `/status` until it says ready.
 //! 3. Open a WebDriver session: chromedriver launches Chromium on the session's profile, with a
 //!    desktop user agent (the page refuses `HeadlessChrome`) and, in an isolated worker, the
-//!    worker's SOCKS5 proxy for every connection.
+//!    worker's SOCKS5 proxy for every connection. `chromium-headless-shell` (the old headless
+//!    mode, about half the memory) opens no page of its own, and chromedriver gives up with
+//!    "unable to discover open pages" without one: it is started through a launcher in the
+//!    profile that adds `about:blank` ([`launcher`]).
 //! 4. At the end, `GET /shutdown` makes chromedriver close Chromium cleanly (which writes
 //!    localStorage to disk, keeping a fresh link) and exit; the caller then gives the browser's
 //!    processes a moment to finish and kills what is left of the group.
@@ -130,10 +133,55 @@ impl Chromedriver {
     }
 }
 
+/// Where the launcher of a headless shell lives: in the profile, so that it goes with it.
+const LAUNCHER_NAME: &str = ".wamux-headless-shell";
+
+/// Whether `chromium` is `chromium-headless-shell` (or `chrome-headless-shell`), by its name or
+/// the name it links to.
+pub fn is_headless_shell(chromium: &std::path::Path) -> bool {
+    let named = |path: &std::path::Path| {
+        path.file_name()
+            .and_then(|name| name.to_str())
+            .is_some_and(|name| name.contains("headless-shell") || name.contains("headless_shell"))
+    };
+    named(chromium) || std::fs::canonicalize(chromium).is_ok_and(|real| named(&real))
+}
+
+/// The binary chromedriver is to start: Chromium itself, or for a headless shell a launcher
+/// script in the profile (mode 0700, as the profile) that starts the shell on `about:blank`.
+pub fn launcher(options: &BrowserOptions) -> Result<PathBuf> {
+    if !is_headless_shell(&options.chromium) {
+        return Ok(options.chromium.clone());
+    }
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let shell = options
+        .chromium
+        .display()
+        .to_string()
+        .replace('\'', "'\\''");
+    let script = format!(
+        "#!/bin/sh\n# chromedriver starts the headless shell without a page, and needs one.\n\
+         exec '{shell}' \"$@\" about:blank\n"
+    );
+    let path = options.profile_dir.join(LAUNCHER_NAME);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o700)
+        .open(&path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    std::io::Write::write_all(&mut file, script.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o700))?;
+    Ok(path)
+}
+
 /// Opens the WebDriver session, which launches Chromium.
 pub async fn open_session(port: u16, options: &BrowserOptions) -> Result<Driver> {
+    let binary = launcher(options)?;
     let mut builder = ClientBuilder::new(HttpConnector::new());
-    builder.capabilities(capabilities(options));
+    builder.capabilities(capabilities(options, &binary));
     let client = timeout_at(
         options.start_deadline,
         builder.connect(&format!("http://127.0.0.1:{port}")),
@@ -144,9 +192,13 @@ pub async fn open_session(port: u16, options: &BrowserOptions) -> Result<Driver>
     Ok(Driver::new(client, options.webdriver_timeout))
 }
 
-fn capabilities(options: &BrowserOptions) -> serde_json::Map<String, Value> {
+fn capabilities(
+    options: &BrowserOptions,
+    binary: &std::path::Path,
+) -> serde_json::Map<String, Value> {
     let mut args = Vec::new();
-    if options.headless {
+    // The headless shell is headless by itself and knows no `--headless=new`.
+    if options.headless && !is_headless_shell(&options.chromium) {
         args.push("--headless=new".to_owned());
     }
     if options.no_sandbox {
@@ -180,7 +232,7 @@ fn capabilities(options: &BrowserOptions) -> serde_json::Map<String, Value> {
         "unhandledPromptBehavior": "accept",
         "timeouts": { "pageLoad": page_load_ms },
         "goog:chromeOptions": {
-            "binary": options.chromium.display().to_string(),
+            "binary": binary.display().to_string(),
             "args": args,
         },
     });
@@ -296,5 +348,68 @@ mod tests {
                 .as_deref(),
             Some("rest")
         );
+    }
+
+    fn options(chromium: &str, profile: &std::path::Path) -> BrowserOptions {
+        BrowserOptions {
+            chromedriver: "/usr/bin/chromedriver".into(),
+            chromium: chromium.into(),
+            profile_dir: profile.to_owned(),
+            user_agent: "Mozilla/5.0".into(),
+            headless: true,
+            no_sandbox: false,
+            start_deadline: Instant::now(),
+            webdriver_timeout: Duration::from_secs(60),
+            proxy_port: None,
+        }
+    }
+
+    fn args(caps: &serde_json::Map<String, Value>) -> Vec<String> {
+        caps["goog:chromeOptions"]["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn the_headless_shell_starts_through_a_launcher_that_opens_a_page() {
+        use std::os::unix::fs::PermissionsExt;
+        let profile =
+            std::env::temp_dir().join(format!("wamux-launch-test-{}", std::process::id()));
+        std::fs::create_dir_all(&profile).unwrap();
+
+        let full = options("/usr/lib/chromium/chromium", &profile);
+        assert!(!is_headless_shell(&full.chromium));
+        assert_eq!(
+            launcher(&full).unwrap(),
+            full.chromium,
+            "the full browser as it is"
+        );
+        assert!(args(&capabilities(&full, &full.chromium)).contains(&"--headless=new".to_owned()));
+
+        let shell = options("/opt/it's here/chromium-headless-shell", &profile);
+        assert!(is_headless_shell(&shell.chromium));
+        assert!(is_headless_shell(std::path::Path::new(
+            "/x/chrome-headless-shell"
+        )));
+        let path = launcher(&shell).unwrap();
+        assert_eq!(path, profile.join(LAUNCHER_NAME));
+        let script = std::fs::read_to_string(&path).unwrap();
+        assert!(script.starts_with("#!/bin/sh\n"), "{script}");
+        assert!(
+            script.contains("exec '/opt/it'\\''s here/chromium-headless-shell' \"$@\" about:blank"),
+            "{script}"
+        );
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        let caps = capabilities(&shell, &path);
+        assert!(!args(&caps).iter().any(|a| a.starts_with("--headless")));
+        assert_eq!(
+            caps["goog:chromeOptions"]["binary"],
+            json!(path.display().to_string())
+        );
+        std::fs::remove_dir_all(&profile).unwrap();
     }
 }

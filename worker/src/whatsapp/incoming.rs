@@ -219,6 +219,11 @@ impl Unstored {
         }
     }
 
+    /// Whether every message reported has been stored.
+    pub fn is_empty(&self) -> bool {
+        self.waiting.is_empty()
+    }
+
     /// The supervisor stored the message: it is not reported again.
     pub fn stored(&mut self, message_id: &str) {
         if let Some(i) = self

@@ -2,7 +2,8 @@
 //!
 //! 1. Open the web URL; while the site cannot be reached, or the page stays on a loading (or
 //!    browser error) screen for [`STUCK_LOADING`], open it again.
-//! 2. Every [`POLL_INTERVAL`], read one [`Snapshot`] (one WebDriver round trip: the page's
+//! 2. Every [`POLL_INTERVAL`] (every [`IDLE_POLL_INTERVAL`] while linked and idle), read one
+//!    [`Snapshot`] (one WebDriver round trip: the page's
 //!    modules through the hook it installs once per load, then the DOM). Decide which path each
 //!    capability takes on this page load ([`EngineChoice`]) and report it (`Engine`) when it
 //!    changes. Then act on the [`Screen`], from the socket's state where the modules tell it:
@@ -33,7 +34,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 use tokio::sync::mpsc::UnboundedReceiver;
-use tokio::time::{Instant, MissedTickBehavior, interval};
+use tokio::time::{Instant, sleep_until};
 use tracing::{debug, info, warn};
 use wamux_proto::{Attempt, EnginePath, Engines, SendError, SupervisorCommand, WorkerEvent};
 
@@ -44,6 +45,9 @@ use super::{module_send, pairing, send};
 use crate::browser::webdriver::{Driver, DriverError};
 use crate::process::link::EventSink;
 
+/// How often an idle linked session looks at its page: the modules queue what happens
+/// meanwhile, and a command is taken up at once whatever the interval.
+const IDLE_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// Unreadable snapshots in a row (about 15 s of them) before the page counts as broken.
 const MAX_UNREADABLE_POLLS: u32 = 60;
 /// How often a click the page did not answer (reload QR, "Use here") is tried again.
@@ -88,8 +92,7 @@ pub async fn run(
         deferred: VecDeque::new(),
     };
     session.open_home().await?;
-    let mut ticker = interval(POLL_INTERVAL);
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut next_poll = Instant::now();
     loop {
         if let Some(command) = session.deferred.pop_front() {
             session.run_command(command, commands).await?;
@@ -98,7 +101,10 @@ pub async fn run(
         tokio::select! {
             biased;
             Some(command) = commands.recv() => session.run_command(command, commands).await?,
-            _ = ticker.tick() => session.poll().await?,
+            () = sleep_until(next_poll) => {
+                session.poll().await?;
+                next_poll = Instant::now() + session.poll_every();
+            }
         }
     }
 }
@@ -159,6 +165,21 @@ impl Session<'_> {
                 self.navigate_at = Some(Instant::now() + NAVIGATION_RETRY);
                 Ok(())
             }
+        }
+    }
+
+    /// The pause before the next poll: long while linked with nothing going on, short while
+    /// the page changes (a QR to show, a load, a conflict, messages to report again).
+    fn poll_every(&self) -> Duration {
+        let idle = self.linked.is_some()
+            && self.ready_reported
+            && self.conflict_click.is_none()
+            && self.loading_since.is_none()
+            && self.unstored.is_empty();
+        if idle {
+            IDLE_POLL_INTERVAL
+        } else {
+            POLL_INTERVAL
         }
     }
 
