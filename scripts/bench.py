@@ -374,7 +374,7 @@ def run(args, tmp, held):
         if time.monotonic() - t0 > 30:
             raise RuntimeError("wamux does not answer GET /health")
         time.sleep(0.1)
-    log(f"wamux serve on {api}, flags added: {' '.join(extra)}")
+    log(f"wamux serve on {api}, extra flags: {' '.join(extra)}")
 
     sessions = [{"index": i, "id": f"bench{i + 1}", "phone": str(5215590000001 + i)}
                 for i in range(args.sessions)]

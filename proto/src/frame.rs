@@ -97,7 +97,7 @@ mod tests {
     use super::*;
     use crate::{
         Attempt, EnginePath, Engines, Hello, HelloReply, IncomingMessage, SendError, SentMessage,
-        SupervisorCommand, WorkerEvent,
+        StartStep, SupervisorCommand, WorkerEvent,
     };
 
     async fn encode<T: Serialize>(message: &T) -> Vec<u8> {
@@ -162,6 +162,7 @@ mod tests {
                     planned: Some("3EB0PLANNED".into()),
                 },
             },
+            WorkerEvent::StartStep(StartStep::FirstScreen),
             WorkerEvent::Engine(Engines {
                 send: EnginePath::Modules,
                 ..Engines::DOM

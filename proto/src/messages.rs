@@ -64,6 +64,8 @@ pub enum HelloReply {
 pub enum WorkerEvent {
     /// The browser is being launched or the page is loading: no screen is known yet.
     Starting,
+    /// A step of the worker's start that only the worker sees, for the start's timings.
+    StartStep(StartStep),
     /// chromedriver and Chromium run; their pids, for observability and memory sampling.
     BrowserStarted {
         chromedriver_pid: u32,
@@ -107,6 +109,7 @@ impl WorkerEvent {
     pub fn name(&self) -> &'static str {
         match self {
             WorkerEvent::Starting => "Starting",
+            WorkerEvent::StartStep(_) => "StartStep",
             WorkerEvent::BrowserStarted { .. } => "BrowserStarted",
             WorkerEvent::Qr { .. } => "Qr",
             WorkerEvent::QrExpired => "QrExpired",
@@ -122,6 +125,17 @@ impl WorkerEvent {
             WorkerEvent::Fatal { .. } => "Fatal",
         }
     }
+}
+
+/// The steps of a start that happen inside the worker, each reported once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StartStep {
+    /// chromedriver answers on its port.
+    ChromedriverReady,
+    /// The first navigation to WhatsApp Web returned.
+    FirstNavigation,
+    /// The page first showed a screen other than the loading one.
+    FirstScreen,
 }
 
 /// What identifies a message after a crash, recorded before it may go out.

@@ -163,6 +163,16 @@ async fn events_arrive_in_order_and_metrics_count_sends() {
         1.0
     );
     assert!(after["wamux_session_memory_bytes{session=\"ev\"}"] >= 0.0);
+    // Two workers started (ev and other), each phase timed once per worker; only ev linked.
+    let phase = |p: &str| after[&format!("wamux_start_phase_seconds_count{{phase=\"{p}\"}}")];
+    for p in ["connected", "browser_session", "first_qr"] {
+        assert_eq!(phase(p), 2.0, "{p}");
+    }
+    assert_eq!(phase("linked"), 1.0);
+    assert!(
+        after["wamux_start_phase_seconds_sum{phase=\"first_qr\"}"]
+            >= after["wamux_start_phase_seconds_sum{phase=\"connected\"}"]
+    );
 
     let sent = eventually("the messageSent event", DEADLINE, || {
         std::future::ready(

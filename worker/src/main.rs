@@ -42,7 +42,7 @@ use nix::sys::signal::Signal;
 use nix::unistd::{Pid, getpgrp, getpid, getppid, setpgid};
 use tokio::time::Instant;
 use tracing::{error, info, warn};
-use wamux_proto::WorkerEvent;
+use wamux_proto::{StartStep, WorkerEvent};
 
 use crate::browser::launch::{self, BrowserOptions, Chromedriver};
 use crate::process::args::{self, Args};
@@ -183,6 +183,9 @@ async fn run(args: Args, namespace: Option<Result<netns::Entered>>) -> Result<Ex
             Err(err) => return fail(&mut events, None, err).await,
         },
     };
+    events
+        .send(WorkerEvent::StartStep(StartStep::ChromedriverReady))
+        .await;
 
     let session_options = SessionOptions {
         web_url: args.web_url.trim_end_matches('/').to_owned(),

@@ -246,6 +246,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         }),
     );
     state.metrics.write_latency(&mut out);
+    state.metrics.write_start_phases(&mut out);
     (
         [(
             header::CONTENT_TYPE,

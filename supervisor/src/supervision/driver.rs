@@ -21,9 +21,12 @@ use tokio::process::Child;
 use tokio::sync::{AcquireError, OwnedMutexGuard, OwnedSemaphorePermit, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use wamux_proto::{Attempt, FrameError, SupervisorCommand, WorkerEvent, read_frame, write_frame};
+use wamux_proto::{
+    Attempt, FrameError, StartStep, SupervisorCommand, WorkerEvent, read_frame, write_frame,
+};
 
 use crate::daemon::config::DataDir;
+use crate::daemon::metrics::{StartClock, StartPhase};
 use crate::messaging::inbox::Inbox;
 use crate::messaging::outbox::send_command;
 use crate::process::kill::Group;
@@ -80,6 +83,8 @@ struct Worker {
     reader: Option<JoinHandle<()>>,
     /// Set once `child.wait()` returned, so it is not polled again.
     exited: bool,
+    /// The phases of its start reached so far.
+    start: StartClock,
 }
 
 struct Driver {
@@ -193,6 +198,7 @@ impl Driver {
                 }));
                 worker.writer = Some(writer);
                 worker.frames = Some(rx);
+                self.reached(StartPhase::Connected);
                 Some(Input::Connected)
             }
             Woke::Frame(Some(Ok(Some(event)))) => self.event(event).await,
@@ -264,10 +270,19 @@ impl Driver {
         let session = self.session.clone();
         match event {
             WorkerEvent::Starting => None,
+            WorkerEvent::StartStep(step) => {
+                self.reached(match step {
+                    StartStep::ChromedriverReady => StartPhase::ChromedriverReady,
+                    StartStep::FirstNavigation => StartPhase::FirstNavigation,
+                    StartStep::FirstScreen => StartPhase::FirstScreen,
+                });
+                None
+            }
             WorkerEvent::BrowserStarted {
                 chromedriver_pid,
                 browser_pid,
             } => {
+                self.reached(StartPhase::BrowserSession);
                 tracing::info!(chromedriver_pid, ?browser_pid, "browser started");
                 if let Some(worker) = self.worker.as_mut() {
                     worker.group.remember(chromedriver_pid);
@@ -283,6 +298,7 @@ impl Driver {
             }
             WorkerEvent::Qr { payload } => {
                 tracing::info!("new QR code on show");
+                self.reached(StartPhase::FirstQr);
                 // The status first, so that readers see SCAN_QR_CODE before the code.
                 self.feed(Input::Page(PageEvent::Qr)).await;
                 session.update(|s| s.qr = Some(payload.clone()));
@@ -301,6 +317,7 @@ impl Driver {
             }
             WorkerEvent::Ready { phone_number } => {
                 tracing::info!(phone = %phone_number, "linked and ready");
+                self.reached(StartPhase::Linked);
                 session.update(|s| {
                     s.phone_number = Some(phone_number.clone());
                     s.pairing_code = None;
@@ -608,8 +625,24 @@ impl Driver {
             frames: None,
             reader: None,
             exited: false,
+            start: StartClock::new(std::time::Instant::now()),
         });
         None
+    }
+
+    /// The worker reached `phase` of its start: logged and timed, once per worker.
+    fn reached(&mut self, phase: StartPhase) {
+        let Some(worker) = self.worker.as_mut() else {
+            return;
+        };
+        if let Some(took) = worker.start.reach(phase, std::time::Instant::now()) {
+            tracing::info!(
+                phase = phase.label(),
+                after_ms = took.as_millis() as u64,
+                "start phase reached"
+            );
+            self.ctx.metrics.record_start_phase(phase, took);
+        }
     }
 
     /// Ends the worker's process group: a shutdown command and the grace period first when

@@ -36,7 +36,9 @@ use anyhow::{Context, Result, anyhow};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::{Instant, sleep_until};
 use tracing::{debug, info, warn};
-use wamux_proto::{Attempt, EnginePath, Engines, SendError, SupervisorCommand, WorkerEvent};
+use wamux_proto::{
+    Attempt, EnginePath, Engines, SendError, StartStep, SupervisorCommand, WorkerEvent,
+};
 
 use super::incoming::{self, Inbox, SeenIds, Step, Unstored};
 use super::modules::{self, EngineChoice, ModuleFacts};
@@ -85,6 +87,8 @@ pub async fn run(
         navigate_at: None,
         loading_since: None,
         inbox: Inbox::default(),
+        navigated: false,
+        screen_seen: false,
         engines: EngineChoice::default(),
         reported: SeenIds::default(),
         unstored: Unstored::default(),
@@ -138,6 +142,10 @@ struct Session<'a> {
     /// Since when the page shows nothing recognisable.
     loading_since: Option<Instant>,
     inbox: Inbox,
+    /// Whether a navigation to the site, and a screen other than the loading one, were seen:
+    /// each is a step of the start, reported once.
+    navigated: bool,
+    screen_seen: bool,
     /// Which path each capability takes on the page on show.
     engines: EngineChoice,
     /// The incoming messages the modules told of, so that a page load's catch-up does not
@@ -158,7 +166,15 @@ impl Session<'_> {
         self.loading_since = None;
         self.navigate_at = None;
         match self.driver.goto(&self.options.web_url).await {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                if !self.navigated {
+                    self.navigated = true;
+                    self.events
+                        .send(WorkerEvent::StartStep(StartStep::FirstNavigation))
+                        .await;
+                }
+                Ok(())
+            }
             Err(err) if err.is_fatal() => Err(err).context("cannot open WhatsApp Web"),
             Err(err) => {
                 warn!(url = %self.options.web_url, "cannot open WhatsApp Web, will retry: {err}");
@@ -224,6 +240,12 @@ impl Session<'_> {
         };
         if let Some(facts) = &snap.modules {
             self.take_events(facts, engines).await;
+        }
+        if screen != Screen::Loading && !self.screen_seen {
+            self.screen_seen = true;
+            self.events
+                .send(WorkerEvent::StartStep(StartStep::FirstScreen))
+                .await;
         }
         if screen == Screen::Loading {
             let since = *self.loading_since.get_or_insert_with(Instant::now);
