@@ -1049,5 +1049,8 @@ async fn a_session_shows_its_engine_once_the_worker_tells() {
         json!({"state": "dom", "incoming": "dom", "acks": "dom", "send": "dom"}),
         "a later report replaces it"
     );
+    // The list is kept between requests only while nothing changes.
+    let (_, list) = api.get("/api/sessions").await;
+    assert_eq!(list["sessions"][0]["engine"], dom["engine"], "{list}");
     api.stop().await;
 }

@@ -41,9 +41,27 @@ use crate::store::Store;
 /// Request bodies larger than this are refused with 413 before they are read whole.
 pub const MAX_BODY: usize = 64 * 1024;
 
-/// What the API may use of the daemon, and nothing more.
+/// What the API may use of the daemon, and nothing more. Every request's handler and
+/// middleware take a copy: one reference count, not one per part.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl AppState {
+    pub fn new(parts: AppParts) -> Self {
+        AppState(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+pub struct AppParts {
     pub sessions: Arc<Registry>,
     pub assignments: Arc<Assignments>,
     pub events: EventBus,
@@ -54,6 +72,7 @@ pub struct AppState {
     pub store: Arc<Store>,
     pub settings: Arc<Settings>,
     pub started: Instant,
+    pub list_cache: sessions::ListCache,
     /// Cancelled when the daemon stops, so that endless responses (event streams) end and the
     /// graceful shutdown of the HTTP server is not held up by them.
     pub shutdown: CancellationToken,

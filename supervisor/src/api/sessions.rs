@@ -2,6 +2,7 @@
 //! restore and delete. Sending is in `messages`.
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 
 use super::query::Query;
@@ -13,6 +14,7 @@ use serde_json::{Value, json};
 use super::body::RawBody;
 use super::error::check_session_id;
 use super::{ApiError, AppState};
+use crate::sessions::registry::Revision;
 use crate::sessions::session::{Session, generate_session_id};
 
 pub(super) fn session(state: &AppState, id: &str) -> Result<std::sync::Arc<Session>, ApiError> {
@@ -52,12 +54,39 @@ pub async fn create(State(state): State<AppState>, body: RawBody) -> Result<Resp
     Ok((StatusCode::CREATED, [(header::LOCATION, base)], Json(body)).into_response())
 }
 
-pub async fn list(State(state): State<AppState>) -> Json<Value> {
-    let sessions: Vec<_> = state.sessions.list().iter().map(|s| s.view()).collect();
-    Json(json!({
-        "stats": super::system::session_totals(&state, &sessions),
-        "sessions": sessions,
-    }))
+/// The last body of `GET /api/sessions` and the [`Revision`] it was built at: dashboards and
+/// monitors ask for it often, and it changes only when a session does.
+#[derive(Default)]
+pub struct ListCache(std::sync::Mutex<Option<(Revision, Bytes)>>);
+
+pub async fn list(State(state): State<AppState>) -> Response {
+    // Read before building: a change made meanwhile gives the next request another revision.
+    let revision = state.sessions.revision();
+    let cached = state
+        .list_cache
+        .0
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .filter(|(at, _)| *at == revision)
+        .map(|(_, body)| body.clone());
+    let body = match cached {
+        Some(body) => body,
+        None => {
+            let sessions: Vec<_> = state.sessions.list().iter().map(|s| s.view()).collect();
+            let body = Bytes::from(
+                serde_json::to_vec(&json!({
+                    "stats": super::system::session_totals(&state, &sessions),
+                    "sessions": sessions,
+                }))
+                .expect("JSON values serialize"),
+            );
+            *state.list_cache.0.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some((revision, body.clone()));
+            body
+        }
+    };
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 pub async fn restore(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {

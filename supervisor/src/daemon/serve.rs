@@ -26,7 +26,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{AppState, Doors, Settings, app};
+use crate::api::{AppParts, AppState, Doors, Settings, app};
 use crate::daemon::config::{DataDir, ServeConfig};
 use crate::daemon::lock::DataDirLock;
 use crate::egress::{self, Egress, isolation::Isolation};
@@ -241,7 +241,7 @@ pub fn assemble(
         ctx.store.clone(),
         ctx.events.clone(),
     ));
-    let state = AppState {
+    let state = AppState::new(AppParts {
         sessions: sessions.clone(),
         assignments: assignments.clone(),
         events: ctx.events.clone(),
@@ -260,8 +260,9 @@ pub fn assemble(
             ),
         }),
         started: ctx.started,
+        list_cache: Default::default(),
         shutdown: stop_streams,
-    };
+    });
     Parts {
         ctx,
         sessions,

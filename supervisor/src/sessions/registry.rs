@@ -38,7 +38,17 @@ pub enum RegistryError {
 pub struct Registry {
     ctx: Arc<Context>,
     sessions: Mutex<HashMap<String, Arc<Session>>>,
+    /// Counts sessions added and removed (see [`Registry::revision`]).
+    membership: std::sync::atomic::AtomicU64,
     tasks: TaskTracker,
+}
+
+/// What the list of sessions looked like: equal revisions, equal lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Revision {
+    membership: u64,
+    /// The sum of the sessions' own revisions, each of which only grows.
+    states: u64,
 }
 
 /// A stored proxy URL as the API shows it.
@@ -63,6 +73,7 @@ impl Registry {
         Registry {
             ctx,
             sessions: Mutex::new(HashMap::new()),
+            membership: std::sync::atomic::AtomicU64::new(0),
             tasks: TaskTracker::new(),
         }
     }
@@ -145,6 +156,8 @@ impl Registry {
         let (session, control) = Session::new(id.clone(), created_at, state);
         let session = Arc::new(session);
         table.insert(id.clone(), session.clone());
+        self.membership
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
         let span = tracing::info_span!("session", session = %id);
         self.tasks.spawn(
             run_session(self.ctx.clone(), session.clone(), control, initial).instrument(span),
@@ -157,6 +170,16 @@ impl Registry {
             .get(id)
             .cloned()
             .ok_or_else(|| RegistryError::NotFound(id.to_owned()))
+    }
+
+    /// Where the list of sessions and their states stand: read before building something
+    /// from [`Registry::list`], and it tells whether that is still what the list shows.
+    pub fn revision(&self) -> Revision {
+        let table = self.table();
+        Revision {
+            membership: self.membership.load(std::sync::atomic::Ordering::Acquire),
+            states: table.values().map(|s| s.revision()).sum(),
+        }
     }
 
     /// Every session, oldest first.
@@ -197,6 +220,8 @@ impl Registry {
     pub async fn delete(&self, id: &str) -> Result<(), RegistryError> {
         self.ask(id, |reply| Control::Delete { reply }).await?;
         self.table().remove(id);
+        self.membership
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
         self.ctx.store.unassign_session(id)?;
         tracing::info!(session = %id, "session deleted");
         self.ctx.events.publish(id, EventKind::Deleted);

@@ -2,6 +2,7 @@
 //! channel through which the API asks its supervising task for things.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
@@ -189,6 +190,8 @@ pub struct Session {
     pub id: String,
     pub created_at: i64,
     state: Mutex<SessionState>,
+    /// Counts the changes of `state`, so that what is built from it can be kept until then.
+    revision: AtomicU64,
     control: mpsc::UnboundedSender<Control>,
 }
 
@@ -224,6 +227,7 @@ impl Session {
             id,
             created_at,
             state: Mutex::new(initial),
+            revision: AtomicU64::new(0),
             control,
         };
         (session, rx)
@@ -235,7 +239,15 @@ impl Session {
 
     /// Changes the state under the lock; the closure must not block.
     pub fn update<R>(&self, f: impl FnOnce(&mut SessionState) -> R) -> R {
-        f(&mut self.lock())
+        let mut state = self.lock();
+        let result = f(&mut state);
+        self.revision.fetch_add(1, Ordering::Release);
+        result
+    }
+
+    /// How many times the state has changed: equal revisions, equal views.
+    pub fn revision(&self) -> u64 {
+        self.revision.load(Ordering::Acquire)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, SessionState> {
