@@ -53,9 +53,9 @@ pub struct ServeArgs {
     /// Seconds a send may take before it is reported as timed out.
     #[arg(long, env = "WAMUX_SEND_TIMEOUT", default_value_t = 60)]
     send_timeout: u64,
-    /// How many browsers may launch at once; the other sessions queue.
-    #[arg(long, env = "WAMUX_MAX_STARTING", default_value_t = 2)]
-    max_starting: usize,
+    /// How many browsers may launch at once; the other sessions queue [default: 4 per core]
+    #[arg(long, env = "WAMUX_MAX_STARTING")]
+    max_starting: Option<usize>,
     /// Recycle a session whose processes use more memory than this (PSS), e.g. 800M or 1G.
     #[arg(long, env = "WAMUX_MAX_SESSION_MEMORY", default_value = "800M", value_parser = config::parse_bytes)]
     max_session_memory: u64,
@@ -186,7 +186,10 @@ impl ServeArgs {
             webdriver_timeout: Duration::from_secs(self.webdriver_timeout),
             send_timeout: Duration::from_secs(self.send_timeout),
             stop_grace: Duration::from_secs(10),
-            max_starting: self.max_starting.max(1),
+            max_starting: self
+                .max_starting
+                .unwrap_or_else(config::default_max_starting)
+                .max(1),
             max_session_memory: self.max_session_memory,
             recycle_after: self.recycle_after,
             watch_interval: self.watch_interval,

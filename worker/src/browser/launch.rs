@@ -34,6 +34,8 @@ use tracing::{debug, info, warn};
 use super::webdriver::Driver;
 
 const PORT_ATTEMPTS: u32 = 5;
+/// How often chromedriver's `/status` is asked while it starts (it is up in about 0.1 s).
+const READY_POLL: Duration = Duration::from_millis(20);
 /// Bound on one request to chromedriver's own endpoints (`/status`, `/shutdown`).
 const HTTP_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a killed chromedriver may take to be reaped.
@@ -91,7 +93,7 @@ impl Chromedriver {
                     info!(port, pid, "chromedriver ready");
                     return Ok(Chromedriver { child, port, pid });
                 }
-                sleep(Duration::from_millis(100)).await;
+                sleep(READY_POLL).await;
             }
         }
         bail!("chromedriver exited on each of {PORT_ATTEMPTS} ports tried (last: {last_exit})")

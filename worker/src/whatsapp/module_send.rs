@@ -26,7 +26,7 @@ use tokio::time::{Instant, sleep, timeout_at};
 use tracing::{debug, info, warn};
 use wamux_proto::{Attempt, SendError, SentMessage};
 
-use super::page::{self, ModuleCall, POLL_INTERVAL};
+use super::page::{self, FLOW_POLL_INTERVAL, ModuleCall};
 use super::send::{Link, Message, Outcome};
 use crate::browser::webdriver::{Driver, DriverError};
 
@@ -164,7 +164,7 @@ async fn wait_sent(
             }
             _ => {}
         }
-        sleep(POLL_INTERVAL).await;
+        sleep(FLOW_POLL_INTERVAL).await;
         match page::call(driver, ModuleCall::Ack(&serialized)).await {
             Ok(Value::Number(n)) => {
                 held_at = Instant::now();
@@ -195,7 +195,7 @@ async fn step(
                 Ok(value) => value,
                 Err(err) if !err.is_fatal() => {
                     debug!("the page cannot run the send yet: {err}");
-                    sleep(POLL_INTERVAL).await;
+                    sleep(FLOW_POLL_INTERVAL).await;
                     continue;
                 }
                 Err(err) => return Err(err),
@@ -204,7 +204,7 @@ async fn step(
             .map_err(|err| DriverError::Page(format!("unreadable send answer: {err}")))?;
         if let Some(state) = answer.not_ready {
             debug!(state, "waiting for the app before sending");
-            sleep(POLL_INTERVAL).await;
+            sleep(FLOW_POLL_INTERVAL).await;
             continue;
         }
         if let Some(piece) = answer.missing {

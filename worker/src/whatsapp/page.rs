@@ -17,8 +17,11 @@ use serde_json::{Value, json};
 use super::modules::ModuleFacts;
 use crate::browser::webdriver::{Driver, DriverError};
 
-/// How often the page is looked at while waiting for it.
+/// How often the session looks at its page while nothing is expected of it.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
+/// How often a flow looks at the page while it waits for the answer to what it did (a send, a
+/// pairing code, the first screen after a load): that wait is what a person sees.
+pub const FLOW_POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Gathers the page's facts: first what its own modules tell (`scripts/hook.js`, which installs
 /// itself once per page load), then the DOM (`scripts/snapshot.js`). `arguments[0]` is how many
@@ -407,7 +410,7 @@ pub async fn snapshot_with_rows(driver: &Driver, rows: usize) -> Result<Snapshot
     .await
 }
 
-/// One snapshot after a pause of [`POLL_INTERVAL`]; `None` when the page could not be read
+/// One snapshot after a pause of [`FLOW_POLL_INTERVAL`]; `None` when the page could not be read
 /// this time (a page in the middle of loading), which callers treat as "not yet".
 pub async fn poll(driver: &Driver) -> Result<Option<Snapshot>, DriverError> {
     poll_with_rows(driver, ROWS_PER_POLL).await
@@ -415,7 +418,7 @@ pub async fn poll(driver: &Driver) -> Result<Option<Snapshot>, DriverError> {
 
 /// [`poll`] reading up to `rows` of the open chat's last rows.
 pub async fn poll_with_rows(driver: &Driver, rows: usize) -> Result<Option<Snapshot>, DriverError> {
-    tokio::time::sleep(POLL_INTERVAL).await;
+    tokio::time::sleep(FLOW_POLL_INTERVAL).await;
     match snapshot_with_rows(driver, rows).await {
         Ok(snap) => Ok(Some(snap)),
         Err(err) if !err.is_fatal() => {

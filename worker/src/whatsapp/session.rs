@@ -42,7 +42,10 @@ use wamux_proto::{
 
 use super::incoming::{self, Inbox, SeenIds, Step, Unstored};
 use super::modules::{self, EngineChoice, ModuleFacts};
-use super::page::{self, Delivery, ModuleCall, POLL_INTERVAL, Reading, Screen, Snapshot, Target};
+use super::page::{
+    self, Delivery, FLOW_POLL_INTERVAL, ModuleCall, POLL_INTERVAL, Reading, Screen, Snapshot,
+    Target,
+};
 use super::{module_send, pairing, send};
 use crate::browser::webdriver::{Driver, DriverError};
 use crate::process::link::EventSink;
@@ -184,8 +187,9 @@ impl Session<'_> {
         }
     }
 
-    /// The pause before the next poll: long while linked with nothing going on, short while
-    /// the page changes (a QR to show, a load, a conflict, messages to report again).
+    /// The pause before the next poll: long while linked with nothing going on, shortest until
+    /// the first screen shows (the first QR code is what a person waits for), short otherwise
+    /// (a QR to show, a load, a conflict, messages to report again).
     fn poll_every(&self) -> Duration {
         let idle = self.linked.is_some()
             && self.ready_reported
@@ -194,6 +198,8 @@ impl Session<'_> {
             && self.unstored.is_empty();
         if idle {
             IDLE_POLL_INTERVAL
+        } else if !self.screen_seen {
+            FLOW_POLL_INTERVAL
         } else {
             POLL_INTERVAL
         }
