@@ -392,6 +392,23 @@ async fn a_worker_whose_log_pipe_broke_still_stops_on_sigterm() {
     assert_no_process_on(&worker.profile, Duration::from_secs(5)).await;
 }
 
+/// The phone acknowledges `id` as delivered, then read: the worker reports each once, in order.
+async fn acks_follow(fake: &Fake, worker: &mut Worker, id: &str) {
+    for (status, ack) in [("delivered", Ack::Delivered), ("read", Ack::Read)] {
+        let (code, _) = fake
+            .post("/__fake/ack", json!({"id": id, "status": status}))
+            .await;
+        assert_eq!(code, 200);
+        let got = worker
+            .expect("an Ack", secs(20), |e| match e {
+                WorkerEvent::Ack { message_id, ack } => Some((message_id.clone(), *ack)),
+                _ => None,
+            })
+            .await;
+        assert_eq!(got, (id.to_owned(), ack));
+    }
+}
+
 /// Kills `worker` (its browser with it) in the middle of whatever it does, and starts the next
 /// one on the same profile, linked.
 async fn killed_and_restarted(worker: Worker, url: &str, profile: &std::path::Path) -> Worker {
@@ -471,19 +488,7 @@ async fn a_resumed_send_finds_the_message_that_went_out_and_acks_follow() {
     assert_eq!(sent.len(), 2);
     assert_eq!(sent[1]["id"], json!(second_id));
 
-    for (status, ack) in [("delivered", Ack::Delivered), ("read", Ack::Read)] {
-        let (code, _) = fake
-            .post("/__fake/ack", json!({"id": second_id, "status": status}))
-            .await;
-        assert_eq!(code, 200);
-        let got = worker
-            .expect("an Ack", secs(20), |e| match e {
-                WorkerEvent::Ack { message_id, ack } => Some((message_id.clone(), *ack)),
-                _ => None,
-            })
-            .await;
-        assert_eq!(got, (second_id.clone(), ack));
-    }
+    acks_follow(&fake, &mut worker, &second_id).await;
     worker.command(SupervisorCommand::Shutdown).await;
     assert!(worker.wait_exit(secs(15)).await.success());
     let acks = count(&worker.events, |e| matches!(e, WorkerEvent::Ack { .. }));
@@ -617,19 +622,7 @@ async fn a_planned_id_makes_a_resumed_send_through_the_modules_go_out_once() {
         .collect();
     assert_eq!(ids, [json!(planned), json!("3EB0C0FFEE0000000001")]);
 
-    for (status, ack) in [("delivered", Ack::Delivered), ("read", Ack::Read)] {
-        let (code, _) = fake
-            .post("/__fake/ack", json!({"id": planned, "status": status}))
-            .await;
-        assert_eq!(code, 200);
-        let got = worker
-            .expect("an Ack", secs(20), |e| match e {
-                WorkerEvent::Ack { message_id, ack } => Some((message_id.clone(), *ack)),
-                _ => None,
-            })
-            .await;
-        assert_eq!(got, (planned.clone(), ack));
-    }
+    acks_follow(&fake, &mut worker, &planned).await;
     let chat = fake.chat(PHONE, &format!("{FRIEND}@c.us")).await;
     assert_eq!(
         (&chat["opened"], &chat["seen"]),
