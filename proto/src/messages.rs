@@ -187,6 +187,13 @@ impl Engines {
         acks: EnginePath::Dom,
         send: EnginePath::Dom,
     };
+
+    /// Some capabilities on the page's modules and others on the DOM: the page offers modules
+    /// but lacks some that wamux looks for, so WhatsApp Web has changed under it.
+    pub fn mixed(&self) -> bool {
+        let paths = [self.state, self.incoming, self.acks, self.send];
+        paths.contains(&EnginePath::Modules) && paths.contains(&EnginePath::Dom)
+    }
 }
 
 /// How many outgoing row ids a [`WorkerEvent::SendAttempt`] carries at most.

@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
-use wamux_proto::{EnginePath, Engines};
+use wamux_proto::Engines;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -90,13 +90,6 @@ impl From<Engines> for EngineView {
             send: e.send.as_str(),
         }
     }
-}
-
-/// Some capabilities on the page's modules and others on the DOM: the page offers modules but
-/// lacks some that wamux looks for, so WhatsApp Web has changed under it.
-pub fn engines_mixed(e: &Engines) -> bool {
-    let paths = [e.state, e.incoming, e.acks, e.send];
-    paths.contains(&EnginePath::Modules) && paths.contains(&EnginePath::Dom)
 }
 
 /// Why a send did not happen.
@@ -254,26 +247,9 @@ impl Session {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The worker says which path each capability uses: logged, and shown until it ends.
+    /// The worker says which path each capability uses (the worker's own log line says it,
+    /// with WhatsApp Web's build): shown until the worker ends.
     pub fn engines_reported(&self, engines: Engines) {
-        let view = EngineView::from(engines);
-        if engines_mixed(&engines) {
-            tracing::warn!(
-                state = view.state,
-                incoming = view.incoming,
-                acks = view.acks,
-                send = view.send,
-                "engine in use: WhatsApp Web lacks some of the modules wamux uses, so those capabilities fall back to the DOM"
-            );
-        } else {
-            tracing::info!(
-                state = view.state,
-                incoming = view.incoming,
-                acks = view.acks,
-                send = view.send,
-                "engine in use"
-            );
-        }
         self.update(|s| s.engine = Some(engines));
     }
 
@@ -368,6 +344,7 @@ pub fn normalize_phone(input: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wamux_proto::EnginePath;
 
     #[test]
     fn session_ids() {
@@ -413,12 +390,9 @@ mod tests {
             serde_json::to_value(EngineView::from(send_on_dom)).unwrap(),
             serde_json::json!({"state": "modules", "incoming": "modules", "acks": "modules", "send": "dom"})
         );
-        assert!(engines_mixed(&send_on_dom));
-        assert!(!engines_mixed(&modules));
-        assert!(
-            !engines_mixed(&Engines::DOM),
-            "a page without modules at all"
-        );
+        assert!(send_on_dom.mixed());
+        assert!(!modules.mixed());
+        assert!(!Engines::DOM.mixed(), "a page without modules at all");
 
         let (session, _control) =
             Session::new("s".into(), 0, SessionState::new(Status::Working, None));

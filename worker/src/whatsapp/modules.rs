@@ -162,12 +162,6 @@ pub fn screen(facts: &ModuleFacts, dom: Screen) -> Screen {
     }
 }
 
-/// The digits of a wid (`DIGITS@c.us`, `DIGITS:DEVICE@c.us`).
-pub fn own_number(wid: &str) -> Option<String> {
-    let user = wid.split('@').next()?.split(':').next()?;
-    (!user.is_empty() && user.bytes().all(|b| b.is_ascii_digit())).then(|| user.to_owned())
-}
-
 /// A queued message as the supervisor link carries it; `None` for an ack.
 pub fn incoming(event: &PageEvent) -> Option<IncomingMessage> {
     let PageEvent::Msg {
@@ -213,6 +207,7 @@ pub fn ack(event: &PageEvent) -> Option<(String, Ack)> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::page::parse_own_number;
     use super::*;
     use serde_json::json;
 
@@ -414,14 +409,14 @@ mod tests {
         .unwrap();
         assert!(facts.caps.socket && facts.caps.msg_events && !facts.caps.me);
         assert_eq!(
-            own_number(facts.me.as_deref().unwrap()).as_deref(),
+            parse_own_number(facts.me.as_deref().unwrap()).as_deref(),
             Some("5215512345678")
         );
         assert_eq!(
-            own_number("5215512345678:12@c.us").as_deref(),
+            parse_own_number("5215512345678:12@c.us").as_deref(),
             Some("5215512345678")
         );
-        assert_eq!(own_number("abc@c.us"), None);
+        assert_eq!(parse_own_number("abc@c.us"), None);
         let messages: Vec<IncomingMessage> = facts.events.iter().filter_map(incoming).collect();
         assert_eq!(messages.len(), 2);
         assert_eq!(messages[0].message_id, "A1");

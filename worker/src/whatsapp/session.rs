@@ -37,7 +37,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::{Instant, sleep_until};
 use tracing::{debug, info, warn};
 use wamux_proto::{
-    Attempt, EnginePath, Engines, SendError, StartStep, SupervisorCommand, WorkerEvent,
+    Ack, Attempt, EnginePath, Engines, SendError, StartStep, SupervisorCommand, WorkerEvent,
 };
 
 use super::incoming::{self, Inbox, SeenIds, Step, Unstored};
@@ -348,7 +348,7 @@ impl Session<'_> {
             .as_ref()
             .filter(|_| engines.state == EnginePath::Modules)
             .and_then(|facts| facts.me.as_deref())
-            .and_then(modules::own_number);
+            .and_then(page::parse_own_number);
         let Some(number) = from_modules.or_else(|| snap.own_number()) else {
             if !self.number_missing_warned {
                 self.number_missing_warned = true;
@@ -369,8 +369,7 @@ impl Session<'_> {
         }
         if engines.acks == EnginePath::Dom {
             for (message_id, ack) in self.acks.changes(&snap.messages) {
-                info!(message_id, ?ack, "a sent message moved on");
-                self.events.send(WorkerEvent::Ack { message_id, ack }).await;
+                self.report_ack(message_id, ack).await;
             }
         }
         if engines.incoming == EnginePath::Modules {
@@ -394,14 +393,18 @@ impl Session<'_> {
         Ok(())
     }
 
+    async fn report_ack(&mut self, message_id: String, ack: Ack) {
+        info!(message_id, ?ack, "a sent message moved on");
+        self.events.send(WorkerEvent::Ack { message_id, ack }).await;
+    }
+
     /// The messages and acks the modules hook queued, for the capabilities it serves.
     async fn take_events(&mut self, facts: &ModuleFacts, engines: Engines) {
         for event in &facts.events {
             if engines.acks == EnginePath::Modules
                 && let Some((message_id, ack)) = modules::ack(event)
             {
-                info!(message_id, ?ack, "a sent message moved on");
-                self.events.send(WorkerEvent::Ack { message_id, ack }).await;
+                self.report_ack(message_id, ack).await;
             }
             if engines.incoming == EnginePath::Modules
                 && let Some(message) = modules::incoming(event)
@@ -563,7 +566,6 @@ impl Session<'_> {
 /// The log line of a new choice of engines: a capability on the DOM while others use the
 /// modules means WhatsApp Web changed, which a person should hear of.
 fn report_engines(engines: Engines, facts: Option<&ModuleFacts>) {
-    let paths = [engines.state, engines.incoming, engines.acks, engines.send];
     let version = facts.map(|facts| facts.version.as_str());
     let (state, incoming, acks, send) = (
         engines.state.as_str(),
@@ -571,7 +573,7 @@ fn report_engines(engines: Engines, facts: Option<&ModuleFacts>) {
         engines.acks.as_str(),
         engines.send.as_str(),
     );
-    if paths.contains(&EnginePath::Dom) && paths.contains(&EnginePath::Modules) {
+    if engines.mixed() {
         warn!(
             state,
             incoming,
