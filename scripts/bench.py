@@ -4,7 +4,9 @@
 What it measures, in this order, with N sessions and M sends each:
 
 1. POST /api/sessions for all N sessions at once (one thread each), then GET .../status every
-   50 ms: the seconds from the POST to `qrAvailable` (median, max).
+   50 ms: the seconds from the POST to `qrAvailable` (median, max). With `-- --warm-spares K`
+   the sessions are created once the K spares are ready, and the idle figures count the
+   spares started behind the ones taken.
 2. Each session's QR payload (GET .../qr?format=raw) is scanned at the fake with
    POST /__fake/scan (a 410 means the payload rotated: read it again); the seconds from the
    scan to WORKING.
@@ -215,6 +217,21 @@ def stop(proc, tree=None, grace=8.0):
     proc.wait()
 
 
+def wait_for_spares(api):
+    """With --warm-spares, creating starts once every spare shows its QR: what a server that
+    has been up a while offers."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < DEADLINE:
+        code, body = call("GET", f"{api}/api/stats")
+        spares = body.get("warmSpares", {}) if code == 200 and isinstance(body, dict) else {}
+        if spares.get("ready", 0) >= spares.get("wanted", 0):
+            if spares.get("wanted"):
+                log(f"{spares['wanted']} warm spares ready after {since(t0)} s")
+            return
+        time.sleep(0.1)
+    raise RuntimeError("the warm spares were not ready in time")
+
+
 def create(api, sessions):
     barrier = threading.Barrier(len(sessions))
 
@@ -375,6 +392,7 @@ def run(args, tmp, held):
             raise RuntimeError("wamux does not answer GET /health")
         time.sleep(0.1)
     log(f"wamux serve on {api}, extra flags: {' '.join(extra)}")
+    wait_for_spares(api)
 
     sessions = [{"index": i, "id": f"bench{i + 1}", "phone": str(5215590000001 + i)}
                 for i in range(args.sessions)]

@@ -216,7 +216,10 @@ fn schemas() -> Value {
         "Restored": {"type": "object", "properties": {"started": {"type": "array", "items": {"type": "string"}}}},
         "Stats": {"type": "object", "properties": {
             "sessions": {"type": "object"}, "memory": {"type": "object"}, "restarts": {"type": "integer"},
-            "messages": {"type": "object"}, "uptimeSeconds": {"type": "integer"}
+            "messages": {"type": "object"}, "uptimeSeconds": {"type": "integer"},
+            "warmSpares": {"type": "object", "description": "Browsers waiting with a QR on show for new sessions to take (--warm-spares)", "properties": {
+                "wanted": {"type": "integer"}, "ready": {"type": "integer"}
+            }}
         }},
         "Event": {"type": "object", "description": "Each type has its own fields besides these. messageReceived: messageId, chatId, sender (the DOM's [HH:MM, D/M/YYYY] Name: , empty when read through the modules), name, author (a group's sender, or null), messageType (WhatsApp's type, as a message's type), timestamp (when sent, Unix seconds, or null), text.", "properties": {
             "type": {"type": "string", "enum": ["created", "deleted", "status", "qr", "ready", "messageQueued", "messageSent", "messageFailed", "messageAck", "messageReceived", "assignment"]},

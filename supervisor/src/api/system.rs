@@ -49,6 +49,10 @@ pub async fn stats(State(state): State<AppState>) -> Json<Value> {
         "messages": messages(&state),
         "uptimeSeconds": state.started.elapsed().as_secs(),
         "isolation": isolation(),
+        "warmSpares": {
+            "wanted": state.sessions.spares_wanted(),
+            "ready": state.sessions.spares_ready(),
+        },
     }))
 }
 

@@ -56,6 +56,10 @@ pub struct ServeArgs {
     /// How many browsers may launch at once; the other sessions queue [default: 4 per core]
     #[arg(long, env = "WAMUX_MAX_STARTING")]
     max_starting: Option<usize>,
+    /// Browsers kept started on fresh profiles, their QR code on show, for new sessions to
+    /// take: a created session shows its QR at once. Each costs a session's memory at idle.
+    #[arg(long, env = "WAMUX_WARM_SPARES", default_value_t = 0)]
+    warm_spares: usize,
     /// Recycle a session whose processes use more memory than this (PSS), e.g. 800M or 1G.
     #[arg(long, env = "WAMUX_MAX_SESSION_MEMORY", default_value = "800M", value_parser = config::parse_bytes)]
     max_session_memory: u64,
@@ -190,6 +194,7 @@ impl ServeArgs {
                 .max_starting
                 .unwrap_or_else(config::default_max_starting)
                 .max(1),
+            warm_spares: self.warm_spares,
             max_session_memory: self.max_session_memory,
             recycle_after: self.recycle_after,
             watch_interval: self.watch_interval,

@@ -24,6 +24,9 @@ pub struct ServeConfig {
     pub stop_grace: Duration,
     /// How many browsers may be launching at once; the others queue.
     pub max_starting: usize,
+    /// How many browsers wait, started on fresh profiles with their QR on show, for new
+    /// sessions to take (`supervision::spares`).
+    pub warm_spares: usize,
     /// A session whose process group uses more than this (PSS) is recycled.
     pub max_session_memory: u64,
     /// Recycle each session after it has run this long (one at a time, never mid-send).

@@ -178,6 +178,7 @@ pub async fn run(
     let stop_webhooks = CancellationToken::new();
     let webhooks = tokio::spawn(ctx.webhooks.clone().deliver(stop_webhooks.clone()));
     let restored = sessions.restore().context("cannot restore the sessions")?;
+    sessions.warm_spares();
     let stop_housekeeping = CancellationToken::new();
     let housekeeping = tokio::spawn(housekeeping(
         ctx.clone(),

@@ -7,7 +7,8 @@
 //!
 //! 1. Read the [`EgressRequest`]: the session, the host and the port.
 //! 2. Refuse it unless the connecting process (`SO_PEERCRED`) is the named session's current
-//!    worker: a session's traffic goes through that session's upstream proxy only.
+//!    worker (or the named warm spare's): a session's traffic goes through that session's
+//!    upstream proxy only.
 //! 3. Connect from the daemon's network namespace, directly or through the session's upstream
 //!    proxy ([`upstream`]), within [`upstream::CONNECT_TIMEOUT`]; answer an [`EgressReply`].
 //! 4. Relay bytes both ways until either side closes.
@@ -115,18 +116,20 @@ impl Egress {
         request: &EgressRequest,
         peer: Option<i32>,
     ) -> Result<Option<ProxyUrl>, EgressFailure> {
-        let worker = self
-            .sessions
-            .get(&request.session_id)
-            .ok()
-            .and_then(|s| s.state().worker_pid);
+        // A warm spare's worker (and a session's that took one) connects under the spare's
+        // name; a spare goes direct, and only sessions without a proxy take spares.
+        let named = self.sessions.worker_named(&request.session_id);
+        let worker = named.as_ref().map(|(_, pid)| *pid);
         let is_its_worker =
             matches!((worker, peer), (Some(w), Some(p)) if i64::from(w) == i64::from(p));
         if !is_its_worker {
             tracing::warn!(?peer, ?worker, "egress refused: not this session's worker");
             return Err(EgressFailure::NotAllowed);
         }
-        match self.store.proxy(&request.session_id) {
+        let Some((Some(session), _)) = named else {
+            return Ok(None);
+        };
+        match self.store.proxy(&session) {
             Ok(None) => Ok(None),
             Ok(Some(text)) => ProxyUrl::parse(&text).map(Some).map_err(|e| {
                 tracing::error!(error = %e, "the session's stored proxy is unusable");

@@ -1,7 +1,8 @@
 //! Finding the processes of the data directory: browsers by the profile on their command line,
 //! and workers by the profile directory on theirs.
 //!
-//! Every Chromium process carries `--user-data-dir=SESSIONS/ID/profile`. This finds orphans of
+//! Every Chromium process carries `--user-data-dir=SESSIONS/DIR/profile`, where DIR is a
+//! session's id or a warm spare's name (which a session that takes the spare keeps). This finds orphans of
 //! a crashed supervisor and stragglers of a killed worker, and never touches a browser that is
 //! not ours; reading `/proc`, and recognising a process after its pid is reused, is the
 //! `wamux-procfs` crate's.
@@ -12,18 +13,21 @@ use std::time::Duration;
 
 use wamux_procfs::{Group, Proc, ProcessInfo, Signal, cmdline, processes, runs};
 
-/// The session whose profile under `sessions_dir` (`SESSIONS/ID/profile`) `cmdline` uses.
+/// The folder (a session's id or a spare's name) whose profile under `sessions_dir`
+/// (`SESSIONS/DIR/profile`) `cmdline` uses.
 pub fn session_of(cmdline: &str, sessions_dir: &str) -> Option<String> {
     let needle = format!("--user-data-dir={sessions_dir}/");
     cmdline.match_indices(&needle).find_map(|(at, _)| {
         let rest = &cmdline[at + needle.len()..];
         let (id, after) = rest.split_once("/profile")?;
         let ends = matches!(after.chars().next(), None | Some(' '));
-        (ends && crate::sessions::session::valid_session_id(id)).then(|| id.to_owned())
+        let named = crate::sessions::session::valid_session_id(id)
+            || crate::supervision::spares::is_spare_name(id);
+        (ends && named).then(|| id.to_owned())
     })
 }
 
-/// Live processes using a profile under `sessions_dir`, by session id.
+/// Live processes using a profile under `sessions_dir`, by folder.
 fn browsers_under(sessions_dir: &Path) -> HashMap<String, Vec<ProcessInfo>> {
     let dir = sessions_dir.to_string_lossy();
     let mut found: HashMap<String, Vec<ProcessInfo>> = HashMap::new();
@@ -37,7 +41,7 @@ fn browsers_under(sessions_dir: &Path) -> HashMap<String, Vec<ProcessInfo>> {
 
 /// Browsers on a profile under `sessions_dir` that no live worker owns (their session has no
 /// worker now, or they left the group of the one it has), with the chromedrivers of their
-/// process groups. `owners` maps a session to its worker's pid, which is also its group.
+/// process groups. `owners` maps a folder to its worker's pid, which is also its group.
 pub fn orphans(sessions_dir: &Path, owners: &HashMap<String, u32>) -> Vec<Proc> {
     let browsers: Vec<ProcessInfo> = browsers_under(sessions_dir)
         .into_iter()
@@ -162,6 +166,22 @@ mod tests {
             )
             .as_deref(),
             Some("ab-1")
+        );
+        assert_eq!(
+            session_of(
+                "chromium --user-data-dir=/var/lib/wamux/sessions/spare.00ff00ff00ff00ff/profile",
+                dir
+            )
+            .as_deref(),
+            Some("spare.00ff00ff00ff00ff"),
+            "a warm spare's"
+        );
+        assert_eq!(
+            session_of(
+                "chromium --user-data-dir=/var/lib/wamux/sessions/../profile",
+                dir
+            ),
+            None
         );
         assert_eq!(
             session_of(

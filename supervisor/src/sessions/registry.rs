@@ -20,6 +20,7 @@ use crate::store::{Desired, StoreError, StoredSession};
 use crate::supervision::context::Context;
 use crate::supervision::driver::run_session;
 use crate::supervision::lifecycle::Initial;
+use crate::supervision::spares::{Claim, Spares};
 
 #[derive(Debug, Error)]
 pub enum RegistryError {
@@ -37,6 +38,7 @@ pub enum RegistryError {
 
 pub struct Registry {
     ctx: Arc<Context>,
+    spares: Arc<Spares>,
     sessions: Mutex<HashMap<String, Arc<Session>>>,
     /// Counts sessions added and removed (see [`Registry::revision`]).
     membership: std::sync::atomic::AtomicU64,
@@ -71,6 +73,7 @@ fn initial(stored: &StoredSession) -> Initial {
 impl Registry {
     pub fn new(ctx: Arc<Context>) -> Registry {
         Registry {
+            spares: Arc::new(Spares::new(ctx.clone())),
             ctx,
             sessions: Mutex::new(HashMap::new()),
             membership: std::sync::atomic::AtomicU64::new(0),
@@ -101,9 +104,28 @@ impl Registry {
             state.restarts = s.restarts;
             state.last_error = s.last_error;
             state.proxy = masked_proxy(self.ctx.store.proxy(&s.id)?.as_deref());
-            self.launch(&mut table, s.id, s.created_at, state, initial);
+            let dir = s.profile_dir.clone();
+            self.launch(&mut table, s.id, dir, s.created_at, state, initial, None);
         }
+        let kept = table.values().map(|s| s.dir.clone()).collect();
+        self.spares.remove_leftovers(&kept);
         Ok(started)
+    }
+
+    /// Starts the `--warm-spares` browsers; call after [`Registry::restore`], so that the
+    /// sessions people left running are first at the start gate.
+    pub fn warm_spares(&self) {
+        self.spares.warm();
+    }
+
+    /// How many warm spares there should be (`--warm-spares`).
+    pub fn spares_wanted(&self) -> usize {
+        self.ctx.config.warm_spares
+    }
+
+    /// How many warm spares are ready to be taken.
+    pub fn spares_ready(&self) -> usize {
+        self.spares.ready()
     }
 
     /// Creates a session; all its traffic goes through `proxy`, an upstream proxy URL the
@@ -119,17 +141,21 @@ impl Registry {
         }
         let created_at = now_ms();
         let status = Status::Starting.as_str();
-        let inserted = match &proxy {
-            Some(proxy) => self
-                .ctx
-                .store
-                .insert_with_proxy(&id, created_at, status, proxy)?,
-            None => self.ctx.store.insert(&id, created_at, status)?,
-        };
+        // Stored with the spare's folder before the answer: from here on that profile is the
+        // session's, whatever happens to the spare.
+        let spare = proxy.is_none().then(|| self.spares.take()).flatten();
+        let dir = spare.as_ref().map(|s| s.dir.clone());
+        let inserted = self.ctx.store.insert_with(
+            &id,
+            created_at,
+            status,
+            proxy.as_deref(),
+            dir.as_deref(),
+        )?;
         if !inserted {
             return Err(RegistryError::Exists(id));
         }
-        tracing::info!(session = %id, "session created");
+        tracing::info!(session = %id, spare = dir.as_deref(), "session created");
         self.ctx.events.publish(&id, EventKind::Created);
         // A new session is STARTING from the first moment; announce it as its first status.
         self.ctx.events.publish(
@@ -142,25 +168,29 @@ impl Registry {
         );
         let mut state = SessionState::new(Status::Starting, None);
         state.proxy = masked_proxy(proxy.as_deref());
-        Ok(self.launch(&mut table, id, created_at, state, Initial::Run))
+        Ok(self.launch(&mut table, id, dir, created_at, state, Initial::Run, spare))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn launch(
         &self,
         table: &mut HashMap<String, Arc<Session>>,
         id: String,
+        dir: Option<String>,
         created_at: i64,
         state: SessionState,
         initial: Initial,
+        spare: Option<Claim>,
     ) -> Arc<Session> {
-        let (session, control) = Session::new(id.clone(), created_at, state);
+        let (session, control) = Session::new(id.clone(), dir, created_at, state);
         let session = Arc::new(session);
         table.insert(id.clone(), session.clone());
         self.membership
             .fetch_add(1, std::sync::atomic::Ordering::Release);
         let span = tracing::info_span!("session", session = %id);
         self.tasks.spawn(
-            run_session(self.ctx.clone(), session.clone(), control, initial).instrument(span),
+            run_session(self.ctx.clone(), session.clone(), control, initial, spare)
+                .instrument(span),
         );
         session
     }
@@ -189,12 +219,30 @@ impl Registry {
         all
     }
 
-    /// Each session's live worker pid, which is also its process group.
+    /// Each live worker's pid, which is also its process group, by the folder under
+    /// `sessions/` its profile is in: the sessions' and the warm spares'.
     pub fn worker_pids(&self) -> HashMap<String, u32> {
-        self.table()
-            .values()
-            .filter_map(|s| Some((s.id.clone(), s.state().worker_pid?)))
-            .collect()
+        let mut pids = self.spares.worker_pids();
+        pids.extend(
+            self.table()
+                .values()
+                .filter_map(|s| Some((s.dir.clone(), s.state().worker_pid?))),
+        );
+        pids
+    }
+
+    /// Who a worker connecting as `name` is: the session it works for (`None` for a warm
+    /// spare), and the pid the worker of that name has now. A spare's worker keeps its name
+    /// when a session takes it, and the session keeps the spare's folder.
+    pub fn worker_named(&self, name: &str) -> Option<(Option<String>, u32)> {
+        if let Some(&pid) = self.spares.worker_pids().get(name) {
+            return Some((None, pid));
+        }
+        let table = self.table();
+        let session = table
+            .get(name)
+            .or_else(|| table.values().find(|s| s.dir == name))?;
+        Some((Some(session.id.clone()), session.state().worker_pid?))
     }
 
     /// How many sessions there may be.
@@ -267,8 +315,11 @@ impl Registry {
         self.ask(id, |reply| Control::Stop { kill, reply }).await
     }
 
-    /// Stops every worker cleanly, keeping the sessions for the next start.
+    /// Stops every worker cleanly, keeping the sessions for the next start, and ends the
+    /// warm spares.
     pub async fn shutdown(&self) {
+        let spares = self.spares.clone();
+        let spares = tokio::spawn(async move { spares.shutdown().await });
         let sessions = self.list();
         let mut waits = Vec::new();
         for session in sessions {
@@ -282,6 +333,7 @@ impl Registry {
         }
         self.tasks.close();
         self.tasks.wait().await;
+        let _ = spares.await;
     }
 }
 
@@ -298,6 +350,7 @@ mod tests {
             restarts: 0,
             last_error: None,
             desired,
+            profile_dir: None,
         }
     }
 

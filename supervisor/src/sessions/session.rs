@@ -182,6 +182,9 @@ pub enum Control {
 pub struct Session {
     pub id: String,
     pub created_at: i64,
+    /// The folder under `sessions/` that holds its profile: the id, or the folder of the warm
+    /// spare it took.
+    pub dir: String,
     state: Mutex<SessionState>,
     /// Counts the changes of `state`, so that what is built from it can be kept until then.
     revision: AtomicU64,
@@ -210,13 +213,16 @@ pub struct SessionView {
 }
 
 impl Session {
+    /// A session whose profile is under `sessions/DIR` (`None`: under `sessions/ID`).
     pub fn new(
         id: String,
+        dir: Option<String>,
         created_at: i64,
         initial: SessionState,
     ) -> (Session, mpsc::UnboundedReceiver<Control>) {
         let (control, rx) = mpsc::unbounded_channel();
         let session = Session {
+            dir: dir.unwrap_or_else(|| id.clone()),
             id,
             created_at,
             state: Mutex::new(initial),
@@ -394,8 +400,12 @@ mod tests {
         assert!(!modules.mixed());
         assert!(!Engines::DOM.mixed(), "a page without modules at all");
 
-        let (session, _control) =
-            Session::new("s".into(), 0, SessionState::new(Status::Working, None));
+        let (session, _control) = Session::new(
+            "s".into(),
+            None,
+            0,
+            SessionState::new(Status::Working, None),
+        );
         assert_eq!(session.view().engine, None);
         session.engines_reported(send_on_dom);
         assert_eq!(session.view().engine, Some(EngineView::from(send_on_dom)));

@@ -66,6 +66,8 @@ pub struct StoredSession {
     pub restarts: u32,
     pub last_error: Option<String>,
     pub desired: Desired,
+    /// The folder under `sessions/` of its profile; `None` means the id.
+    pub profile_dir: Option<String>,
 }
 
 const MIGRATIONS: &[&str] = &[
@@ -164,6 +166,9 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE messages ADD COLUMN planned_wa_id TEXT;
     ALTER TABLE messages ADD COLUMN kind TEXT NOT NULL DEFAULT 'chat';
     ALTER TABLE messages ADD COLUMN author TEXT;",
+    // The folder under `sessions/` that holds the session's profile, when it is not the id:
+    // a session that took a warm spare keeps the spare's folder, its browser already open on it.
+    "ALTER TABLE sessions ADD COLUMN profile_dir TEXT;",
 ];
 
 /// How long a write waits for a lock another connection holds before it fails.
@@ -268,21 +273,24 @@ impl Store {
         })
     }
 
-    /// Adds a session whose traffic goes through the upstream proxy `proxy`; `Ok(false)` when
-    /// the id is taken.
-    pub fn insert_with_proxy(
+    /// Adds a session whose traffic goes through the upstream proxy `proxy` when given, and
+    /// whose profile is under `sessions/PROFILE_DIR` when given (a warm spare's, adopted)
+    /// rather than under `sessions/ID`; `Ok(false)` when the id is taken.
+    pub fn insert_with(
         &self,
         id: &str,
         created_at: i64,
         status: &str,
-        proxy: &str,
+        proxy: Option<&str>,
+        profile_dir: Option<&str>,
     ) -> Result<bool, StoreError> {
-        let (id, status, proxy) = (id.to_owned(), status.to_owned(), proxy.to_owned());
+        let (id, status) = (id.to_owned(), status.to_owned());
+        let (proxy, profile_dir) = (proxy.map(str::to_owned), profile_dir.map(str::to_owned));
         self.call(move |conn| {
             let n = conn.execute(
-                "INSERT OR IGNORE INTO sessions (id, created_at, status, proxy)
-                 VALUES (?1, ?2, ?3, ?4)",
-                params![id, created_at, status, proxy],
+                "INSERT OR IGNORE INTO sessions (id, created_at, status, proxy, profile_dir)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id, created_at, status, proxy, profile_dir],
             )?;
             Ok(n == 1)
         })
@@ -380,7 +388,7 @@ impl Store {
         self.call(move |conn| {
             Ok(conn
                 .query_row(
-                    "SELECT id, created_at, status, phone_number, restarts, last_error, desired
+                    "SELECT id, created_at, status, phone_number, restarts, last_error, desired, profile_dir
                      FROM sessions WHERE id = ?1",
                     params![id],
                     row_to_session,
@@ -393,7 +401,7 @@ impl Store {
     pub fn all(&self) -> Result<Vec<StoredSession>, StoreError> {
         self.call(|conn| {
             let mut stmt = conn.prepare(
-                "SELECT id, created_at, status, phone_number, restarts, last_error, desired
+                "SELECT id, created_at, status, phone_number, restarts, last_error, desired, profile_dir
                  FROM sessions ORDER BY created_at, id",
             )?;
             let rows = stmt.query_map([], row_to_session)?;
@@ -478,6 +486,7 @@ fn row_to_session(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredSession> {
         } else {
             Desired::Running
         },
+        profile_dir: row.get(7)?,
     })
 }
 
@@ -508,6 +517,7 @@ mod tests {
                 restarts: 3,
                 last_error: Some("boom".into()),
                 desired: Desired::Stopped,
+                profile_dir: None,
             }
         );
         store.insert("b", 5, "STARTING").unwrap();
@@ -641,11 +651,37 @@ mod tests {
     fn a_session_keeps_its_upstream_proxy() {
         let store = Store::open_in_memory().unwrap();
         let url = "http://user:secret@127.0.0.1:3128";
-        assert!(store.insert_with_proxy("p", 1, "STARTING", url).unwrap());
-        assert!(!store.insert_with_proxy("p", 2, "STARTING", url).unwrap());
+        assert!(
+            store
+                .insert_with("p", 1, "STARTING", Some(url), None)
+                .unwrap()
+        );
+        assert!(
+            !store
+                .insert_with("p", 2, "STARTING", Some(url), None)
+                .unwrap()
+        );
         assert!(store.insert("direct", 3, "STARTING").unwrap());
         assert_eq!(store.proxy("p").unwrap().as_deref(), Some(url));
         assert_eq!(store.proxy("direct").unwrap(), None);
         assert_eq!(store.proxy("unknown").unwrap(), None);
+    }
+
+    #[test]
+    fn a_session_that_took_a_spare_keeps_its_profile_folder() {
+        let store = Store::open_in_memory().unwrap();
+        assert!(
+            store
+                .insert_with("s", 1, "STARTING", None, Some("spare.0a"))
+                .unwrap()
+        );
+        store.insert("own", 2, "STARTING").unwrap();
+        let dirs: Vec<_> = store
+            .all()
+            .unwrap()
+            .into_iter()
+            .map(|s| s.profile_dir)
+            .collect();
+        assert_eq!(dirs, [Some("spare.0a".to_owned()), None]);
     }
 }

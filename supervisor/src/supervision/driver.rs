@@ -16,42 +16,37 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::UnixStream;
-use tokio::net::unix::OwnedWriteHalf;
-use tokio::process::Child;
 use tokio::sync::{AcquireError, OwnedMutexGuard, OwnedSemaphorePermit, mpsc, oneshot};
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use wamux_proto::{
-    Attempt, FrameError, StartStep, SupervisorCommand, WorkerEvent, read_frame, write_frame,
-};
+use wamux_proto::{Attempt, StartStep, SupervisorCommand, WorkerEvent};
 
-use crate::daemon::config::DataDir;
-use crate::daemon::metrics::{StartClock, StartPhase};
+use crate::daemon::metrics::StartPhase;
 use crate::messaging::inbox::Inbox;
 use crate::messaging::outbox::send_command;
-use crate::process::kill::Group;
-use crate::process::sweep;
 use crate::sessions::events::EventKind;
 use crate::sessions::session::{Control, SendFailure, Session, SessionState};
 use crate::supervision::context::Context;
 use crate::supervision::lifecycle::{
-    Action, Initial, Input, Lifecycle, PageEvent, Request, Timer, Token,
+    Action, Initial, Input, Lifecycle, PageEvent, Phase, Request, Timer, Token,
 };
-use crate::supervision::spawn;
+use crate::supervision::spares::Claim;
+use crate::supervision::worker::{Frame, Worker, describe, wipe};
 
-/// How long ending a group may wait for its processes to die after SIGKILL.
-const REAP_LIMIT: Duration = Duration::from_secs(5);
+/// How long a session waits for the warm spare it took to be handed over; the spare's task
+/// answers at once, so this only bounds a task that went wrong.
+const HANDOVER_LIMIT: Duration = Duration::from_secs(5);
 
-type Frame = Result<Option<WorkerEvent>, FrameError>;
 type PermitFuture =
     Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>> + Send>>;
 
-/// Runs until the session is deleted or the daemon shuts down.
+/// Runs until the session is deleted or the daemon shuts down. With `spare`, the session
+/// took a warm spare and starts on its worker.
 pub async fn run_session(
     ctx: Arc<Context>,
     session: Arc<Session>,
     control: mpsc::UnboundedReceiver<Control>,
     initial: Initial,
+    spare: Option<Claim>,
 ) {
     let (lifecycle, actions) = Lifecycle::new(ctx.policy(), initial);
     let mut driver = Driver {
@@ -70,21 +65,10 @@ pub async fn run_session(
         finished: false,
     };
     driver.perform_all(actions).await;
+    if let Some(spare) = spare {
+        driver.adopt(spare).await;
+    }
     driver.run(control).await;
-}
-
-/// One worker process, from spawn to the end of its group.
-struct Worker {
-    child: Child,
-    group: Group,
-    admission: Option<oneshot::Receiver<UnixStream>>,
-    writer: Option<OwnedWriteHalf>,
-    frames: Option<mpsc::Receiver<Frame>>,
-    reader: Option<JoinHandle<()>>,
-    /// Set once `child.wait()` returned, so it is not polled again.
-    exited: bool,
-    /// The phases of its start reached so far.
-    start: StartClock,
 }
 
 struct Driver {
@@ -183,21 +167,7 @@ impl Driver {
                 let worker = self.worker.as_mut()?;
                 worker.admission = None;
                 // A refused or abandoned admission leaves the worker to the handshake timer.
-                let stream = stream?;
-                let (mut reader, writer) = stream.into_split();
-                let (tx, rx) = mpsc::channel(64);
-                // read_frame is not cancel-safe, so frames are read in a task of their own.
-                worker.reader = Some(tokio::spawn(async move {
-                    loop {
-                        let frame = read_frame::<_, WorkerEvent>(&mut reader).await;
-                        let end = !matches!(frame, Ok(Some(_)));
-                        if tx.send(frame).await.is_err() || end {
-                            return;
-                        }
-                    }
-                }));
-                worker.writer = Some(writer);
-                worker.frames = Some(rx);
+                worker.admitted(stream?);
                 self.reached(StartPhase::Connected);
                 Some(Input::Connected)
             }
@@ -208,8 +178,7 @@ impl Driver {
                 }
                 // The socket is done; the worker's exit (or a timer) says what comes next.
                 if let Some(worker) = self.worker.as_mut() {
-                    worker.frames = None;
-                    worker.writer = None;
+                    worker.disconnected();
                 }
                 None
             }
@@ -356,10 +325,8 @@ impl Driver {
                         // Stored: the worker may stop reporting it. Unanswered, it reports the
                         // message again.
                         let stored = SupervisorCommand::IncomingStored { message_id };
-                        if let Some(writer) = self.worker.as_mut().and_then(|w| w.writer.as_mut())
-                            && let Err(e) = write_frame(writer, &stored).await
-                        {
-                            tracing::warn!(error = %e, "could not answer an incoming message");
+                        if let Some(worker) = self.worker.as_mut() {
+                            worker.send(&stored).await;
                         }
                     }
                     Err(e) => {
@@ -440,10 +407,8 @@ impl Driver {
             return;
         }
         let command = SupervisorCommand::AttemptRecorded { request_id: id };
-        if let Some(writer) = self.worker.as_mut().and_then(|w| w.writer.as_mut())
-            && let Err(e) = write_frame(writer, &command).await
-        {
-            tracing::warn!(error = %e, "could not answer a send attempt");
+        if let Some(worker) = self.worker.as_mut() {
+            worker.send(&command).await;
         }
     }
 
@@ -474,10 +439,8 @@ impl Driver {
             "sending a message"
         );
         let command = send_command(message);
-        let writer = self.worker.as_mut().and_then(|w| w.writer.as_mut())?;
-        if let Err(e) = write_frame(writer, &command).await {
-            // The message stays `sending`: the next worker takes it up.
-            tracing::warn!(error = %e, "could not pass a message to the worker");
+        // Untold, the message stays `sending`: the next worker takes it up.
+        if !self.worker.as_mut()?.send(&command).await {
             return None;
         }
         self.in_flight = Some((id, Instant::now()));
@@ -557,7 +520,7 @@ impl Driver {
                 None
             }
             Action::RemoveSession => {
-                wipe(&self.ctx.data.session(&self.session.id)).await;
+                wipe(&self.ctx.data.session(&self.session.dir)).await;
                 if let Err(e) = self.ctx.store.delete(&self.session.id) {
                     tracing::error!(error = %e, "could not remove the session from the store");
                 }
@@ -590,140 +553,80 @@ impl Driver {
     }
 
     fn spawn(&mut self) -> Option<Input> {
-        let ctx = &self.ctx;
-        let id = &self.session.id;
-        let profile = ctx.data.profile(id);
-        if let Err(e) = prepare_profile(&profile, &ctx.data) {
-            return Some(Input::SpawnFailed(format!(
-                "cannot prepare the profile directory: {e}"
-            )));
-        }
-        let child = match spawn::spawn_worker(&ctx.config, id, &profile, &ctx.data.worker_socket())
-        {
-            Ok(child) => child,
-            Err(e) => {
-                return Some(Input::SpawnFailed(format!(
-                    "cannot start the worker {}: {e}",
-                    ctx.config.worker_bin.display()
-                )));
-            }
+        let worker = match Worker::spawn(&self.ctx, &self.session.id, &self.session.dir) {
+            Ok(worker) => worker,
+            Err(reason) => return Some(Input::SpawnFailed(reason)),
         };
-        let Some(pid) = child.id() else {
-            return Some(Input::SpawnFailed("the worker exited at once".into()));
-        };
-        tracing::info!(pid, "worker spawned");
         self.session.update(|s| {
-            s.worker_pid = Some(pid);
+            s.worker_pid = Some(worker.pid);
             s.chromedriver_pid = None;
             s.browser_pid = None;
         });
-        self.worker = Some(Worker {
-            child,
-            group: Group::led_by(pid),
-            admission: Some(ctx.link.expect(id, pid)),
-            writer: None,
-            frames: None,
-            reader: None,
-            exited: false,
-            start: StartClock::new(std::time::Instant::now()),
-        });
+        self.worker = Some(worker);
         None
+    }
+
+    /// Starts on the worker of the warm spare this session took, whose page shows a QR: the
+    /// session's QR from the first moment. A spare that is not handed over leaves the session
+    /// queued for a worker of its own, on the same (fresh) profile.
+    async fn adopt(&mut self, spare: Claim) {
+        let adopted = match tokio::time::timeout(HANDOVER_LIMIT, spare.answer).await {
+            Ok(Ok(adopted)) => adopted,
+            _ => {
+                tracing::warn!(spare = %spare.dir, "the warm spare was not handed over; starting a browser");
+                return;
+            }
+        };
+        let worker = adopted.worker;
+        worker.span.record("session", self.session.id.as_str());
+        if self.lifecycle.phase() != &Phase::Queued {
+            worker.end(&self.ctx, false).await;
+            return;
+        }
+        tracing::info!(spare = %worker.name, pid = worker.pid, "took a warm spare");
+        self.session.update(|s| {
+            s.worker_pid = Some(worker.pid);
+            s.chromedriver_pid = adopted.chromedriver_pid;
+            s.browser_pid = adopted.browser_pid;
+        });
+        let exited = worker.exited;
+        self.worker = Some(worker);
+        self.feed(Input::Adopted).await;
+        if exited {
+            self.feed(Input::Exited("the warm spare's worker exited".into()))
+                .await;
+        } else if let Some(payload) = adopted.qr
+            && let Some(input) = self.event(WorkerEvent::Qr { payload }).await
+        {
+            self.feed(input).await;
+        }
     }
 
     /// The worker reached `phase` of its start: logged and timed, once per worker.
     fn reached(&mut self, phase: StartPhase) {
-        let Some(worker) = self.worker.as_mut() else {
-            return;
-        };
-        if let Some(took) = worker.start.reach(phase, std::time::Instant::now()) {
-            tracing::info!(
-                phase = phase.label(),
-                after_ms = took.as_millis() as u64,
-                "start phase reached"
-            );
-            self.ctx.metrics.record_start_phase(phase, took);
+        if let Some(worker) = self.worker.as_mut() {
+            worker.reached(&self.ctx, phase);
         }
     }
 
-    /// Ends the worker's process group: a shutdown command and the grace period first when
-    /// `graceful`, then SIGKILL to the group, then any straggler on the profile. Returns once
-    /// nothing of this worker runs.
+    /// Ends the worker's whole process group (see [`Worker::end`]); returns once nothing of it
+    /// runs.
     async fn end_worker(&mut self, graceful: bool) {
-        let Some(mut worker) = self.worker.take() else {
+        let Some(worker) = self.worker.take() else {
             return;
         };
-        if graceful
-            && !worker.exited
-            && let Some(writer) = worker.writer.as_mut()
-        {
-            let _ = write_frame(writer, &SupervisorCommand::Shutdown).await;
-            let _ = tokio::time::timeout(self.ctx.config.stop_grace, worker.child.wait()).await;
-        }
-        worker.writer = None;
-        // The group is signalled only while a process seen in it (the worker if not yet reaped,
-        // its chromedriver, its browser, any member seen at a memory sample) is still there,
-        // never a pgid that may have been reused; the sweep of the profile below covers the rest.
-        worker.group.kill();
-        let _ = worker.child.wait().await;
-        if !worker.group.wait_gone(REAP_LIMIT).await {
-            tracing::error!(
-                pgid = worker.group.pgid(),
-                "the worker's group outlived SIGKILL"
-            );
-        }
-        if let Some(reader) = worker.reader.take() {
-            reader.abort();
-        }
-        let profile = self.ctx.data.profile(&self.session.id);
-        let stragglers = sweep::browsers_on(&profile);
-        if !stragglers.is_empty() {
-            tracing::warn!(?stragglers, "killing browsers left on the profile");
-            if !sweep::kill_and_wait(&stragglers, REAP_LIMIT).await {
-                tracing::error!(?stragglers, "browsers outlived SIGKILL");
-            }
-        }
-        sweep::remove_browser_leftovers(&profile);
-        self.ctx.link.forget(&self.session.id);
+        worker.end(&self.ctx, graceful).await;
         self.session.update(SessionState::worker_ended);
         // A message in flight stays `sending` in the outbox: the next worker resumes it.
         self.in_flight = None;
     }
 }
 
-/// Removes `dir` and everything in it; a missing one is fine.
-async fn wipe(dir: &std::path::Path) {
-    if let Err(e) = tokio::fs::remove_dir_all(dir).await
-        && e.kind() != std::io::ErrorKind::NotFound
-    {
-        tracing::error!(error = %e, dir = %dir.display(), "could not remove a session directory");
-    }
-}
-
 /// Forgets the link to the phone: the profile holding its keys and the number.
 async fn unlink(ctx: &Context, session: &Session) {
-    wipe(&ctx.data.profile(&session.id)).await;
+    wipe(&ctx.data.profile(&session.dir)).await;
     session.update(|s| s.phone_number = None);
     if let Err(e) = ctx.store.set_phone_number(&session.id, None) {
         tracing::error!(error = %e, "could not clear the phone number");
-    }
-}
-
-/// The profile directory, private to the service user: it holds the WhatsApp credentials.
-fn prepare_profile(profile: &std::path::Path, data: &DataDir) -> std::io::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(profile)?;
-    for dir in [profile, profile.parent().unwrap_or(data.root())] {
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-    }
-    Ok(())
-}
-
-fn describe(status: std::io::Result<std::process::ExitStatus>) -> String {
-    match status {
-        Ok(s) => s.to_string(),
-        Err(e) => format!("wait failed: {e}"),
     }
 }

@@ -99,6 +99,9 @@ pub enum Input {
     /// The worker answered for message `u64` (or could not be told).
     SendSettled(u64),
     PermitGranted,
+    /// A queued session took a warm spare: its worker runs, connected, and its page shows
+    /// the landing screen; the QR it shows follows as [`PageEvent::Qr`].
+    Adopted,
     SpawnFailed(String),
     Connected,
     Page(PageEvent),
@@ -287,6 +290,13 @@ impl Lifecycle {
                     self.spawn(&mut out);
                 } else {
                     out.push(Action::ReleasePermit);
+                }
+            }
+            Input::Adopted => {
+                // Only a queued session takes one (the driver ends a spare it cannot use).
+                if self.phase == Phase::Queued {
+                    out.push(Action::ReleasePermit);
+                    self.fresh_worker(Phase::Booting, &mut out);
                 }
             }
             Input::SpawnFailed(reason) => {
@@ -595,13 +605,18 @@ impl Lifecycle {
     }
 
     fn spawn(&mut self, out: &mut Vec<Action>) {
-        self.phase = Phase::Connecting;
+        out.push(Action::Spawn);
+        out.push(Action::Arm(Timer::Handshake, self.policy.handshake_timeout));
+        self.fresh_worker(Phase::Connecting, out);
+    }
+
+    /// A new worker is there (spawned, or a spare taken), in `phase`.
+    fn fresh_worker(&mut self, phase: Phase, out: &mut Vec<Action>) {
+        self.phase = phase;
         self.got_going = false;
         self.fatal = None;
         self.samples = 0;
         self.samples_over = 0;
-        out.push(Action::Spawn);
-        out.push(Action::Arm(Timer::Handshake, self.policy.handshake_timeout));
         out.push(Action::Arm(Timer::StartDeadline, self.policy.start_timeout));
         if let Some(after) = self.policy.recycle_after {
             out.push(Action::Arm(Timer::RecycleDue, after));
@@ -849,6 +864,38 @@ mod tests {
             l.next(Input::Connected),
             vec![Action::Disarm(Timer::Handshake)]
         );
+        assert_eq!(l.phase(), &Phase::Booting);
+    }
+
+    #[test]
+    fn a_taken_spare_stops_the_queueing_and_its_qr_shows_at_once() {
+        let (mut l, _) = Lifecycle::new(policy(), Initial::Run);
+        let actions = l.next(Input::Adopted);
+        assert_eq!(
+            actions,
+            vec![
+                Action::ReleasePermit,
+                Action::Arm(Timer::StartDeadline, Duration::from_secs(120)),
+            ]
+        );
+        assert_eq!(l.phase(), &Phase::Booting);
+        let actions = l.next(Input::Page(PageEvent::Qr));
+        assert_eq!(
+            status_of(&actions),
+            Some((Status::ScanQrCode, LastError::Keep))
+        );
+        assert_eq!(l.phase(), &Phase::Up { working: false });
+        // A permit granted late goes straight back: the spare's worker is the one.
+        assert_eq!(l.next(Input::PermitGranted), vec![Action::ReleasePermit]);
+        // Its crash is a crash like any other: the session starts a worker of its own.
+        let actions = crash(&mut l);
+        assert!(actions.contains(&Action::Arm(Timer::Backoff, BACKOFF_FIRST)));
+    }
+
+    #[test]
+    fn only_a_queued_session_takes_a_spare() {
+        let mut l = running();
+        assert_eq!(l.next(Input::Adopted), vec![]);
         assert_eq!(l.phase(), &Phase::Booting);
     }
 

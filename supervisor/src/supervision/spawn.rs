@@ -25,12 +25,15 @@ use tracing::{Instrument, Level};
 use crate::daemon::config::ServeConfig;
 use crate::egress::isolation::Isolation;
 
+/// Spawns the worker that connects as `session_id` (a session's id, or a warm spare's name) on
+/// `profile`. Returns it with the span its log is re-emitted under, whose empty `session`
+/// field names the session that adopts a warm spare.
 pub fn spawn_worker(
     config: &ServeConfig,
     session_id: &str,
     profile: &Path,
     socket: &Path,
-) -> std::io::Result<Child> {
+) -> std::io::Result<(Child, tracing::Span)> {
     let mut command = Command::new(&config.worker_bin);
     command
         .arg("--session-id")
@@ -66,10 +69,11 @@ pub fn spawn_worker(
         .env_clear()
         .envs(std::env::vars_os().filter(|(name, _)| passed_on(name)));
     let mut child = command.spawn()?;
+    // A child of the caller's span, the session's (which names the session already) or the
+    // spare's; the pid tells one run of the worker from the next.
+    let span = tracing::info_span!("worker", pid = child.id(), session = tracing::field::Empty);
     if let Some(stderr) = child.stderr.take() {
-        // A child of the caller's span, the session's, which names the session already; the
-        // pid tells one run of the worker from the next.
-        let span = tracing::info_span!("worker", pid = child.id());
+        let span = span.clone();
         tokio::spawn(
             async move {
                 let mut lines = BufReader::new(stderr).lines();
@@ -80,7 +84,7 @@ pub fn spawn_worker(
             .instrument(span),
         );
     }
-    Ok(child)
+    Ok((child, span))
 }
 
 /// What a worker, its chromedriver and its Chromium see of the daemon's environment, which

@@ -60,6 +60,7 @@ impl Api {
             send_timeout: Duration::from_secs(5),
             stop_grace: Duration::from_secs(1),
             max_starting: 2,
+            warm_spares: 0,
             max_session_memory: 800 << 20,
             recycle_after: None,
             watch_interval: Duration::from_secs(10),
