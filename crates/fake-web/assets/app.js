@@ -10,6 +10,13 @@
 // contract section 10 (window.Debug, window.require): a layer fed from the same polls, so that
 // states, QR refs, chats and messages (ids equal to the rows' data-id) match the DOM. That layer
 // never opens a chat, marks anything read or navigates.
+//
+// Media (contract section 11): an open chat's footer has an attach button whose menu items own
+// hidden file inputs; a chosen file opens a media editor over the chat, whose send button reads
+// the file (FileReader, as base64) and posts it to /__fake/page/send-media under a MSGID the
+// page chose, retried until taken. Media rows fetch their bytes from /__fake/page/media and show
+// them through blob: URLs, kept alive while the chat is open. The selectors come from the hello
+// answer's `media` knobs.
 (function () {
   "use strict";
 
@@ -53,6 +60,7 @@
   var byeSent = false;
   var urlCleaned = false;
   var mods = null; // the page's own modules (section 10), or null in the DOM-only build
+  var mediaUi = { attach: "plus-rounded", photo_accept: "full", caption_label: "aria-label", send: "label" };
 
   function t(key) {
     return TEXT[variant][key];
@@ -200,6 +208,7 @@
   // ----- screens -----
 
   function show(name, node) {
+    releaseMedia();
     screen = name;
     ui = {};
     root.replaceChildren(node);
@@ -412,6 +421,7 @@
   }
 
   function showIntro() {
+    releaseMedia();
     ui.main = null;
     ui.openJid = null;
     ui.area.replaceChildren(h("div", { class: "intro" },
@@ -496,10 +506,11 @@
     });
     var slot = h("div", { class: "send-slot" });
     var title = h("span", { class: "chat-title", dir: "auto" });
+    releaseMedia();
     var main = h("div", { id: "main", class: "main" },
       h("header", { class: "main-header" }, h("div", { class: "avatar" }), title),
       h("div", { class: "conversation" }, messages),
-      h("footer", { class: "compose" }, h("div", { class: "compose-wrap" }, box), slot));
+      h("footer", { class: "compose" }, buildAttach(), h("div", { class: "compose-wrap" }, box), slot));
     ui.area.replaceChildren(main);
     ui.main = main;
     ui.openJid = open.jid;
@@ -567,7 +578,9 @@
     post("/__fake/page/send", { page: pageId, jid: jid, text: text })
       .then(function (answer) {
         if (ui.openJid !== jid || !ui.messageRows) return;
-        answer.before.forEach(addMessageRow);
+        answer.before.forEach(function (row) {
+          addMessageRow(row);
+        });
         addMessageRow({
           data_id: "true_" + jid + "_" + answer.id,
           from_me: true,
@@ -608,19 +621,325 @@
     row.status.className = "msg-status status-" + status.toLowerCase();
   }
 
-  function addMessageRow(message) {
+  // `local` is the File just sent from this page, shown without fetching it back.
+  function addMessageRow(message, local) {
     if (ui.messageRows.has(message.data_id)) return;
     var status = message.from_me ? h("span", { class: "msg-status" }) : null;
+    // A media message without a caption has no text span, as on the real site.
+    var text = !message.media || message.text
+      ? h("span", { class: "selectable-text", dir: "ltr", text: message.text })
+      : null;
+    var file = message.media ? mediaPart(message.media, local instanceof Blob ? local : null) : null;
     var node = h("div", { role: "row", class: "message-row" },
       h("div", { "data-id": message.data_id, class: message.from_me ? "message-out" : "message-in" },
-        h("div", { class: "copyable-text", "data-pre-plain-text": prePlainText(message.at, message.sender) },
-          h("span", { class: "selectable-text", dir: "ltr", text: message.text })),
+        file,
+        h("div", { class: "copyable-text", "data-pre-plain-text": prePlainText(message.at, message.sender) }, text),
         h("div", { class: "msg-meta" }, h("span", { class: "msg-clock", text: clock(message.at) }), status)));
     var row = { node: node, status: status, current: null };
     if (message.status) setStatus(row, message.status);
     ui.messageRows.set(message.data_id, row);
     ui.messages.appendChild(node);
     node.scrollIntoView({ block: "end" });
+  }
+
+  // --- media (contract section 11) ---
+
+  var PHOTO_ACCEPT = {
+    full: "image/*,video/mp4,video/3gpp,video/quicktime",
+    image: "image/*",
+  };
+  var PHOTO_VIDEO_TYPES = ["video/mp4", "video/3gpp", "video/quicktime"];
+
+  // The attach button of the knob: a button or div[role=button] around span[data-icon], or
+  // the oldest div[title=Attach] without one.
+  function buildAttach() {
+    var button;
+    if (mediaUi.attach === "plus-rounded") {
+      button = h("button", { type: "button", class: "attach-button" },
+        h("span", { "data-icon": "plus-rounded", "aria-hidden": "true" }));
+    } else if (mediaUi.attach === "title") {
+      button = h("div", { role: "button", tabindex: "0", title: "Attach", class: "attach-button" },
+        h("span", { class: "attach-glyph" }));
+    } else {
+      button = h("div", { role: "button", tabindex: "0", class: "attach-button" },
+        h("span", { "data-icon": mediaUi.attach }));
+    }
+    button.addEventListener("click", function (event) {
+      event.preventDefault();
+      if (ui.attachMenu) closeAttachMenu();
+      else openAttachMenu();
+    });
+    ui.attachHolder = h("div", { class: "attach" }, button);
+    return ui.attachHolder;
+  }
+
+  // The inputs exist while the menu is open, as on the real site.
+  function openAttachMenu() {
+    var photos = fileInput(PHOTO_ACCEPT[mediaUi.photo_accept] || PHOTO_ACCEPT.full, "photos");
+    var documents = fileInput("*", "document");
+    ui.attachMenu = h("div", { class: "attach-menu", role: "application" },
+      h("ul", {},
+        menuItem("Document", "document-filled-refreshed", documents),
+        menuItem("Photos & videos", "media-filled-refreshed", photos)));
+    ui.attachHolder.appendChild(ui.attachMenu);
+  }
+
+  function closeAttachMenu() {
+    if (!ui.attachMenu) return;
+    ui.attachMenu.remove();
+    ui.attachMenu = null;
+  }
+
+  function menuItem(label, icon, input) {
+    var item = h("li", { role: "button", tabindex: "0", class: "attach-item" },
+      h("span", { "data-icon": icon, "aria-hidden": "true" }),
+      h("span", { class: "attach-label", text: label }),
+      input);
+    item.addEventListener("click", function (event) {
+      if (event.target !== input) input.click();
+    });
+    return item;
+  }
+
+  function fileInput(accept, via) {
+    var input = h("input", { type: "file", accept: accept, style: "display: none;" });
+    input.addEventListener("change", function () {
+      var file = input.files && input.files[0];
+      closeAttachMenu();
+      if (!file) return;
+      // The real picker filters by `accept`; WebDriver's file path bypasses it, so check here.
+      if (via === "photos" && !photoAccepts(file.type)) {
+        toast("The file you tried adding is not supported.");
+        return;
+      }
+      openEditor(file, via);
+    });
+    return input;
+  }
+
+  function photoAccepts(type) {
+    if (type.indexOf("image/") === 0) return true;
+    if (mediaUi.photo_accept === "image") return false;
+    return PHOTO_VIDEO_TYPES.indexOf(type) !== -1;
+  }
+
+  function toast(text) {
+    var node = h("div", { class: "toast", role: "alert", text: text });
+    document.body.appendChild(node);
+    setTimeout(function () {
+      node.remove();
+    }, 4000);
+  }
+
+  function sizeText(bytes) {
+    if (bytes < 1024) return bytes + " B";
+    if (bytes < 1024 * 1024) return Math.round(bytes / 1024) + " kB";
+    return (bytes / 1024 / 1024).toFixed(1) + " MB";
+  }
+
+  function editorSendButton() {
+    if (mediaUi.send === "send" || mediaUi.send === "wds") {
+      return h("button", { type: "button", class: "editor-send" },
+        h("span", { "data-icon": mediaUi.send === "send" ? "send" : "wds-ic-send-filled", "aria-hidden": "true" }));
+    }
+    return h("div", { role: "button", tabindex: "0", "aria-label": "Send", class: "editor-send" },
+      h("span", { class: "send-glyph", "aria-hidden": "true" }));
+  }
+
+  // The media editor covers the chat (footer included) until it sends or closes.
+  function openEditor(file, via) {
+    closeEditor();
+    var captionAttrs = { contenteditable: "true", role: "textbox", spellcheck: "true", "data-tab": "10", class: "caption-box" };
+    captionAttrs[mediaUi.caption_label === "aria-placeholder" ? "aria-placeholder" : "aria-label"] = "Add a caption";
+    var caption = h("div", captionAttrs);
+    var send = editorSendButton();
+    var close = h("div", { role: "button", tabindex: "0", "aria-label": "Close", class: "editor-close" },
+      h("span", { "data-icon": "x", "aria-hidden": "true" }));
+    var url = null;
+    var preview;
+    if (via === "photos") {
+      url = URL.createObjectURL(file);
+      preview = file.type.indexOf("video/") === 0
+        ? h("video", { src: url, controls: "", class: "editor-media" })
+        : h("img", { src: url, alt: "", class: "editor-media" });
+    } else {
+      preview = h("div", { class: "editor-document" },
+        h("span", { "data-icon": "document", "aria-hidden": "true" }),
+        h("div", { class: "doc-name", text: file.name }),
+        h("div", { class: "doc-size", text: sizeText(file.size) }));
+    }
+    var node = h("div", { "data-testid": "media-editor", class: "media-editor" },
+      h("div", { class: "editor-top" }, close, h("span", { class: "editor-file", text: file.name })),
+      h("div", { class: "editor-preview" }, preview),
+      h("div", { class: "editor-bottom" }, h("div", { class: "caption-wrap" }, caption), send));
+    ui.editor = { node: node, file: file, via: via, caption: caption, url: url, jid: ui.openJid };
+    close.addEventListener("click", function (event) {
+      event.preventDefault();
+      closeEditor();
+    });
+    send.addEventListener("click", function (event) {
+      event.preventDefault();
+      sendFromEditor();
+    });
+    caption.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" && !event.shiftKey) {
+        event.preventDefault();
+        sendFromEditor();
+      }
+    });
+    ui.main.appendChild(node);
+    caption.focus();
+  }
+
+  function closeEditor() {
+    if (!ui.editor) return;
+    if (ui.editor.url) URL.revokeObjectURL(ui.editor.url);
+    ui.editor.node.remove();
+    ui.editor = null;
+  }
+
+  // The editor closes at once; the row comes once the fake took the file (as a text's does).
+  function sendFromEditor() {
+    var editor = ui.editor;
+    if (!editor) return;
+    var caption = editor.caption.innerText.replace(/\u00a0/g, " ").trim();
+    var file = editor.file;
+    var jid = editor.jid;
+    var id = newMessageId();
+    closeEditor();
+    readBase64(file)
+      .then(function (base64) {
+        return postUntilTaken("/__fake/page/send-media", {
+          page: pageId, jid: jid, id: id, via: editor.via, filename: file.name,
+          mimetype: file.type, caption: caption, base64: base64,
+        });
+      })
+      .then(function (answer) {
+        if (ui.openJid !== jid || !ui.messageRows) return;
+        answer.before.forEach(function (row) {
+          addMessageRow(row);
+        });
+        addMessageRow({
+          data_id: "true_" + jid + "_" + answer.id,
+          from_me: true,
+          text: caption,
+          sender: "You",
+          at: Date.now(),
+          status: "Pending",
+          media: answer.media,
+        }, file);
+      })
+      .catch(function (error) {
+        console.error(error);
+        toast("Couldn't send " + file.name + ".");
+      });
+  }
+
+  function readBase64(file) {
+    return new Promise(function (resolve, reject) {
+      var reader = new FileReader();
+      reader.onload = function () {
+        var url = String(reader.result);
+        resolve(url.slice(url.indexOf(",") + 1));
+      };
+      reader.onerror = function () {
+        reject(reader.error);
+      };
+      reader.readAsDataURL(file);
+    });
+  }
+
+  // Posts until the fake answers: a 4xx is final, anything else is tried again (the fake takes
+  // the page's MSGID once, so a repeat is harmless).
+  function postUntilTaken(path, body) {
+    var request = JSON.stringify(body);
+    return new Promise(function (resolve, reject) {
+      function retry() {
+        setTimeout(attempt, SEND_RETRY_MS);
+      }
+      function attempt() {
+        if (stopped) {
+          reject(new Error("the page stopped"));
+          return;
+        }
+        fetch(path, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: request,
+          cache: "no-store",
+        }).then(function (response) {
+          if (response.ok) return response.json().then(resolve, retry);
+          if (response.status >= 400 && response.status < 500) {
+            return response.json().catch(function () {
+              return {};
+            }).then(function (answer) {
+              reject(new Error(answer.error || path + " answered " + response.status));
+            });
+          }
+          retry();
+          return null;
+        }, retry);
+      }
+      attempt();
+    });
+  }
+
+  // The file part of a media row: an img, video or audio with a blob: src, or a document's name.
+  function mediaPart(media, local) {
+    if (media.kind === "document") {
+      var name = media.filename || "file";
+      return h("div", { class: "media-document" },
+        h("span", { "data-icon": "document", "aria-hidden": "true" }),
+        h("span", { class: "doc-name", title: name, dir: "auto", text: name }),
+        h("span", { class: "doc-size", text: sizeText(media.size) }));
+    }
+    var tag = media.kind === "image" ? "img" : media.kind === "video" ? "video" : "audio";
+    var element = h(tag, tag === "img" ? { alt: "", class: "media-img" } : { controls: "", preload: "metadata" });
+    if (media.kind === "ptt") element.setAttribute("data-ptt", "true");
+    showBlob(element, media.id, local);
+    return h("div", { class: "media-" + media.kind }, element);
+  }
+
+  // Sets element.src to a blob: URL of the file, kept until the chat closes (releaseMedia).
+  function showBlob(element, id, local) {
+    var urls = ui.blobUrls;
+    function use(blob) {
+      var url = URL.createObjectURL(blob);
+      urls.push(url);
+      element.src = url;
+    }
+    if (local) {
+      use(local);
+      return;
+    }
+    var tries = 0;
+    function load() {
+      fetch("/__fake/page/media?page=" + encodeURIComponent(pageId) + "&id=" + encodeURIComponent(id), { cache: "no-store" })
+        .then(function (response) {
+          if (!response.ok) throw new Error("media answered " + response.status);
+          return response.blob();
+        })
+        .then(function (blob) {
+          if (ui.blobUrls === urls) use(blob);
+        })
+        .catch(function () {
+          tries += 1;
+          if (tries < 5 && ui.blobUrls === urls && !stopped) setTimeout(load, 500 * tries);
+        });
+    }
+    load();
+  }
+
+  // The chat goes away: its editor, attach menu and blob: URLs with it.
+  function releaseMedia() {
+    closeEditor();
+    ui.attachMenu = null;
+    if (ui.blobUrls) {
+      ui.blobUrls.forEach(function (url) {
+        URL.revokeObjectURL(url);
+      });
+    }
+    ui.blobUrls = [];
   }
 
   function renderDialog(kind) {
@@ -961,6 +1280,10 @@
       },
       body: this.body,
       type: this.type,
+      caption: this.caption,
+      mimetype: this.mimetype,
+      filename: this.filename,
+      size: this.size,
       t: this.t,
       from: widPlain(this.from),
       to: widPlain(this.to),
@@ -1197,7 +1520,7 @@
           return;
         }
         var sealed = item.new && !item.from_me;
-        msg = new Msg({
+        msg = new Msg(Object.assign({
           id: key,
           body: sealed ? "" : item.text,
           type: sealed ? "ciphertext" : item.kind,
@@ -1208,16 +1531,27 @@
           notifyName: item.name || "",
           ack: item.ack,
           isNewMsg: item.new,
-        });
+        }, sealed ? {} : mediaAttributes(item)));
         var chat = chats.get(remote) || localChat(remote, item.name, msg.t);
         chat.msgs.add(msg);
         msgs.add(msg);
         if (sealed) {
           setTimeout(function () {
-            msg.set({ body: item.text, type: item.kind });
+            msg.set(Object.assign({ body: item.text, type: item.kind }, mediaAttributes(item)));
           }, decryptDelay);
         }
       });
+    }
+
+    // A media message's model also has its caption (= body), mimetype, filename and size.
+    function mediaAttributes(item) {
+      if (!item.media) return {};
+      return {
+        caption: item.text,
+        mimetype: item.media.mimetype,
+        filename: item.media.filename === null ? undefined : item.media.filename,
+        size: item.media.size,
+      };
     }
 
     // Called once the view is rendered, so that every state matches what the DOM shows.
@@ -1330,6 +1664,7 @@
       .then(function (hello) {
         variant = hello.variant;
         pageId = hello.page;
+        if (hello.media) mediaUi = hello.media;
         if (hello.modules && hello.modules !== "none") mods = installModules(hello);
         if (hello.stale_token) {
           if (mods) mods.loggedOut();

@@ -8,8 +8,9 @@
 //! | `POST /__fake/unlink {"phone"}` | 200; 404 not linked |
 //! | `POST /__fake/conflict {"phone"}` | 200; 404 not linked |
 //! | `POST /__fake/incoming {"to", "from", "name", "text"}` | 200 `{"id"}`; 404 `to` not linked |
+//! | `POST /__fake/incoming {..., "media": {"type", "mimetype", "filename", "base64"}, "caption"}` | 200 `{"id"}`; 400 bad media; 404 `to` not linked |
 //! | `POST /__fake/invalid-numbers {"numbers": [...]}` | 200 |
-//! | `GET /__fake/sent?from=DIGITS` | 200 `[{"id", "to", "text", "at", "status"}]`, oldest first |
+//! | `GET /__fake/sent?from=DIGITS` | 200 `[{"id", "to", "text", "at", "status", "type"}]`, oldest first; media entries also `"caption", "filename", "mimetype", "size", "sha256"` |
 //! | `POST /__fake/ack {"id", "status": "delivered" or "read"}` | 200; 404 unknown id |
 //! | `POST /__fake/late-row {"from", "to", "text"}` | 200 `{"id"}`; 404 `from` not linked |
 //! | `POST /__fake/incoming {..., "group", "group_name"}` | 200 `{"id"}`; 404 `to` not linked |
@@ -26,6 +27,15 @@
 //! to `to`, the chat shows an outgoing row with `text` (already " Sent ") just before that
 //! message's row, as a row that renders late or a message typed on the phone would; `id` is
 //! that row's MSGID. It is listed in `/__fake/sent` like any message of the account.
+//!
+//! Media (contract section 11): `media.type` is `image`, `video`, `audio`, `ptt` (a voice
+//! note) or `document`; `mimetype` defaults by type (`image/jpeg`, `video/mp4`, `audio/mpeg`,
+//! `audio/ogg; codecs=opus`, `application/octet-stream`) and must fit it (`image/*` for an
+//! image, …); `filename` is optional (a document without one is `file`); `base64` holds the
+//! bytes (standard alphabet, padding optional), not empty. `caption` (or `text` when there is
+//! no `caption`) is the caption; `text` is required only without `media`. The body may be up to
+//! 64 MiB. In `/__fake/sent`, `type` is `chat` for a text; `text` is a media message's caption
+//! as well; `sha256` is the lowercase hex SHA-256 of the bytes the fake received.
 //!
 //! Group messages: with `"group": "120363…"` (digits, optionally `CREATOR-TIME`), the message
 //! arrives in the chat `GROUP@g.us`, named `group_name` (a new group without one: `Group
@@ -47,7 +57,7 @@ use std::time::Instant;
 
 use axum::{
     Json, Router,
-    extract::State as AxumState,
+    extract::{DefaultBodyLimit, State as AxumState},
     routing::{get, post},
 };
 use serde::Deserialize;
@@ -55,7 +65,8 @@ use serde_json::Value;
 
 use crate::{
     api::{JsonBody, Number, QueryArgs, Shared, lock, ok},
-    state::{ChatSummary, Failure, GroupRef, Outcome, SentView, Stats, Status},
+    media::{self, Media, MediaKind},
+    state::{ChatSummary, Content, Failure, GroupRef, Outcome, SentView, Stats, Status},
 };
 
 /// The routes of the control API.
@@ -66,7 +77,10 @@ pub fn routes() -> Router<Shared> {
         .route("/__fake/link-code", post(link_code))
         .route("/__fake/unlink", post(unlink))
         .route("/__fake/conflict", post(conflict))
-        .route("/__fake/incoming", post(incoming))
+        .route(
+            "/__fake/incoming",
+            post(incoming).layer(DefaultBodyLimit::max(media::BODY_LIMIT)),
+        )
         .route("/__fake/invalid-numbers", post(invalid_numbers))
         .route("/__fake/sent", get(sent))
         .route("/__fake/ack", post(ack))
@@ -135,9 +149,20 @@ struct Incoming {
     from: Number,
     #[serde(default)]
     name: String,
-    text: String,
+    text: Option<String>,
+    caption: Option<String>,
+    media: Option<IncomingMedia>,
     group: Option<Number>,
     group_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct IncomingMedia {
+    #[serde(rename = "type")]
+    kind: MediaKind,
+    mimetype: Option<String>,
+    filename: Option<String>,
+    base64: String,
 }
 
 async fn incoming(
@@ -152,14 +177,38 @@ async fn incoming(
         id,
         name: body.group_name.as_deref(),
     });
-    let id = lock(&shared).incoming(
-        &body.to.text(),
-        &body.from.text(),
-        &body.name,
-        &body.text,
-        group,
-        Instant::now(),
-    )?;
+    let (to, from) = (body.to.text(), body.from.text());
+    let id = match body.media {
+        Some(file) => {
+            // Decoded and hashed before the lock: a big file takes a while.
+            let bytes = media::decode_base64("media.base64", &file.base64)?;
+            let media = Media::incoming(
+                file.kind,
+                file.mimetype.as_deref(),
+                file.filename.as_deref(),
+                bytes,
+            )?;
+            let caption = body.caption.or(body.text).unwrap_or_default();
+            let content = Content::media(&caption, media);
+            lock(&shared).incoming_content(
+                &to,
+                &from,
+                &body.name,
+                content,
+                group,
+                Instant::now(),
+            )?
+        }
+        None => {
+            if body.caption.is_some() {
+                return Err(Failure::BadRequest("caption needs a media".into()));
+            }
+            let text = body
+                .text
+                .ok_or_else(|| Failure::BadRequest("text is required without a media".into()))?;
+            lock(&shared).incoming(&to, &from, &body.name, &text, group, Instant::now())?
+        }
+    };
     Ok(Json(serde_json::json!({ "id": id })))
 }
 

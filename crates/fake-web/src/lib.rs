@@ -1,7 +1,7 @@
 //! A fake WhatsApp Web for end-to-end tests and demos.
 //!
 //! The server serves pages that honour the WhatsApp Web contract (`shared/whatsapp-web-contract.md`,
-//! sections 1–10): a real Chromium loads them as it would load `web.whatsapp.com`, and tests act
+//! sections 1–11): a real Chromium loads them as it would load `web.whatsapp.com`, and tests act
 //! as the phone through the control API under `/__fake/` (`/__fake/scan`, `/__fake/sent`, …),
 //! or through the page for people at `/__fake/phone`.
 //!
@@ -14,6 +14,18 @@
 //! (per chat `unread`, `opened`, `seen`), `POST /__fake/modules {"drop", "restore"}` (modules
 //! missing from later page loads), and `POST /__fake/incoming` with `group`/`group_name`.
 //!
+//! Section 11 (media): an open chat's footer has an attach button ([`FakeConfig::attach`],
+//! `--attach plus-rounded|attach-menu-plus|clip|title`; `--variant legacy` alone picks `clip`)
+//! whose menu ("Document", "Photos & videos") owns hidden `input[type="file"]`s (the photos
+//! `accept` per [`FakeConfig::photo_accept`], `--photo-accept full|image`; documents `*`). A file
+//! given to an input opens `div[data-testid="media-editor"]` over the chat, with a caption box
+//! labelled per [`FakeConfig::caption_label`] (`--caption-label aria-label|aria-placeholder`)
+//! and a send button per [`FakeConfig::media_send`] (`--media-send label|send|wds`). The page
+//! posts the file to the fake (`media` module: kinds, size, SHA-256); its row shows an `img`,
+//! `video` or `audio` with a `blob:` src, or a document's name, and the caption in
+//! `span.selectable-text`. `POST /__fake/incoming` takes a `media` (base64) and `caption`, and
+//! `GET /__fake/sent` lists `type`, `caption`, `filename`, `size` and `sha256` of media.
+//!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
 //! use wamux_fake_web::{FakeConfig, FakeServer};
@@ -23,14 +35,16 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Modules: `config` (timings, variant), `state` (pages, payload schedule, accounts, messages),
-//! `schedule` (QR rotation), `ids` (random ids), `pages` (the site and its page script's
-//! endpoints), `control` (the control API), `phone` (the page for people), `api` (HTTP plumbing).
+//! Modules: `config` (timings, variant, media selectors), `state` (pages, payload schedule,
+//! accounts, messages), `media` (media kinds, bytes and hashes), `schedule` (QR rotation), `ids`
+//! (random ids), `pages` (the site and its page script's endpoints), `control` (the control
+//! API), `phone` (the page for people), `api` (HTTP plumbing).
 
 mod api;
 mod config;
 mod control;
 mod ids;
+mod media;
 mod pages;
 mod phone;
 mod schedule;
@@ -47,7 +61,9 @@ use anyhow::Context as _;
 use axum::Router;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
-pub use config::{FakeConfig, MODULE_NAMES, Modules, Variant};
+pub use config::{
+    Attach, CaptionLabel, FakeConfig, MODULE_NAMES, MediaSend, Modules, PhotoAccept, Variant,
+};
 
 /// How long [`FakeServer::shutdown`] waits for open connections before it cuts them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);

@@ -7,7 +7,7 @@ use std::{io::Write as _, net::SocketAddr, time::Duration};
 use anyhow::Context as _;
 use clap::Parser;
 use tokio::net::TcpListener;
-use wamux_fake_web::{FakeConfig, Modules, Variant};
+use wamux_fake_web::{Attach, CaptionLabel, FakeConfig, MediaSend, Modules, PhotoAccept, Variant};
 
 /// A fake WhatsApp Web honouring the wamux contract.
 #[derive(Debug, Parser)]
@@ -49,6 +49,19 @@ struct Args {
     /// Time an arriving message stays a `ciphertext` model before its body, ms.
     #[arg(long)]
     decrypt_delay_ms: Option<u64>,
+    /// The chat's attach button (contract section 11); default plus-rounded, or clip with
+    /// `--variant legacy`.
+    #[arg(long, value_enum)]
+    attach: Option<Attach>,
+    /// The `accept` of the photos and videos input: full (images and three video types) or image.
+    #[arg(long, value_enum)]
+    photo_accept: Option<PhotoAccept>,
+    /// How the media editor's caption box says "Add a caption".
+    #[arg(long, value_enum)]
+    caption_label: Option<CaptionLabel>,
+    /// The media editor's send button: label (`aria-label="Send"`), send or wds (its icon).
+    #[arg(long, value_enum)]
+    media_send: Option<MediaSend>,
 }
 
 impl Args {
@@ -79,6 +92,20 @@ impl Args {
         }
         if let Some(modules) = self.modules {
             config.modules = modules;
+        }
+        config.attach = match (self.attach, config.variant) {
+            (Some(attach), _) => attach,
+            (None, Variant::Legacy) => Attach::Clip,
+            (None, Variant::Modern) => config.attach,
+        };
+        if let Some(accept) = self.photo_accept {
+            config.photo_accept = accept;
+        }
+        if let Some(label) = self.caption_label {
+            config.caption_label = label;
+        }
+        if let Some(send) = self.media_send {
+            config.media_send = send;
         }
         config
     }
@@ -131,4 +158,79 @@ async fn stop_signal() {
         () = terminate => {}
     }
     tracing::info!("stopping");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(args: &[&str]) -> FakeConfig {
+        Args::try_parse_from(std::iter::once("wamux-fake-web").chain(args.iter().copied()))
+            .expect("the flags parse")
+            .config()
+    }
+
+    #[test]
+    fn media_flags_set_their_knobs() {
+        let defaults = config(&[]);
+        assert_eq!(defaults, FakeConfig::default());
+        let set = config(&[
+            "--attach",
+            "title",
+            "--photo-accept",
+            "image",
+            "--caption-label",
+            "aria-placeholder",
+            "--media-send",
+            "wds",
+        ]);
+        assert_eq!(set.attach, Attach::TitleAttach);
+        assert_eq!(set.photo_accept, PhotoAccept::Image);
+        assert_eq!(set.caption_label, CaptionLabel::AriaPlaceholder);
+        assert_eq!(set.media_send, MediaSend::Wds);
+        for (name, attach) in [
+            ("plus-rounded", Attach::PlusRounded),
+            ("attach-menu-plus", Attach::AttachMenuPlus),
+            ("clip", Attach::Clip),
+            ("title", Attach::TitleAttach),
+        ] {
+            assert_eq!(config(&["--attach", name]).attach, attach);
+        }
+        assert_eq!(
+            config(&["--media-send", "send"]).media_send,
+            MediaSend::Send
+        );
+        assert_eq!(
+            config(&["--caption-label", "aria-label"]).caption_label,
+            CaptionLabel::AriaLabel
+        );
+        assert_eq!(
+            config(&["--photo-accept", "full"]).photo_accept,
+            PhotoAccept::Full
+        );
+    }
+
+    #[test]
+    fn legacy_picks_the_clip_unless_told() {
+        assert_eq!(config(&["--variant", "legacy"]).attach, Attach::Clip);
+        assert_eq!(
+            config(&["--variant", "legacy", "--attach", "plus-rounded"]).attach,
+            Attach::PlusRounded
+        );
+        assert_eq!(config(&["--realistic"]).attach, Attach::PlusRounded);
+    }
+
+    #[test]
+    fn unknown_media_flag_values_are_refused() {
+        for args in [
+            ["--attach", "paperclip"],
+            ["--photo-accept", "video"],
+            ["--caption-label", "title"],
+            ["--media-send", "enter"],
+        ] {
+            let parsed =
+                Args::try_parse_from(std::iter::once("wamux-fake-web").chain(args.iter().copied()));
+            assert!(parsed.is_err(), "{args:?}");
+        }
+    }
 }

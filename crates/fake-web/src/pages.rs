@@ -15,6 +15,16 @@
 //! and `POST /__fake/page/seen {"page", "jid"}` for `sendSeen` (marks the chat read and counts
 //! the call).
 //!
+//! Media (contract section 11), from the page's media editor and for its rows:
+//! `POST /__fake/page/send-media {"page", "jid", "id", "via", "filename", "mimetype",
+//! "caption", "base64"}`, where `via` is the attach-menu item whose input the file came through
+//! (`photos` or `document`), `mimetype` the File's `type` (may be empty), `base64` its bytes
+//! and `id` the MSGID the page chose (optional; idempotent as for `send`); the body may be up to
+//! 64 MiB. It answers as `send`, plus `media: {"id", "kind", "mimetype", "filename", "size"}`;
+//! the photos input refuses what is neither an image nor a video (400).
+//! `GET /__fake/page/media?page=ID&id=MSGID` serves the bytes of a media message of the page's
+//! account, with its mimetype as `Content-Type`; the page turns them into a `blob:` URL.
+//!
 //! A request whose `User-Agent` contains `HeadlessChrome` gets the refusal page instead of the
 //! app; the script checks `navigator.userAgent` as well.
 
@@ -22,8 +32,8 @@ use std::time::Instant;
 
 use axum::{
     Json, Router,
-    extract::State as AxumState,
-    http::{HeaderMap, header},
+    extract::{DefaultBodyLimit, State as AxumState},
+    http::{HeaderMap, HeaderValue, header},
     response::{Html, IntoResponse, Response},
     routing::{get, post},
 };
@@ -33,6 +43,7 @@ use serde_json::Value;
 
 use crate::{
     api::{JsonBody, QueryArgs, Shared, lock, ok},
+    media::{self, Media, Via},
     state::{Failure, Hello, Outcome, SendAnswer, View},
 };
 
@@ -53,6 +64,11 @@ pub fn routes() -> Router<Shared> {
         .route("/__fake/page/qr", get(qr_matrix))
         .route("/__fake/page/open", post(open))
         .route("/__fake/page/send", post(send))
+        .route(
+            "/__fake/page/send-media",
+            post(send_media).layer(DefaultBodyLimit::max(media::BODY_LIMIT)),
+        )
+        .route("/__fake/page/media", get(media_bytes))
         .route("/__fake/page/exists", get(exists))
         .route("/__fake/page/seen", post(seen))
         .route("/__fake/page/dismiss", post(dismiss))
@@ -192,6 +208,61 @@ async fn send(
         Instant::now(),
     )?;
     Ok(Json(answer))
+}
+
+#[derive(Deserialize)]
+struct SendMediaBody {
+    page: String,
+    jid: String,
+    id: Option<String>,
+    via: Via,
+    filename: String,
+    #[serde(default)]
+    mimetype: String,
+    #[serde(default)]
+    caption: String,
+    base64: String,
+}
+
+async fn send_media(
+    AxumState(shared): AxumState<Shared>,
+    JsonBody(body): JsonBody<SendMediaBody>,
+) -> Outcome<Json<SendAnswer>> {
+    // Decoded and hashed before the lock: a big file takes a while.
+    let bytes = media::decode_base64("base64", &body.base64)?;
+    let media = Media::upload(body.via, &body.mimetype, &body.filename, bytes)?;
+    let answer = lock(&shared).send_media(
+        &body.page,
+        &body.jid,
+        &body.caption,
+        body.id.as_deref(),
+        media,
+        Instant::now(),
+    )?;
+    Ok(Json(answer))
+}
+
+#[derive(Deserialize)]
+struct MediaQuery {
+    page: String,
+    id: String,
+}
+
+async fn media_bytes(
+    AxumState(shared): AxumState<Shared>,
+    QueryArgs(query): QueryArgs<MediaQuery>,
+) -> Outcome<Response> {
+    let (mimetype, bytes) = lock(&shared).media(&query.page, &query.id)?;
+    let content_type = HeaderValue::from_str(&mimetype)
+        .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        bytes,
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]

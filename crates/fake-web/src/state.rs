@@ -20,6 +20,9 @@
 //! above the page's `history_upto`: what arrived while no browser was up is new for the next
 //! page load, as WhatsApp's offline messages are, and what an earlier page load showed is
 //! history.
+//!
+//! Media messages (contract section 11) are messages with a [`Media`]: their text is the
+//! caption, their bytes stay here and pages fetch them by id ([`State::media`]).
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap, HashSet},
@@ -29,9 +32,14 @@ use std::{
 use rand::Rng;
 use serde::Serialize;
 
+use axum::body::Bytes;
+
 use crate::{
-    config::{FakeConfig, MODULE_NAMES, Modules, Variant},
+    config::{
+        Attach, CaptionLabel, FakeConfig, MODULE_NAMES, MediaSend, Modules, PhotoAccept, Variant,
+    },
     ids,
+    media::{Media, MediaView},
     schedule::{QrCycle, QrPhase, QrTiming},
 };
 
@@ -151,9 +159,12 @@ struct FeedItem {
     /// The chat's jid: `DIGITS@c.us` or `GROUP@g.us`.
     chat: String,
     from_me: bool,
+    /// The text, or a media message's caption.
     text: String,
-    /// The message model's `type`; the fake has text messages only.
+    /// The message model's `type`: `chat` or a media kind.
     kind: &'static str,
+    /// The file of a media message.
+    media: Option<MediaView>,
     /// The sender's jid in a group chat.
     author: Option<String>,
     /// The sender's name of an incoming message.
@@ -201,10 +212,13 @@ pub struct MessageView {
     /// The whole `data-id`: `true_JID_MSGID` or `false_JID_MSGID`.
     data_id: String,
     from_me: bool,
+    /// The text, or a media message's caption.
     text: String,
     sender: String,
     at: u64,
     status: Option<Status>,
+    /// The file of a media message.
+    media: Option<MediaView>,
 }
 
 /// One message in the answer of `GET /__fake/sent`.
@@ -212,11 +226,27 @@ pub struct MessageView {
 pub struct SentView {
     pub id: String,
     pub to: String,
+    /// The text, or a media message's caption.
     pub text: String,
     /// Unix epoch milliseconds of the moment the fake received the message.
     pub at: u64,
     /// `pending`, `sent`, `delivered` or `read`, as its row shows now.
     pub status: &'static str,
+    /// `chat` for a text, else the media kind (`image`, `video`, `audio`, `document`).
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The fields below are there for media messages only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caption: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filename: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mimetype: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// Lowercase hex SHA-256 of the bytes received.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 /// The answer to a page's send: the message's id, and the rows the chat shows before it
@@ -225,6 +255,9 @@ pub struct SentView {
 pub struct SendAnswer {
     pub id: String,
     pub before: Vec<MessageView>,
+    /// The stored file, for a media send.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub media: Option<MediaView>,
 }
 
 /// An outgoing row to show in a chat right when the account's next message to it is sent.
@@ -249,6 +282,17 @@ pub struct Hello {
     pub missing: Vec<String>,
     /// How long an arriving message stays a `ciphertext` model.
     pub decrypt_delay_ms: u64,
+    /// The selectors of contract section 11.
+    pub media: MediaUi,
+}
+
+/// The media selectors a page load uses ([`FakeConfig`]'s knobs).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct MediaUi {
+    pub attach: Attach,
+    pub photo_accept: PhotoAccept,
+    pub caption_label: CaptionLabel,
+    pub send: MediaSend,
 }
 
 /// Counters of what pages did, for `GET /__fake/stats`.
@@ -272,6 +316,31 @@ pub struct ChatSummary {
     pub opened: u32,
     /// How often a page called `sendSeen` for the chat.
     pub seen: u32,
+}
+
+/// What a message says: its text (a media message's caption, may be empty) and its file.
+#[derive(Debug)]
+pub struct Content {
+    pub text: String,
+    pub media: Option<Media>,
+}
+
+impl Content {
+    /// A text message.
+    pub fn text(text: &str) -> Self {
+        Self {
+            text: text.to_owned(),
+            media: None,
+        }
+    }
+
+    /// A media message; the caption is trimmed.
+    pub fn media(caption: &str, media: Media) -> Self {
+        Self {
+            text: caption.trim().to_owned(),
+            media: Some(media),
+        }
+    }
 }
 
 /// The group of an incoming group message.
@@ -451,9 +520,29 @@ struct Message {
     seq: u64,
     /// The sender's jid of a group message.
     author: Option<String>,
+    /// The file of a media message.
+    media: Option<Media>,
 }
 
 impl Message {
+    fn kind(&self) -> &'static str {
+        self.media
+            .as_ref()
+            .map_or("chat", |media| media.kind.as_str())
+    }
+
+    /// The chat list's line for the message.
+    fn summary(&self) -> String {
+        match &self.media {
+            Some(media) => media.summary(&self.text),
+            None => self.text.clone(),
+        }
+    }
+
+    fn media_view(&self) -> Option<MediaView> {
+        self.media.as_ref().map(|media| media.view(&self.id))
+    }
+
     fn status(&self, now: Instant, ack_delay: Duration) -> Status {
         match self.ack {
             Some((status, _)) => status,
@@ -631,6 +720,12 @@ impl State {
             modules: self.config.modules,
             missing: self.dropped.iter().cloned().collect(),
             decrypt_delay_ms: millis(self.config.decrypt_delay),
+            media: MediaUi {
+                attach: self.config.attach,
+                photo_accept: self.config.photo_accept,
+                caption_label: self.config.caption_label,
+                send: self.config.media_send,
+            },
         }
     }
 
@@ -775,7 +870,8 @@ impl State {
             chat: message.chat.clone(),
             from_me: message.from_me,
             text: message.text.clone(),
-            kind: "chat",
+            kind: message.kind(),
+            media: message.media_view(),
             author: message.author.clone(),
             name: (!message.from_me).then(|| message.sender.clone()),
             at: message.at,
@@ -795,7 +891,7 @@ impl State {
             jid: chat.jid.clone(),
             name: chat.name.clone(),
             unread: chat.unread,
-            last: last.map(|m| m.text.clone()),
+            last: last.map(Message::summary),
             at: last.map(|m| m.at),
         }
     }
@@ -815,6 +911,7 @@ impl State {
             status: message
                 .from_me
                 .then(|| message.status(now, self.config.ack_delay)),
+            media: message.media_view(),
         }
     }
 
@@ -996,6 +1093,34 @@ impl State {
         if text.trim().is_empty() {
             return Err(Failure::BadRequest("empty message".into()));
         }
+        self.send_message(page_id, jid, Content::text(text), id, now)
+    }
+
+    /// The page sent a file from its media editor, with `caption` (may be empty): as
+    /// [`State::send`], the page's `id` is taken once. The answer carries the stored file.
+    pub fn send_media(
+        &mut self,
+        page_id: &str,
+        jid: &str,
+        caption: &str,
+        id: Option<&str>,
+        media: Media,
+        now: Instant,
+    ) -> Outcome<SendAnswer> {
+        let mut answer =
+            self.send_message(page_id, jid, Content::media(caption, media), id, now)?;
+        answer.media = self.messages.get(&answer.id).and_then(Message::media_view);
+        Ok(answer)
+    }
+
+    fn send_message(
+        &mut self,
+        page_id: &str,
+        jid: &str,
+        content: Content,
+        id: Option<&str>,
+        now: Instant,
+    ) -> Outcome<SendAnswer> {
         let to = jid
             .strip_suffix("@c.us")
             .ok_or_else(|| Failure::BadRequest(format!("{jid} is no person's chat")))?;
@@ -1010,6 +1135,7 @@ impl State {
                     return Ok(SendAnswer {
                         id: chosen.clone(),
                         before: Vec::new(),
+                        media: None,
                     });
                 }
                 return Err(Failure::Conflict(format!("message id {chosen} is taken")));
@@ -1025,13 +1151,20 @@ impl State {
         let mut before = Vec::new();
         for row in late {
             tracing::info!(from = %phone, %to, id = %row.id, "a late row shows before the send");
-            self.add_outgoing(row.id.clone(), &phone, &jid, &row.text, now, true);
+            let content = Content::text(&row.text);
+            self.add_outgoing(row.id.clone(), &phone, &jid, content, now, true);
             before.push(self.message_view(&self.messages[&row.id], now));
         }
         let id = chosen.unwrap_or_else(|| self.new_message_id(ids::outgoing_message_id));
-        self.add_outgoing(id.clone(), &phone, &jid, text, now, false);
-        tracing::info!(from = %phone, %to, id = %id, "message sent by a page");
-        Ok(SendAnswer { id, before })
+        let kind = content.media.as_ref().map(|media| media.kind.as_str());
+        let size = content.media.as_ref().map(Media::size);
+        self.add_outgoing(id.clone(), &phone, &jid, content, now, false);
+        tracing::info!(from = %phone, %to, id = %id, kind, size, "message sent by a page");
+        Ok(SendAnswer {
+            id,
+            before,
+            media: None,
+        })
     }
 
     /// Puts a message of the account `phone` at the end of its chat `jid`; `sent` shows it
@@ -1041,7 +1174,7 @@ impl State {
         id: String,
         phone: &str,
         jid: &str,
-        text: &str,
+        content: Content,
         now: Instant,
         sent: bool,
     ) {
@@ -1059,13 +1192,14 @@ impl State {
             account: phone.to_owned(),
             chat: jid.to_owned(),
             from_me: true,
-            text: text.to_owned(),
+            text: content.text,
             sender: "You".to_owned(),
             created: now,
             at,
             ack: sent.then_some((Status::Sent, at)),
             seq: 0,
             author: None,
+            media: content.media,
         });
         self.outgoing.push(id);
     }
@@ -1211,6 +1345,19 @@ impl State {
         group: Option<GroupRef<'_>>,
         now: Instant,
     ) -> Outcome<String> {
+        self.incoming_content(to, from, name, Content::text(text), group, now)
+    }
+
+    /// A message arrives, as [`State::incoming`], with any [`Content`] (a media message).
+    pub fn incoming_content(
+        &mut self,
+        to: &str,
+        from: &str,
+        name: &str,
+        content: Content,
+        group: Option<GroupRef<'_>>,
+        now: Instant,
+    ) -> Outcome<String> {
         let to = digits("to", to)?;
         let from = digits("from", from)?;
         let group = group
@@ -1253,15 +1400,17 @@ impl State {
             account: to.clone(),
             chat: jid.clone(),
             from_me: false,
-            text: text.to_owned(),
+            text: content.text,
             sender: shown_name,
             created: now,
             at: unix_ms(),
             ack: None,
             seq: 0,
             author,
+            media: content.media,
         });
-        tracing::info!(%to, %from, chat = %jid, id = %id, "incoming message");
+        let kind = self.messages[&id].kind();
+        tracing::info!(%to, %from, chat = %jid, id = %id, kind, "incoming message");
         Ok(id)
     }
 
@@ -1284,14 +1433,43 @@ impl State {
             .iter()
             .map(|id| &self.messages[id])
             .filter(|m| m.account == from)
-            .map(|m| SentView {
-                id: m.id.clone(),
-                to: m.chat.trim_end_matches("@c.us").to_owned(),
-                text: m.text.clone(),
-                at: m.at,
-                status: m.status(now, ack_delay).lowercase(),
+            .map(|m| {
+                let media = m.media.as_ref();
+                SentView {
+                    id: m.id.clone(),
+                    to: m.chat.trim_end_matches("@c.us").to_owned(),
+                    text: m.text.clone(),
+                    at: m.at,
+                    status: m.status(now, ack_delay).lowercase(),
+                    kind: m.kind(),
+                    caption: media.map(|_| m.text.clone()),
+                    filename: media.and_then(|media| media.filename.clone()),
+                    mimetype: media.map(|media| media.mimetype.clone()),
+                    size: media.map(Media::size),
+                    sha256: media.map(|media| media.sha256.clone()),
+                }
             })
             .collect())
+    }
+
+    /// The file of the media message `id`, as `(mimetype, bytes)`, for a page of its account.
+    pub fn media(&self, page_id: &str, id: &str) -> Outcome<(String, Bytes)> {
+        let page = self
+            .pages
+            .get(page_id)
+            .ok_or_else(|| Failure::NotFound(format!("no page {page_id}")))?;
+        let phone = page
+            .token
+            .as_ref()
+            .and_then(|token| self.devices.get(token))
+            .map(|device| &device.phone)
+            .ok_or_else(|| Failure::Conflict("the page is not linked".into()))?;
+        self.messages
+            .get(id)
+            .filter(|message| &message.account == phone)
+            .and_then(|message| message.media.as_ref())
+            .map(|media| (media.mimetype.clone(), media.bytes.clone()))
+            .ok_or_else(|| Failure::NotFound(format!("no media message {id}")))
     }
 
     /// The account `from` will show an outgoing row with `text` in its chat with `to` right
@@ -1432,7 +1610,7 @@ impl State {
                     .map(|m| SentSummary {
                         id: m.id.clone(),
                         to: m.chat.trim_end_matches("@c.us").to_owned(),
-                        text: m.text.clone(),
+                        text: m.summary(),
                         status: m.status(now, ack_delay),
                     })
                     .collect(),
@@ -1487,6 +1665,7 @@ fn new_code(codes: &mut HashMap<String, CodeRef>, page_id: &str, expires: Instan
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::media::{MediaKind, Via};
 
     fn config() -> FakeConfig {
         FakeConfig {
@@ -1500,6 +1679,7 @@ mod tests {
             variant: Variant::Modern,
             modules: Modules::Current,
             decrypt_delay: Duration::from_millis(200),
+            ..FakeConfig::default()
         }
     }
 
@@ -2133,5 +2313,173 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    fn png(bytes: &'static [u8]) -> Media {
+        Media::upload(
+            Via::Photos,
+            "image/png",
+            "cat.png",
+            Bytes::from_static(bytes),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_sent_media_message_is_listed_with_its_file_and_taken_once() {
+        let mut state = State::new(config());
+        let now = Instant::now();
+        let page = linked_page(&mut state, "111222333", now);
+        let id = "3EB0AAAABBBBCCCCDDDD";
+        let answer = state
+            .send_media(
+                &page,
+                "444555666@c.us",
+                " a cat ",
+                Some(id),
+                png(b"\x89PNG"),
+                now,
+            )
+            .unwrap();
+        assert_eq!(answer.id, id);
+        let media = answer.media.expect("the stored file");
+        assert_eq!((media.kind, media.size), (MediaKind::Image, 4));
+        assert_eq!(media.filename.as_deref(), Some("cat.png"));
+        let again = state
+            .send_media(
+                &page,
+                "444555666@c.us",
+                "a cat",
+                Some(id),
+                png(b"other"),
+                now,
+            )
+            .unwrap();
+        assert_eq!(again.media.expect("the first file").size, 4);
+        let sent = state.sent("111222333", now).unwrap();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert_eq!(sent[0].kind, "image");
+        assert_eq!(sent[0].text, "a cat");
+        assert_eq!(sent[0].caption.as_deref(), Some("a cat"));
+        assert_eq!(sent[0].filename.as_deref(), Some("cat.png"));
+        assert_eq!(sent[0].mimetype.as_deref(), Some("image/png"));
+        assert_eq!(sent[0].size, Some(4));
+        assert_eq!(sent[0].sha256.as_ref().map(String::len), Some(64));
+
+        let document = Media::upload(
+            Via::Document,
+            "image/png",
+            "cat.png",
+            Bytes::from_static(b"png"),
+        )
+        .unwrap();
+        state
+            .send_media(&page, "444555666@c.us", "", None, document, now)
+            .unwrap();
+        state
+            .send(&page, "444555666@c.us", "and text", None, now)
+            .unwrap();
+        let sent = state.sent("111222333", now).unwrap();
+        let kinds: Vec<&str> = sent.iter().map(|m| m.kind).collect();
+        assert_eq!(kinds, ["image", "document", "chat"]);
+        assert_eq!(sent[1].caption.as_deref(), Some(""));
+        assert_eq!(
+            (sent[2].caption.as_ref(), sent[2].sha256.as_ref()),
+            (None, None)
+        );
+
+        state.open_chat(&page, "444555666@c.us").unwrap();
+        let view = app(state.view(&page, now));
+        let rows = &view.open.as_ref().unwrap().messages;
+        assert_eq!(rows[0].data_id, format!("true_444555666@c.us_{id}"));
+        assert_eq!(rows[0].media.as_ref().unwrap().kind, MediaKind::Image);
+        assert_eq!(rows[1].media.as_ref().unwrap().kind, MediaKind::Document);
+        assert!(rows[2].media.is_none());
+        let kinds: Vec<&str> = view.feed.iter().map(|item| item.kind).collect();
+        assert_eq!(kinds, ["image", "document", "chat"]);
+        assert_eq!(view.feed[0].text, "a cat");
+        assert_eq!(view.feed[0].media.as_ref().unwrap().mimetype, "image/png");
+        assert_eq!(view.chats[0].last.as_deref(), Some("and text"));
+        let (mimetype, bytes) = state.media(&page, id).unwrap();
+        assert_eq!(
+            (mimetype.as_str(), &bytes[..]),
+            ("image/png", &b"\x89PNG"[..])
+        );
+    }
+
+    #[test]
+    fn media_bytes_are_for_the_pages_of_their_account() {
+        let mut state = State::new(config());
+        let now = Instant::now();
+        let page = linked_page(&mut state, "111222333", now);
+        let other = linked_page(&mut state, "777888999", now);
+        let voice =
+            Media::incoming(MediaKind::Ptt, None, None, Bytes::from_static(b"OggS")).unwrap();
+        let id = state
+            .incoming_content(
+                "111222333",
+                "444555666",
+                "Ann",
+                Content::media("", voice),
+                None,
+                now,
+            )
+            .unwrap();
+        let view = app(state.view(&page, now));
+        assert_eq!(view.feed[0].kind, "ptt");
+        assert_eq!(view.feed[0].text, "");
+        assert_eq!(
+            view.chats[0].last.as_deref(),
+            Some("\u{1F3A4} Voice message")
+        );
+        assert_eq!(view.chats[0].unread, 1);
+        let (mimetype, bytes) = state.media(&page, &id).unwrap();
+        assert_eq!(mimetype, "audio/ogg; codecs=opus");
+        assert_eq!(&bytes[..], b"OggS");
+        assert!(matches!(
+            state.media(&other, &id),
+            Err(Failure::NotFound(_))
+        ));
+        assert!(matches!(
+            state.media(&page, "3A00"),
+            Err(Failure::NotFound(_))
+        ));
+        assert!(matches!(
+            state.media("nopage", &id),
+            Err(Failure::NotFound(_))
+        ));
+        let text = state
+            .incoming("111222333", "444555666", "Ann", "plain", None, now)
+            .unwrap();
+        assert!(matches!(
+            state.media(&page, &text),
+            Err(Failure::NotFound(_))
+        ));
+        let unlinked = state.hello(None, None, now).page;
+        assert!(matches!(
+            state.media(&unlinked, &id),
+            Err(Failure::Conflict(_))
+        ));
+    }
+
+    #[test]
+    fn the_hello_carries_the_media_knobs() {
+        let mut state = State::new(FakeConfig {
+            attach: Attach::TitleAttach,
+            photo_accept: PhotoAccept::Image,
+            caption_label: CaptionLabel::AriaPlaceholder,
+            media_send: MediaSend::Wds,
+            ..config()
+        });
+        let hello = serde_json::to_value(state.hello(None, None, Instant::now())).unwrap();
+        assert_eq!(
+            hello["media"],
+            serde_json::json!({
+                "attach": "title",
+                "photo_accept": "image",
+                "caption_label": "aria-placeholder",
+                "send": "wds",
+            })
+        );
     }
 }

@@ -30,6 +30,7 @@ fn fast() -> FakeConfig {
         variant: Variant::Modern,
         modules: Modules::Current,
         decrypt_delay: Duration::from_millis(50),
+        ..FakeConfig::default()
     }
 }
 
