@@ -96,8 +96,8 @@ where
 mod tests {
     use super::*;
     use crate::{
-        Attempt, EnginePath, Engines, Hello, HelloReply, IncomingMessage, SendError, SentMessage,
-        StartStep, SupervisorCommand, WorkerEvent,
+        Attempt, EnginePath, Engines, Hello, HelloReply, IncomingMedia, IncomingMessage, MediaKind,
+        OutgoingMedia, SendError, SentMessage, StartStep, SupervisorCommand, WorkerEvent,
     };
 
     async fn encode<T: Serialize>(message: &T) -> Vec<u8> {
@@ -154,7 +154,17 @@ mod tests {
                 author: Some("5215512345678@c.us".into()),
                 kind: "image".into(),
                 timestamp: Some(1_767_225_600),
+                media: Some(IncomingMedia {
+                    mimetype: Some("image/jpeg".into()),
+                    path: Some("/data/sessions/s/media/Y".into()),
+                    size: Some(12),
+                    sha256: Some("ab".repeat(32)),
+                    ..IncomingMedia::default()
+                }),
             }),
+            WorkerEvent::PairingCodeFailed {
+                reason: "no code".into(),
+            },
             WorkerEvent::SendAttempt {
                 request_id: 9,
                 attempt: Attempt {
@@ -196,6 +206,20 @@ mod tests {
                     seen: vec!["A".into()],
                     planned: None,
                 }),
+            },
+            SupervisorCommand::SendMedia {
+                request_id: 2,
+                phone_number: "123".into(),
+                caption: "look".into(),
+                media: OutgoingMedia {
+                    path: "/data/media/ab".into(),
+                    filename: "a.pdf".into(),
+                    mimetype: "application/pdf".into(),
+                    kind: MediaKind::of("application/pdf"),
+                    size: 3,
+                    sha256: "ab".repeat(32),
+                },
+                resume: None,
             },
             SupervisorCommand::AttemptRecorded { request_id: 1 },
             SupervisorCommand::IncomingStored {

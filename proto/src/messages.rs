@@ -5,7 +5,7 @@ use thiserror::Error;
 
 /// Bumped whenever a message changes shape: postcard is not self-describing, so a worker and a
 /// supervisor of different versions must refuse each other rather than misread frames.
-pub const PROTOCOL_VERSION: u32 = 5;
+pub const PROTOCOL_VERSION: u32 = 6;
 
 /// The worker's first frame.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,8 +75,11 @@ pub enum WorkerEvent {
     Qr { payload: String },
     /// The QR on show expired; the worker is asking the page for a fresh cycle.
     QrExpired,
-    /// A pairing code is on show (8 characters, without the dash).
+    /// A pairing code is on show (8 characters, without the dash). Sent once per code: again
+    /// when the page replaces an expired one.
     PairingCode { code: String },
+    /// The answer to [`SupervisorCommand::RequestPairingCode`] when no code could be had.
+    PairingCodeFailed { reason: String },
     /// The session is linked and the chat list is loaded.
     Ready { phone_number: String },
     /// The page said the account is open in another window; the worker takes it back.
@@ -114,6 +117,7 @@ impl WorkerEvent {
             WorkerEvent::Qr { .. } => "Qr",
             WorkerEvent::QrExpired => "QrExpired",
             WorkerEvent::PairingCode { .. } => "PairingCode",
+            WorkerEvent::PairingCodeFailed { .. } => "PairingCodeFailed",
             WorkerEvent::Ready { .. } => "Ready",
             WorkerEvent::Conflict => "Conflict",
             WorkerEvent::LoggedOut => "LoggedOut",
@@ -247,6 +251,76 @@ pub struct IncomingMessage {
     /// bytes of the whole text. `text` then holds its start, cut on a character boundary and
     /// ending in `…`.
     pub original_len: Option<usize>,
+    /// A media message's file, as far as the page shows it.
+    pub media: Option<IncomingMedia>,
+}
+
+/// The file of an incoming media message. The worker reads its bytes from the page (contract
+/// section 11) into `--media-dir` and names the file here; the supervisor moves it into its
+/// store once it has the message.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncomingMedia {
+    pub mimetype: Option<String>,
+    pub filename: Option<String>,
+    /// The file the worker wrote under `--media-dir`, when it read the bytes.
+    pub path: Option<String>,
+    /// Its size in bytes, when known (read or shown).
+    pub size: Option<u64>,
+    /// SHA-256 of the bytes written, lowercase hex.
+    pub sha256: Option<String>,
+    /// Why the bytes are not there: larger than `--max-media-size`, or the page would not
+    /// give them.
+    pub missing: Option<String>,
+}
+
+/// What kind of file a media message carries, which says how the page sends it (contract
+/// section 11): images and videos through "Photos & videos", anything else as a document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MediaKind {
+    Image,
+    Video,
+    Audio,
+    Document,
+}
+
+impl MediaKind {
+    /// The kind of a file of this MIME type.
+    pub fn of(mimetype: &str) -> MediaKind {
+        let mimetype = mimetype.to_ascii_lowercase();
+        if mimetype.starts_with("image/") {
+            MediaKind::Image
+        } else if mimetype.starts_with("video/") {
+            MediaKind::Video
+        } else if mimetype.starts_with("audio/") {
+            MediaKind::Audio
+        } else {
+            MediaKind::Document
+        }
+    }
+
+    /// As the API, the store and WhatsApp's `type` name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaKind::Image => "image",
+            MediaKind::Video => "video",
+            MediaKind::Audio => "audio",
+            MediaKind::Document => "document",
+        }
+    }
+}
+
+/// A file to send, kept by the supervisor in its data directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutgoingMedia {
+    /// The stored file (named by its hash), readable by the worker.
+    pub path: String,
+    /// The name the recipient sees.
+    pub filename: String,
+    pub mimetype: String,
+    pub kind: MediaKind,
+    pub size: u64,
+    /// SHA-256 of the bytes, lowercase hex.
+    pub sha256: String,
 }
 
 /// What the supervisor asks of a worker.
@@ -262,6 +336,18 @@ pub enum SupervisorCommand {
         request_id: u64,
         phone_number: String,
         text: String,
+        resume: Option<Attempt>,
+    },
+    /// Send a file with `caption` (may be empty) to `phone_number`, through the page's attach
+    /// menu (contract section 11); answered by [`WorkerEvent::SendResult`], with a
+    /// [`WorkerEvent::SendAttempt`] before it goes out, exactly as [`SupervisorCommand::SendText`].
+    /// A DOM attempt is found again as the outgoing media row with this caption whose id is
+    /// not in `seen`.
+    SendMedia {
+        request_id: u64,
+        phone_number: String,
+        caption: String,
+        media: OutgoingMedia,
         resume: Option<Attempt>,
     },
     /// The answer to [`WorkerEvent::SendAttempt`]: its snapshot is stored, the worker may send.

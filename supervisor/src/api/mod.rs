@@ -200,6 +200,13 @@ routes! {
         "Kill the worker and its browsers at once; the session shows STOPPED", guarded: true, body: None,
         [200 => "Session", 400 => "invalid_session_id", 404 => "session_not_found"]
     }
+    post "/api/sessions/{id}/pairing-code" => sessions::pairing_code {
+        "Link with a code instead of a QR: the page is asked for a pairing code for this phone number, answered once it shows",
+        guarded: true, body: Some("PairingCodeRequest"),
+        [200 => "PairingCode", 400 => "invalid_session_id, invalid_phone_number, invalid_json, invalid_body",
+         404 => "session_not_found", 409 => "session_already_linked, session_not_ready",
+         502 => "pairing_code_unavailable", 503 => "session_unavailable"]
+    }
     post "/api/sessions/{id}/logout" => sessions::logout {
         "Unlink the device: the profile is wiped and a new QR code follows", guarded: true, body: None,
         [200 => "Session", 400 => "invalid_session_id", 404 => "session_not_found"]

@@ -9,7 +9,7 @@ use super::ROUTES;
 /// The webhooks' schemas (a `json!` of its own: one would exceed the macro's recursion limit).
 fn webhook_schemas() -> Value {
     json!({
-        "WebhookType": {"type": "string", "enum": ["*", "session.status", "session.qr", "message.received", "message.queued",
+        "WebhookType": {"type": "string", "enum": ["*", "session.status", "session.qr", "session.pairing_code", "message.received", "message.queued",
             "message.sent", "message.failed", "message.ack", "assignment.changed"]},
         "CreateWebhook": {
             "type": "object",
@@ -222,9 +222,24 @@ fn schemas() -> Value {
             }}
         }},
         "Event": {"type": "object", "description": "Each type has its own fields besides these. messageReceived: messageId, chatId, sender (the DOM's [HH:MM, D/M/YYYY] Name: , empty when read through the modules), name, author (a group's sender, or null), messageType (WhatsApp's type, as a message's type), timestamp (when sent, Unix seconds, or null), text.", "properties": {
-            "type": {"type": "string", "enum": ["created", "deleted", "status", "qr", "ready", "messageQueued", "messageSent", "messageFailed", "messageAck", "messageReceived", "assignment"]},
+            "type": {"type": "string", "enum": ["created", "deleted", "status", "qr", "pairingCode", "ready", "messageQueued", "messageSent", "messageFailed", "messageAck", "messageReceived", "assignment"]},
             "sessionId": {"type": "string"}, "at": {"type": "integer"}
         }, "required": ["type", "sessionId", "at"]},
+        "PairingCodeRequest": {
+            "type": "object",
+            "properties": {
+                "phoneNumber": {"type": "string", "description": "the phone's own number: 8 to 15 digits with the country code; '+', spaces and dashes are ignored"}
+            },
+            "required": ["phoneNumber"]
+        },
+        "PairingCode": {
+            "type": "object",
+            "properties": {
+                "code": {"type": "string", "description": "ABCD-EFGH, to type on the phone (Linked devices, Link with phone number)"},
+                "expiresAt": {"type": "integer", "description": "when it stops working, ms since the epoch; a new code replaces it while the session waits (session.pairing_code)"}
+            },
+            "required": ["code", "expiresAt"]
+        },
         "AssignNumber": {
             "type": "object",
             "properties": {

@@ -14,8 +14,9 @@ use serde_json::{Value, json};
 use super::body::RawBody;
 use super::error::check_session_id;
 use super::{ApiError, AppState};
-use crate::sessions::registry::Revision;
-use crate::sessions::session::{Session, generate_session_id};
+use crate::sessions::pairing::PairingFailure;
+use crate::sessions::registry::{RegistryError, Revision};
+use crate::sessions::session::{Control, Session, generate_session_id, normalize_phone};
 
 pub(super) fn session(state: &AppState, id: &str) -> Result<std::sync::Arc<Session>, ApiError> {
     check_session_id(id)?;
@@ -87,6 +88,46 @@ pub async fn list(State(state): State<AppState>) -> Response {
         }
     };
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PairingCodeRequest {
+    phone_number: String,
+}
+
+pub async fn pairing_code(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: RawBody,
+) -> Result<Json<Value>, ApiError> {
+    let session = session(&state, &id)?;
+    let body: PairingCodeRequest = body.json()?;
+    let phone = normalize_phone(&body.phone_number).ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_phone_number",
+            "the phone's number is 8 to 15 digits, with the country code; '+', spaces and dashes are ignored",
+        )
+    })?;
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    if !session.control(Control::PairingCode {
+        phone_number: phone,
+        reply,
+    }) {
+        return Err(RegistryError::Gone.into());
+    }
+    let code = answer
+        .await
+        .unwrap_or(Err(PairingFailure::Gone))
+        .map_err(|failure| {
+            let status = match failure {
+                PairingFailure::AlreadyLinked | PairingFailure::NotReady(_) => StatusCode::CONFLICT,
+                PairingFailure::Failed(_) => StatusCode::BAD_GATEWAY,
+                PairingFailure::Gone => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            ApiError::new(status, failure.code(), failure.message())
+        })?;
+    Ok(Json(json!(code)))
 }
 
 pub async fn restore(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {

@@ -14,6 +14,7 @@ use tokio::sync::{Notify, broadcast};
 
 use crate::messaging::status::MessageStatus;
 use crate::messaging::webhooks::webhook_type;
+use crate::sessions::pairing::PairingCode;
 use crate::sessions::session::{FailureBody, Status, now_ms};
 use crate::store::{NewEvent, Store};
 
@@ -35,6 +36,8 @@ pub enum EventKind {
     },
     /// A new QR code is on show, with its payload (as `/api/sessions/{id}/qr?format=raw`).
     Qr { payload: String },
+    /// A new pairing code is on show: asked for, or replacing an expired one.
+    PairingCode(PairingCode),
     #[serde(rename_all = "camelCase")]
     Ready { phone_number: String },
     /// A message was accepted into the outbox (`id` is wamux's id for it).
@@ -106,6 +109,7 @@ impl Event {
             EventKind::Deleted => "deleted",
             EventKind::Status { .. } => "status",
             EventKind::Qr { .. } => "qr",
+            EventKind::PairingCode(_) => "pairingCode",
             EventKind::Ready { .. } => "ready",
             EventKind::MessageQueued { .. } => "messageQueued",
             EventKind::MessageSent { .. } => "messageSent",

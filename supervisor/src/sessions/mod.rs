@@ -2,5 +2,6 @@
 //! and ends them, and the stream of what happens to them.
 
 pub mod events;
+pub mod pairing;
 pub mod registry;
 pub mod session;

@@ -9,6 +9,8 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use wamux_proto::Engines;
 
+use super::pairing::{PairingCode, PairingFailure};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Status {
@@ -57,7 +59,8 @@ pub struct SessionState {
     pub status_since: i64,
     /// The live QR payload, if one is on show.
     pub qr: Option<String>,
-    pub pairing_code: Option<String>,
+    /// The pairing code on show, when the page was asked for one.
+    pub pairing_code: Option<PairingCode>,
     pub phone_number: Option<String>,
     pub last_error: Option<String>,
     pub restarts: u32,
@@ -177,6 +180,12 @@ pub enum Control {
     Delete { reply: oneshot::Sender<()> },
     /// The daemon is exiting: stop the worker cleanly and keep the session for the next start.
     Shutdown { reply: oneshot::Sender<()> },
+    /// Ask the page for a pairing code for `phone_number` (digits); answered with the code
+    /// once it shows.
+    PairingCode {
+        phone_number: String,
+        reply: oneshot::Sender<Result<PairingCode, PairingFailure>>,
+    },
 }
 
 pub struct Session {
@@ -200,6 +209,7 @@ pub struct SessionView {
     pub status_since: i64,
     pub qr_available: bool,
     pub pairing_code: Option<String>,
+    pub pairing_code_expires_at: Option<i64>,
     pub phone_number: Option<String>,
     pub last_error: Option<String>,
     pub restarts: u32,
@@ -271,7 +281,8 @@ impl Session {
             status: s.status,
             status_since: s.status_since,
             qr_available: s.qr.is_some(),
-            pairing_code: s.pairing_code.clone(),
+            pairing_code: s.pairing_code.as_ref().map(|p| p.code.clone()),
+            pairing_code_expires_at: s.pairing_code.as_ref().map(|p| p.expires_at),
             phone_number: s.phone_number.clone(),
             last_error: s.last_error.clone(),
             restarts: s.restarts,
@@ -311,11 +322,15 @@ impl SessionState {
         self.chromedriver_pid = None;
         self.browser_pid = None;
         self.qr = None;
+        self.pairing_code = None;
         self.engine = None;
     }
 
     /// Sets the status, restarting its clock only when it really changes.
     pub fn set_status(&mut self, status: Status) {
+        if status != Status::ScanQrCode {
+            self.pairing_code = None;
+        }
         if self.status != status {
             self.status = status;
             self.status_since = now_ms();

@@ -3,6 +3,10 @@
 //! performs what the lifecycle decides (spawn, send a frame, end the group, wipe the profile,
 //! set a status, answer a request). The policy is all in the lifecycle; this module is I/O.
 //!
+//! A session that took a warm spare (`supervision::spares`) starts on the spare's worker
+//! instead: the lifecycle hears [`Input::Adopted`] and the QR on show, and it is from then on
+//! the session's worker like any other.
+//!
 //! Each turn of the loop waits for the first of: a request on the session's control channel, a
 //! start permit, the worker's handshake, a frame from the worker, its exit, the earliest armed
 //! timer, or the memory watch. It turns that into an [`Input`], hands it to the lifecycle, and
@@ -24,7 +28,8 @@ use crate::daemon::metrics::StartPhase;
 use crate::messaging::inbox::Inbox;
 use crate::messaging::outbox::send_command;
 use crate::sessions::events::EventKind;
-use crate::sessions::session::{Control, SendFailure, Session, SessionState};
+use crate::sessions::pairing::{PairingCode, PairingFailure};
+use crate::sessions::session::{Control, SendFailure, Session, SessionState, now_ms};
 use crate::supervision::context::Context;
 use crate::supervision::lifecycle::{
     Action, Initial, Input, Lifecycle, PageEvent, Phase, Request, Timer, Token,
@@ -36,6 +41,7 @@ use crate::supervision::worker::{Frame, Worker, describe, wipe};
 /// answers at once, so this only bounds a task that went wrong.
 const HANDOVER_LIMIT: Duration = Duration::from_secs(5);
 
+type PairingReply = oneshot::Sender<Result<PairingCode, PairingFailure>>;
 type PermitFuture =
     Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>> + Send>>;
 
@@ -62,6 +68,7 @@ pub async fn run_session(
         acquiring: None,
         gate: None,
         worker: None,
+        pairing: Vec::new(),
         finished: false,
     };
     driver.perform_all(actions).await;
@@ -86,6 +93,8 @@ struct Driver {
     acquiring: Option<PermitFuture>,
     gate: Option<OwnedMutexGuard<()>>,
     worker: Option<Worker>,
+    /// Requests for a pairing code the worker has not answered yet.
+    pairing: Vec<PairingReply>,
     finished: bool,
 }
 
@@ -157,6 +166,13 @@ impl Driver {
     async fn woke(&mut self, woke: Woke) -> Option<Input> {
         match woke {
             Woke::Control(None) => Some(Input::Request(Request::Shutdown { token: None })),
+            Woke::Control(Some(Control::PairingCode {
+                phone_number,
+                reply,
+            })) => {
+                self.ask_pairing_code(phone_number, reply).await;
+                None
+            }
             Woke::Control(Some(control)) => Some(self.accept(control)),
             Woke::Permit(permit) => {
                 self.acquiring = None;
@@ -230,6 +246,25 @@ impl Driver {
                 self.replies.insert(token, reply);
                 Input::Request(Request::Shutdown { token: Some(token) })
             }
+            Control::PairingCode { .. } => unreachable!("taken before the lifecycle's requests"),
+        }
+    }
+
+    /// Asks the worker for a pairing code; the reply waits for the code, or why there is none.
+    async fn ask_pairing_code(&mut self, phone_number: String, reply: PairingReply) {
+        if let Some(failure) = PairingFailure::for_status(self.session.state().status) {
+            let _ = reply.send(Err(failure));
+            return;
+        }
+        let command = SupervisorCommand::RequestPairingCode { phone_number };
+        let told = match self.worker.as_mut() {
+            Some(worker) => worker.send(&command).await,
+            None => false,
+        };
+        if told {
+            self.pairing.push(reply);
+        } else {
+            let _ = reply.send(Err(PairingFailure::Gone));
         }
     }
 
@@ -270,7 +305,10 @@ impl Driver {
                 self.reached(StartPhase::FirstQr);
                 // The status first, so that readers see SCAN_QR_CODE before the code.
                 self.feed(Input::Page(PageEvent::Qr)).await;
-                session.update(|s| s.qr = Some(payload.clone()));
+                session.update(|s| {
+                    s.qr = Some(payload.clone());
+                    s.pairing_code = None;
+                });
                 ctx.events.publish(&session.id, EventKind::Qr { payload });
                 None
             }
@@ -281,7 +319,23 @@ impl Driver {
             }
             WorkerEvent::PairingCode { code } => {
                 tracing::info!("pairing code on show");
-                session.update(|s| s.pairing_code = Some(code));
+                let code = PairingCode::shown(&code, now_ms());
+                session.update(|s| {
+                    s.qr = None;
+                    s.pairing_code = Some(code.clone());
+                });
+                for reply in self.pairing.drain(..) {
+                    let _ = reply.send(Ok(code.clone()));
+                }
+                ctx.events
+                    .publish(&session.id, EventKind::PairingCode(code));
+                None
+            }
+            WorkerEvent::PairingCodeFailed { reason } => {
+                tracing::warn!(%reason, "no pairing code");
+                for reply in self.pairing.drain(..) {
+                    let _ = reply.send(Err(PairingFailure::Failed(reason.clone())));
+                }
                 None
             }
             WorkerEvent::Ready { phone_number } => {
@@ -616,6 +670,8 @@ impl Driver {
             return;
         };
         worker.end(&self.ctx, graceful).await;
+        // Unanswered requests for a pairing code hear that the worker is gone.
+        self.pairing.clear();
         self.session.update(SessionState::worker_ended);
         // A message in flight stays `sending` in the outbox: the next worker resumes it.
         self.in_flight = None;

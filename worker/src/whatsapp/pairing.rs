@@ -6,7 +6,8 @@
 //! 3. Poll until `div[data-link-code]` shows the code; it is returned without its commas.
 //!
 //! Entering the code on the phone links the page, which the session's poll loop then sees as
-//! it would after a QR scan.
+//! it would after a QR scan. The poll loop also reports each new code the page shows in place of
+//! an expired one.
 
 use std::time::Duration;
 
@@ -19,6 +20,11 @@ use crate::browser::webdriver::Driver;
 
 /// Only codes of this length are taken: a partly drawn code is not one.
 const CODE_LEN: usize = 8;
+
+/// Whether `code` (without its commas) is a whole pairing code.
+pub fn is_whole(code: &str) -> bool {
+    code.len() == CODE_LEN
+}
 
 /// Runs the flow under `limit`. A [`crate::browser::webdriver::DriverError`] inside the error
 /// tells that the browser is gone.
@@ -36,7 +42,7 @@ async fn request_within(driver: &Driver, phone_number: &str) -> Result<String> {
         };
         let screen = Screen::of(&snap);
         if let Screen::PairingCode(code) = &screen
-            && code.len() == CODE_LEN
+            && is_whole(code)
         {
             return Ok(code.clone());
         }
@@ -65,7 +71,7 @@ async fn request_within(driver: &Driver, phone_number: &str) -> Result<String> {
             continue;
         };
         if let Screen::PairingCode(code) = Screen::of(&snap)
-            && code.len() == CODE_LEN
+            && is_whole(&code)
         {
             return Ok(code);
         }

@@ -84,6 +84,7 @@ pub async fn run(
         ready_reported: false,
         number_missing_warned: false,
         last_qr: None,
+        last_code: None,
         expired_click: None,
         conflict_click: None,
         unreadable_polls: 0,
@@ -135,6 +136,8 @@ struct Session<'a> {
     number_missing_warned: bool,
     /// The last live QR payload reported.
     last_qr: Option<String>,
+    /// The last pairing code reported, so that each code is reported once.
+    last_code: Option<String>,
     /// When the reload button of an expired QR was last clicked.
     expired_click: Option<Instant>,
     /// When "Use here" was last clicked for the conflict on show.
@@ -282,7 +285,18 @@ impl Session<'_> {
             self.events.send(WorkerEvent::LoggedOut).await;
         }
         match screen {
+            Screen::PairingCode(code) if pairing::is_whole(code) => {
+                self.last_qr = None;
+                if self.last_code.as_ref() != Some(code) {
+                    info!("new pairing code on show");
+                    self.last_code = Some(code.clone());
+                    self.events
+                        .send(WorkerEvent::PairingCode { code: code.clone() })
+                        .await;
+                }
+            }
             Screen::Qr(payload) => {
+                self.last_code = None;
                 self.expired_click = None;
                 if self.last_qr.as_ref() != Some(payload) {
                     info!("new QR code");
@@ -318,6 +332,7 @@ impl Session<'_> {
 
     async fn on_linked(&mut self, snap: &Snapshot, screen: &Screen) -> Result<()> {
         self.last_qr = None;
+        self.last_code = None;
         self.expired_click = None;
         if *screen == Screen::Conflict {
             if self.conflict_click.is_none() {
@@ -538,6 +553,10 @@ impl Session<'_> {
     async fn request_pairing_code(&mut self, phone_number: &str) -> Result<()> {
         if self.linked.is_some() {
             warn!("a pairing code was asked for, but the session is already linked");
+            let reason = "the session is already linked".to_owned();
+            self.events
+                .send(WorkerEvent::PairingCodeFailed { reason })
+                .await;
             return Ok(());
         }
         let digits: String = phone_number.chars().filter(char::is_ascii_digit).collect();
@@ -545,6 +564,8 @@ impl Session<'_> {
         match pairing::request_code(&self.driver, &digits, self.options.send_timeout).await {
             Ok(code) => {
                 info!("pairing code on show");
+                self.last_qr = None;
+                self.last_code = Some(code.clone());
                 self.events.send(WorkerEvent::PairingCode { code }).await;
                 Ok(())
             }
@@ -557,6 +578,10 @@ impl Session<'_> {
             }
             Err(err) => {
                 warn!("cannot get a pairing code: {err:#}");
+                let reason = format!("{err:#}");
+                self.events
+                    .send(WorkerEvent::PairingCodeFailed { reason })
+                    .await;
                 Ok(())
             }
         }

@@ -35,9 +35,10 @@ pub const CONFIGURED_ID: &str = "wh_default";
 
 /// Each event's name on `/api/events` and its webhook type; events not listed (created,
 /// deleted, ready) are not sent to webhooks (`session.status` tells the same).
-const TYPES: [(&str, &str); 8] = [
+const TYPES: [(&str, &str); 9] = [
     ("status", "session.status"),
     ("qr", "session.qr"),
+    ("pairingCode", "session.pairing_code"),
     ("messageReceived", "message.received"),
     ("messageQueued", "message.queued"),
     ("messageSent", "message.sent"),
