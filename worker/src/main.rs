@@ -8,8 +8,8 @@
 //! - [`browser`]: chromedriver and Chromium ([`browser::launch`]) and the WebDriver client
 //!   ([`browser::webdriver`]);
 //! - [`whatsapp`]: the page ([`whatsapp::page`] and its scripts), the session's state machine
-//!   ([`whatsapp::session`]) and its flows ([`whatsapp::send`], [`whatsapp::incoming`],
-//!   [`whatsapp::pairing`]);
+//!   ([`whatsapp::session`]) and its flows ([`whatsapp::send`], [`whatsapp::media_send`],
+//!   [`whatsapp::incoming`], [`whatsapp::media_receive`], [`whatsapp::pairing`]);
 //! - [`group`]: the worker's process group: its browser, and killing what is left of it.
 //!
 //! The steps:
@@ -20,7 +20,9 @@
 //! 2. Connect to the supervisor's socket and shake hands ([`process::link`]), then report
 //!    `Starting`. In a namespace, serve the browser's proxy to the egress socket
 //!    ([`process::socks`]); failing to enter the namespace is fatal, never a silent fallback.
-//! 3. Start chromedriver and Chromium on the session's profile ([`browser`]), report their pids.
+//! 3. Prepare the folders beside the profile: `--media-dir` for incoming files (created 0700),
+//!    and `upload` next to the profile for files on their way out. Start chromedriver and
+//!    Chromium on the session's profile ([`browser`]), report their pids.
 //! 4. Follow the page and serve commands ([`whatsapp::session`]) until a stop: the `Shutdown`
 //!    command, SIGTERM/SIGINT, or the supervisor's end of the socket closing ([`process::stop`]).
 //! 5. Close the browser through chromedriver, kill whatever is left of the group ([`group`]) and
@@ -48,11 +50,14 @@ use crate::browser::launch::{self, BrowserOptions, Chromedriver};
 use crate::process::args::{self, Args};
 use crate::process::stop::{self, StopCause};
 use crate::process::{link, netns, profile, socks};
+use crate::whatsapp::media_receive::MediaStore;
 use crate::whatsapp::session::{self, SessionOptions};
 
 /// How long chromedriver and Chromium get to exit by themselves after `/shutdown`: a browser
 /// killed in the middle of its exit may lose what it had not yet written to the profile.
 const CLEAN_EXIT_GRACE: Duration = Duration::from_secs(3);
+/// The folder beside the profile that files to send are given to the page from.
+const UPLOAD_DIR: &str = "upload";
 
 fn main() -> ExitCode {
     if args::is_probe() {
@@ -160,6 +165,10 @@ async fn run(args: Args, namespace: Option<Result<netns::Entered>>) -> Result<Ex
         Ok(dir) => dir,
         Err(err) => return fail(&mut events, None, err).await,
     };
+    let media_dir = match args.media_dir.as_deref().map(prepare_media_dir).transpose() {
+        Ok(dir) => dir,
+        Err(err) => return fail(&mut events, None, err).await,
+    };
     let browser_options = BrowserOptions {
         chromedriver: args.chromedriver.clone(),
         chromium: args.chromium.clone(),
@@ -187,9 +196,19 @@ async fn run(args: Args, namespace: Option<Result<netns::Entered>>) -> Result<Ex
         .send(WorkerEvent::StartStep(StartStep::ChromedriverReady))
         .await;
 
+    let send_timeout = Duration::from_secs(args.send_timeout_secs);
     let session_options = SessionOptions {
         web_url: args.web_url.trim_end_matches('/').to_owned(),
-        send_timeout: Duration::from_secs(args.send_timeout_secs),
+        send_timeout,
+        upload_dir: profile_dir
+            .parent()
+            .unwrap_or(&profile_dir)
+            .join(UPLOAD_DIR),
+        media: MediaStore {
+            dir: media_dir,
+            max_size: args.max_media_size,
+            timeout: send_timeout,
+        },
     };
     let port = driver.port();
     let chromedriver_pid = driver.pid();
@@ -212,6 +231,19 @@ async fn run(args: Args, namespace: Option<Result<netns::Entered>>) -> Result<Ex
         }
         Err(err) => fail(&mut events, Some(driver), err).await,
     }
+}
+
+/// `--media-dir`, absolute, created (0700) if missing.
+fn prepare_media_dir(dir: &std::path::Path) -> Result<std::path::PathBuf> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    let dir = std::path::absolute(dir)
+        .with_context(|| format!("cannot resolve the media directory {}", dir.display()))?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .with_context(|| format!("cannot create the media directory {}", dir.display()))?;
+    Ok(dir)
 }
 
 /// Reports a fatal error, then tears everything down.

@@ -6,7 +6,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Fake, Launch, PHONE, TempDir, Worker, assert_no_process_on};
+use common::{
+    Fake, Launch, PHONE, TempDir, Worker, assert_no_process_on, killed_and_restarted,
+    linked_worker, sent_eventually,
+};
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 use wamux_fake_web::{FakeConfig, Modules, Variant};
@@ -406,43 +409,6 @@ async fn acks_follow(fake: &Fake, worker: &mut Worker, id: &str) {
             })
             .await;
         assert_eq!(got, (id.to_owned(), ack));
-    }
-}
-
-/// Kills `worker` (its browser with it) in the middle of whatever it does, and starts the next
-/// one on the same profile, linked.
-async fn killed_and_restarted(worker: Worker, url: &str, profile: &std::path::Path) -> Worker {
-    drop(worker);
-    assert_no_process_on(profile, secs(10)).await;
-    let mut launch = Launch::new(url);
-    launch.profile = Some(profile);
-    let mut worker = Worker::start(launch).await;
-    assert_eq!(worker.expect_ready(secs(60)).await, PHONE);
-    worker
-}
-
-/// Starts a worker on `profile` and links it by a QR scan.
-async fn linked_worker(fake: &Fake, launch: Launch<'_>) -> Worker {
-    let mut worker = Worker::start(launch).await;
-    let payload = worker.next_qr(secs(60)).await;
-    fake.scan(&payload, PHONE).await;
-    assert_eq!(worker.expect_ready(secs(30)).await, PHONE);
-    worker
-}
-
-/// Polls the fake until `from` has sent `count` messages; returns them.
-async fn sent_eventually(fake: &Fake, count: usize) -> Vec<serde_json::Value> {
-    let deadline = std::time::Instant::now() + secs(30);
-    loop {
-        let sent = fake.sent(PHONE).await;
-        if sent.len() >= count {
-            return sent;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the fake got {sent:?}, not {count} messages"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

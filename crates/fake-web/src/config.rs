@@ -32,6 +32,8 @@ pub struct FakeConfig {
     pub modules: Modules,
     /// How long an arriving message stays a `ciphertext` model before its real type and body.
     pub decrypt_delay: Duration,
+    /// How long a pairing code lives before the page shows a new one (real site: about 3 min).
+    pub link_code_ttl: Duration,
     /// The chat's attach button (contract section 11). [`Variant::Legacy`] does not change it:
     /// the binary picks [`Attach::Clip`] for `--variant legacy` unless `--attach` says otherwise.
     pub attach: Attach,
@@ -60,6 +62,7 @@ impl Default for FakeConfig {
             variant: Variant::Modern,
             modules: Modules::Current,
             decrypt_delay: Duration::from_millis(200),
+            link_code_ttl: Duration::from_secs(180),
             attach: Attach::default(),
             photo_accept: PhotoAccept::default(),
             caption_label: CaptionLabel::default(),

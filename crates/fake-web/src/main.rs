@@ -49,6 +49,9 @@ struct Args {
     /// Time an arriving message stays a `ciphertext` model before its body, ms.
     #[arg(long)]
     decrypt_delay_ms: Option<u64>,
+    /// Time a pairing code lives before the page shows a new one, ms.
+    #[arg(long)]
+    link_code_ttl_ms: Option<u64>,
     /// The chat's attach button (contract section 11); default plus-rounded, or clip with
     /// `--variant legacy`.
     #[arg(long, value_enum)]
@@ -84,6 +87,7 @@ impl Args {
         set(&mut config.starting_chat, self.starting_chat_ms);
         set(&mut config.ack_delay, self.ack_delay_ms);
         set(&mut config.decrypt_delay, self.decrypt_delay_ms);
+        set(&mut config.link_code_ttl, self.link_code_ttl_ms);
         if let Some(count) = self.qr_count {
             config.qr_count = count;
         }

@@ -48,8 +48,6 @@ use crate::{
 pub const LIVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A page that has not polled for this long is forgotten.
 const PAGE_FORGET: Duration = Duration::from_secs(600);
-/// How long a pairing code lives (the real site: about 3 minutes).
-const LINK_CODE_TTL: Duration = Duration::from_secs(180);
 /// How many of the account's latest messages an app view's feed carries.
 const FEED_LEN: usize = 500;
 /// Longest message id a page may choose for its own send.
@@ -642,8 +640,8 @@ impl State {
     pub fn new(config: FakeConfig) -> Self {
         Self {
             timing: QrTiming::from_config(&config),
+            link_code_ttl: config.link_code_ttl,
             config,
-            link_code_ttl: LINK_CODE_TTL,
             pages: HashMap::new(),
             payloads: HashMap::new(),
             codes: HashMap::new(),

@@ -4,6 +4,10 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+/// The largest media file the worker keeps by default: 16 MiB, WhatsApp's own limit for
+/// photos and videos.
+const DEFAULT_MAX_MEDIA_SIZE: u64 = 16 * 1024 * 1024;
+
 /// A desktop Chrome on Linux: the page refuses user agents that say `HeadlessChrome`.
 const DEFAULT_USER_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
 
@@ -33,7 +37,8 @@ pub struct Args {
     /// Bound on every single WebDriver call.
     #[arg(long, default_value_t = 180)]
     pub webdriver_timeout_secs: u64,
-    /// Bound on one SendText, from the command to the message being sent.
+    /// Bound on one SendText or SendMedia, from the command to the message being sent; also
+    /// bounds reading the file of one incoming media message.
     #[arg(long, default_value_t = 60)]
     pub send_timeout_secs: u64,
     #[arg(long, default_value = DEFAULT_USER_AGENT)]
@@ -46,6 +51,14 @@ pub struct Args {
     /// [`super::socks`]); absent, it shares the supervisor's network.
     #[arg(long)]
     pub egress_socket: Option<PathBuf>,
+    /// Where the files of incoming media messages are written (created 0700 if missing); the
+    /// supervisor passes `<data>/sessions/<dir>/media-in`. Absent, incoming media is reported
+    /// without its file.
+    #[arg(long)]
+    pub media_dir: Option<PathBuf>,
+    /// Incoming media files larger than this many bytes are not kept, only reported.
+    #[arg(long, default_value_t = DEFAULT_MAX_MEDIA_SIZE)]
+    pub max_media_size: u64,
 }
 
 /// `wamux-worker --probe-isolation`, alone: only enter a network namespace as a worker would,

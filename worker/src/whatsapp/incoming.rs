@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use tracing::warn;
 use wamux_proto::{IncomingMessage, MAX_FRAME_LEN};
 
+use super::media_receive::media_of;
 use super::page::{MessageKey, MessageRow, Snapshot, unread_count};
 
 /// How long a clicked chat may take to show before the click is tried again.
@@ -143,13 +144,23 @@ impl Inbox {
     }
 }
 
+/// A row as reported; a media row's file is read afterwards ([`super::media_receive`]), while
+/// the chat is still on show.
 fn message(key: &MessageKey, row: &MessageRow) -> IncomingMessage {
+    let kind = row
+        .media
+        .as_ref()
+        .map(|media| media.kind.as_str())
+        .filter(|kind| !kind.is_empty())
+        .unwrap_or("chat");
+    let filename = row.media.as_ref().and_then(|media| media.name.clone());
     fit(IncomingMessage {
         message_id: key.message_id.clone(),
         chat_id: key.chat_id.clone(),
         sender: row.sender.clone().unwrap_or_default(),
         text: row.text.clone().unwrap_or_default(),
-        kind: "chat".into(),
+        kind: kind.to_owned(),
+        media: media_of(kind, None, filename, None),
         ..IncomingMessage::default()
     })
 }
@@ -397,6 +408,41 @@ mod tests {
             json!([]),
         );
         assert_eq!(texts(inbox.step(&opened, t)), ["a", "b"]);
+    }
+
+    #[test]
+    fn a_media_row_is_reported_with_its_kind_caption_and_file_name() {
+        let mut inbox = Inbox::default();
+        let t = Instant::now();
+        let chat = "111@c.us";
+        inbox.mark_seen(&snap(json!([incoming(chat, "A", "old")]), json!([])));
+        let mut photo = incoming(chat, "P", "look");
+        photo["media"] = json!({"kind": "image", "blob": "blob:http://x/1"});
+        let mut document = incoming(chat, "D", "");
+        document["text"] = json!(null);
+        document["media"] = json!({"kind": "document", "blob": null, "name": "a.pdf"});
+        let shown = snap(
+            json!([incoming(chat, "A", "old"), photo, document]),
+            json!([]),
+        );
+        let Step::Report(messages) = inbox.step(&shown, t) else {
+            panic!("expected a report");
+        };
+        assert_eq!(messages.len(), 2);
+        assert_eq!(
+            (messages[0].kind.as_str(), messages[0].text.as_str()),
+            ("image", "look")
+        );
+        let media = messages[0].media.as_ref().expect("a file");
+        assert_eq!((&media.filename, &media.path), (&None, &None));
+        assert_eq!(
+            (messages[1].kind.as_str(), messages[1].text.as_str()),
+            ("document", "")
+        );
+        let media = messages[1].media.as_ref().expect("a file");
+        assert_eq!(media.filename.as_deref(), Some("a.pdf"));
+        let (key, row) = row_with_text("plain");
+        assert_eq!(message(&key, &row).media, None);
     }
 
     fn row_with_text(text: &str) -> (MessageKey, MessageRow) {

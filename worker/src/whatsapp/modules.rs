@@ -8,11 +8,13 @@
 //!   DOM of sections 2–8 otherwise ([`EngineChoice`] follows it from load to load);
 //! - [`screen`]: the screen the socket's state stands for, the DOM still giving the QR payload
 //!   and the pairing code;
-//! - [`incoming`] and [`ack`]: a queued event as the supervisor link carries it.
+//! - [`incoming`] and [`ack`]: a queued event as the supervisor link carries it (a media
+//!   message with what its model says of its file, which the session then reads).
 
 use serde::Deserialize;
 use wamux_proto::{Ack, EnginePath, Engines, IncomingMessage};
 
+use super::media_receive::media_of;
 use super::page::Screen;
 
 /// Socket states of an account WhatsApp Web refuses to serve; the page cannot go on.
@@ -77,6 +79,13 @@ pub enum PageEvent {
         body: String,
         #[serde(default)]
         t: Option<i64>,
+        /// A media message's file, as its model describes it.
+        #[serde(default)]
+        mimetype: Option<String>,
+        #[serde(default)]
+        filename: Option<String>,
+        #[serde(default)]
+        size: Option<u64>,
     },
     /// One of our messages' ack moved: -1 error, 0 pending, 1 server, 2 device, 3 read,
     /// 4 played.
@@ -172,24 +181,25 @@ pub fn incoming(event: &PageEvent) -> Option<IncomingMessage> {
         kind,
         body,
         t,
+        mimetype,
+        filename,
+        size,
     } = event
     else {
         return None;
     };
+    let kind = if kind.is_empty() { "chat" } else { kind };
     Some(IncomingMessage {
         message_id: id.clone(),
         chat_id: chat.clone(),
         sender: String::new(),
         name: name.clone().filter(|n| !n.trim().is_empty()),
         author: author.clone().filter(|_| chat.ends_with("@g.us")),
-        kind: if kind.is_empty() {
-            "chat".into()
-        } else {
-            kind.clone()
-        },
+        kind: kind.to_owned(),
         timestamp: *t,
         text: body.clone(),
         original_len: None,
+        media: media_of(kind, mimetype.clone(), filename.clone(), *size),
     })
 }
 
@@ -399,7 +409,8 @@ mod tests {
                 {"kind": "msg", "id": "A1", "chat": "5215511111111@c.us", "author": null,
                  "name": "Ana", "type": "chat", "body": "hola", "t": 1767225600},
                 {"kind": "msg", "id": "G1", "chat": "120363@g.us", "author": "5215522222222@c.us",
-                 "name": "", "type": "image", "body": "a caption", "t": null},
+                 "name": "", "type": "image", "body": "a caption", "t": null,
+                 "mimetype": "image/jpeg", "filename": null, "size": 1234},
                 {"kind": "ack", "id": "M1", "ack": 2},
                 {"kind": "ack", "id": "M1", "ack": 3},
                 {"kind": "ack", "id": "M2", "ack": 1},
@@ -430,6 +441,11 @@ mod tests {
         assert_eq!(messages[1].name, None);
         assert_eq!(messages[1].kind, "image");
         assert_eq!(messages[1].text, "a caption");
+        let media = messages[1].media.as_ref().expect("an image has a file");
+        assert_eq!(media.mimetype.as_deref(), Some("image/jpeg"));
+        assert_eq!((media.filename.as_deref(), media.size), (None, Some(1234)));
+        assert_eq!((&media.path, &media.missing), (&None, &None));
+        assert_eq!(messages[0].media, None, "a text has no file");
         let acks: Vec<(String, Ack)> = facts.events.iter().filter_map(ack).collect();
         assert_eq!(
             acks,

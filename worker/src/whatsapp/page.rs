@@ -7,6 +7,9 @@
 //! which screen that is. Every variant the site has shipped is accepted (aria-labels, dialog
 //! texts, send buttons, own-number keys); the QR payload is passed on whole, never parsed.
 //! Elements to act on are found by [`FIND_SCRIPT`] and acted on with real WebDriver input.
+//! Media (contract §11): a snapshot's rows tell their file ([`RowMedia`]), the attach button,
+//! its menu's file inputs and the media editor are [`Target`]s, and a row's file is read from
+//! inside the page by [`open_blob`] and [`read_blob`].
 
 use std::time::Duration;
 
@@ -50,6 +53,21 @@ const FIND_SCRIPT: &str = include_str!("scripts/find.js");
 /// The DOM's own click, for an element that a pointer cannot reach (covered by an overlay or
 /// an animation): the page's handlers run just the same.
 const DOM_CLICK_SCRIPT: &str = "arguments[0].click();";
+
+/// An element's text as shown.
+const ELEMENT_TEXT_SCRIPT: &str = "return (arguments[0].innerText || '').replace(/\\u00a0/g, ' ');";
+
+/// Types into the focused editable element as the browser's own text input does, for what
+/// WebDriver key input cannot type (chromedriver types characters of the BMP only).
+const INSERT_TEXT_SCRIPT: &str =
+    "arguments[0].focus(); return document.execCommand('insertText', false, arguments[1]);";
+
+/// Reads the file of a media row from inside the page (`scripts/media_read.js`, an
+/// asynchronous script): see [`BlobOpened`].
+const MEDIA_READ_SCRIPT: &str = include_str!("scripts/media_read.js");
+
+/// WhatsApp's `type` of the messages that carry a file (contract §10, §11).
+pub const MEDIA_TYPES: [&str; 5] = ["image", "video", "audio", "ptt", "document"];
 
 /// Texts of a page that refuses the browser ("WhatsApp works with Google Chrome 85+").
 const REFUSAL_TEXTS: [&str; 8] = [
@@ -126,6 +144,21 @@ pub struct MessageRow {
     pub more: bool,
     /// Incoming rows only: `data-pre-plain-text`.
     pub sender: Option<String>,
+    /// The file of a media message's row (contract §11).
+    pub media: Option<RowMedia>,
+}
+
+/// The file a media row shows: an `img`, `video` or `audio` (its `src` a `blob:` URL once the
+/// page has the file), or a document's name.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct RowMedia {
+    /// WhatsApp's type as the row shows it: `image`, `video`, `audio`, `ptt` or `document`.
+    pub kind: String,
+    /// The `blob:` URL the file can be read from, while the row is shown.
+    pub blob: Option<String>,
+    /// A document's file name.
+    pub name: Option<String>,
 }
 
 /// A chat-list row showing an unread badge; `index` among `#pane-side div[role="row"]`.
@@ -263,6 +296,14 @@ pub fn parse_own_number(raw: &str) -> Option<String> {
     (!user.is_empty() && user.bytes().all(|b| b.is_ascii_digit())).then(|| user.to_owned())
 }
 
+/// The digits of a person's chat (`DIGITS@c.us`), which a `/send` link opens; `None` for a
+/// group's or a `@lid` chat.
+pub fn phone_of_chat(chat_id: &str) -> Option<&str> {
+    chat_id
+        .strip_suffix("@c.us")
+        .filter(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// The parts of a message row's `data-id`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageKey {
@@ -338,7 +379,7 @@ pub fn unread_count(label: &str) -> Option<usize> {
 
 /// An element the worker acts on.
 #[derive(Debug, Clone, Copy)]
-pub enum Target {
+pub enum Target<'a> {
     QrReload,
     UseHere,
     DialogOk,
@@ -348,22 +389,37 @@ pub enum Target {
     Compose,
     SendButton,
     UnreadChat(usize),
+    /// The open chat's attach button, in any of its forms (contract §11).
+    Attach,
+    /// The hidden file input of an attach-menu item: with `photos_for`, the "Photos & videos"
+    /// item's when its `accept` takes that MIME type, else the "Document" item's.
+    FileInput {
+        photos_for: Option<&'a str>,
+    },
+    /// The media editor's caption box ("Add a caption").
+    Caption,
+    /// The media editor's send button.
+    MediaSend,
 }
 
-impl Target {
+impl Target<'_> {
     fn args(self) -> Vec<Value> {
-        let (name, index) = match self {
-            Target::QrReload => ("qr-reload", 0),
-            Target::UseHere => ("use-here", 0),
-            Target::DialogOk => ("dialog-ok", 0),
-            Target::PhoneLogin => ("phone-login", 0),
-            Target::PhoneInput => ("phone-input", 0),
-            Target::Next => ("next", 0),
-            Target::Compose => ("compose", 0),
-            Target::SendButton => ("send-button", 0),
-            Target::UnreadChat(index) => ("unread-chat", index),
+        let (name, arg) = match self {
+            Target::QrReload => ("qr-reload", json!(0)),
+            Target::UseHere => ("use-here", json!(0)),
+            Target::DialogOk => ("dialog-ok", json!(0)),
+            Target::PhoneLogin => ("phone-login", json!(0)),
+            Target::PhoneInput => ("phone-input", json!(0)),
+            Target::Next => ("next", json!(0)),
+            Target::Compose => ("compose", json!(0)),
+            Target::SendButton => ("send-button", json!(0)),
+            Target::UnreadChat(index) => ("unread-chat", json!(index)),
+            Target::Attach => ("attach", json!(0)),
+            Target::FileInput { photos_for } => ("file-input", json!(photos_for)),
+            Target::Caption => ("caption", json!(0)),
+            Target::MediaSend => ("media-send", json!(0)),
         };
-        vec![json!(name), json!(index)]
+        vec![json!(name), arg]
     }
 }
 
@@ -462,14 +518,14 @@ pub async fn module_send(
     driver.execute_async(MODULE_SEND_SCRIPT, args).await
 }
 
-pub async fn find(driver: &Driver, target: Target) -> Result<Option<Element>, DriverError> {
+pub async fn find(driver: &Driver, target: Target<'_>) -> Result<Option<Element>, DriverError> {
     let value = driver.execute(FIND_SCRIPT, target.args()).await?;
     tracing::debug!(?target, found = !value.is_null(), "looked for an element");
     Ok(driver.element(&value))
 }
 
 /// Clicks `target`; `Ok(false)` when it is not on the page.
-pub async fn click(driver: &Driver, target: Target) -> Result<bool, DriverError> {
+pub async fn click(driver: &Driver, target: Target<'_>) -> Result<bool, DriverError> {
     let Some(element) = find(driver, target).await? else {
         return Ok(false);
     };
@@ -484,6 +540,100 @@ pub async fn click(driver: &Driver, target: Target) -> Result<bool, DriverError>
         other => other?,
     }
     Ok(true)
+}
+
+/// The text `element` shows, non-breaking spaces as spaces.
+pub async fn text_of(driver: &Driver, element: &Element) -> Result<String, DriverError> {
+    let value = driver.execute_on(ELEMENT_TEXT_SCRIPT, element).await?;
+    Ok(value.as_str().unwrap_or_default().to_owned())
+}
+
+/// Types `text` into `element`: real key input where WebDriver can type every character,
+/// the browser's own text insertion otherwise.
+pub async fn type_text(driver: &Driver, element: &Element, text: &str) -> Result<(), DriverError> {
+    if text.chars().all(|c| u32::from(c) <= 0xFFFF) {
+        return driver.send_keys(element, &keys_for(text)).await;
+    }
+    let arg = serde_json::to_value(element).map_err(|err| DriverError::Page(err.to_string()))?;
+    driver
+        .execute(INSERT_TEXT_SCRIPT, vec![arg, json!(text)])
+        .await
+        .map(drop)
+}
+
+/// `text` as WebDriver keys: a line break is Shift+Enter (Enter alone would send), the
+/// modifier released after it.
+fn keys_for(text: &str) -> String {
+    let shift_enter = [
+        char::from(fantoccini::key::Key::Shift),
+        char::from(fantoccini::key::Key::Enter),
+        char::from(fantoccini::key::Key::Null),
+    ];
+    text.replace("\r\n", "\n")
+        .chars()
+        .flat_map(|c| match c {
+            '\n' | '\r' => shift_enter.to_vec(),
+            c => vec![c],
+        })
+        .collect()
+}
+
+/// What opening a media row's `blob:` URL in the page answered.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct BlobOpened {
+    /// Names the file kept in the page for [`read_blob`]; absent when it was not kept.
+    pub key: Option<String>,
+    pub size: u64,
+    /// The blob's MIME type, empty when the page does not say.
+    #[serde(rename = "type")]
+    pub mimetype: String,
+    /// Larger than the limit asked for: not kept.
+    pub too_large: bool,
+    pub error: Option<String>,
+}
+
+/// Fetches `url` (a row's `blob:` URL) inside the page and keeps the file there, unless it is
+/// larger than `max` bytes.
+pub async fn open_blob(driver: &Driver, url: &str, max: u64) -> Result<BlobOpened, DriverError> {
+    let request = json!({"op": "open", "url": url, "max": max});
+    let value = driver
+        .execute_async(MEDIA_READ_SCRIPT, vec![request])
+        .await?;
+    serde_json::from_value(value)
+        .map_err(|err| DriverError::Page(format!("unreadable media answer: {err}")))
+}
+
+/// `length` bytes from `offset` of the file kept under `key`, base64-encoded.
+pub async fn read_blob(
+    driver: &Driver,
+    key: &str,
+    offset: u64,
+    length: u64,
+) -> Result<String, DriverError> {
+    let request = json!({"op": "read", "key": key, "offset": offset, "length": length});
+    let value = driver
+        .execute_async(MEDIA_READ_SCRIPT, vec![request])
+        .await?;
+    match value.get("base64").and_then(Value::as_str) {
+        Some(base64) => Ok(base64.to_owned()),
+        None => Err(DriverError::Page(format!(
+            "the page did not give the file: {}",
+            value
+                .get("error")
+                .and_then(Value::as_str)
+                .unwrap_or("no answer")
+        ))),
+    }
+}
+
+/// Drops the file kept under `key`.
+pub async fn close_blob(driver: &Driver, key: &str) -> Result<(), DriverError> {
+    let request = json!({"op": "close", "key": key});
+    driver
+        .execute_async(MEDIA_READ_SCRIPT, vec![request])
+        .await
+        .map(drop)
 }
 
 #[cfg(test)]
@@ -634,6 +784,10 @@ mod tests {
         assert_eq!(group.chat_id, "120363@g.us");
         assert_eq!(group.message_id, "ABC123");
         assert!(!group.from_me);
+        assert_eq!(phone_of_chat("5215512345678@c.us"), Some("5215512345678"));
+        for other in ["120363@g.us", "987654@lid", "@c.us", "abc@c.us", "1@c.us.x"] {
+            assert_eq!(phone_of_chat(other), None, "{other}");
+        }
         let lid = MessageKey::parse("false_987654@lid_XYZ").unwrap();
         assert_eq!(lid.chat_id, "987654@lid");
         for junk in [
@@ -671,6 +825,15 @@ mod tests {
     }
 
     #[test]
+    fn line_breaks_are_typed_as_shift_enter() {
+        assert_eq!(keys_for("plain"), "plain");
+        assert_eq!(
+            keys_for("one\ntwo\r\nthree"),
+            "one\u{e008}\u{e007}\u{e000}two\u{e008}\u{e007}\u{e000}three"
+        );
+    }
+
+    #[test]
     fn unread_badges_tell_how_many() {
         assert_eq!(unread_count("3 unread messages"), Some(3));
         assert_eq!(unread_count(" 1 unread message"), Some(1));
@@ -691,7 +854,9 @@ mod tests {
             "compose": "",
             "messages": [
                 {"id": "true_1@c.us_A", "labels": [" Read "], "text": "mine", "more": true},
-                {"id": "false_1@c.us_B", "labels": [], "text": "hi", "sender": "[10:00, 1/2/2026] Ana: "}
+                {"id": "false_1@c.us_B", "labels": [], "text": "hi", "sender": "[10:00, 1/2/2026] Ana: "},
+                {"id": "false_1@c.us_C", "labels": [], "text": null, "sender": null,
+                 "media": {"kind": "image", "blob": "blob:http://127.0.0.1:1/x", "name": null}}
             ],
             "unread": [{"index": 2, "label": "1 unread message"}],
             "linkCode": null,
@@ -700,7 +865,11 @@ mod tests {
             "wid": null,
             "somethingNew": 1
         }));
-        assert_eq!(s.messages.len(), 2);
+        assert_eq!(s.messages.len(), 3);
+        assert_eq!(s.messages[0].media, None);
+        let media = s.messages[2].media.as_ref().expect("a media row");
+        assert_eq!(media.kind, "image");
+        assert_eq!(media.blob.as_deref(), Some("blob:http://127.0.0.1:1/x"));
         assert_eq!(s.messages[1].text.as_deref(), Some("hi"));
         assert_eq!(s.messages[0].text.as_deref(), Some("mine"));
         assert!(s.messages[0].more && !s.messages[1].more);

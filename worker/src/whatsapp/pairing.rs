@@ -57,11 +57,21 @@ async fn request_within(driver: &Driver, phone_number: &str) -> Result<String> {
         }
     }
 
-    let input = page::find(driver, Target::PhoneInput)
-        .await?
-        .ok_or_else(|| anyhow!("the phone-number input vanished"))?;
-    driver.clear(&input).await?;
-    driver.send_keys(&input, phone_number).await?;
+    // The form may be drawn again under our feet (a stale element): find the input anew.
+    loop {
+        let input = page::find(driver, Target::PhoneInput)
+            .await?
+            .ok_or_else(|| anyhow!("the phone-number input vanished"))?;
+        let typed = match driver.clear(&input).await {
+            Ok(()) => driver.send_keys(&input, phone_number).await,
+            Err(e) => Err(e),
+        };
+        match typed {
+            Ok(()) => break,
+            Err(e) if !e.is_fatal() => debug!("typing the phone number again: {e}"),
+            Err(e) => return Err(e.into()),
+        }
+    }
     let mut submitted = false;
     loop {
         if !submitted {

@@ -21,7 +21,9 @@
 //!    phone, is someone else's. Once it shows Sent, Delivered or Read, its id is the answer.
 //!
 //! All of it runs under one deadline (`Timeout`). The caller checks that the session is linked
-//! before calling, and runs one send at a time. Afterwards the chat stays open, and [`AckWatch`]
+//! before calling, and runs one send at a time. Opening a chat ([`open_chat`]), finding an
+//! earlier attempt ([`find_earlier`]) and telling our row ([`ours`], by its [`Content`]) serve
+//! media sends as well ([`super::media_send`]). Afterwards the chat stays open, and [`AckWatch`]
 //! turns the later statuses of the messages sent into `Ack` events.
 
 use std::collections::VecDeque;
@@ -126,8 +128,10 @@ async fn send_within(
     inbox: &mut Inbox,
     link: &mut Link<'_>,
 ) -> Result<Outcome, DriverError> {
+    let content = Content::Text(message.text);
     if let Some(earlier) = message.resume {
-        if let Some(outcome) = find_earlier(driver, message, earlier).await? {
+        let url = chat_url(message.base_url, message.phone_number);
+        if let Some(outcome) = find_earlier(driver, &url, content, earlier).await? {
             return Ok(outcome);
         }
         info!(
@@ -174,7 +178,7 @@ async fn send_within(
         if screen.is_landing() {
             return Ok(Err(SendError::NotLinked));
         }
-        match ours(&snap.messages, &seen, message.text) {
+        match ours(&snap.messages, &seen, content) {
             Some((key, Some(status))) if status.is_sent() => {
                 info!(message_id = %key.message_id, ?status, "message sent");
                 return Ok(Ok(SentMessage {
@@ -195,14 +199,20 @@ async fn send_within(
     }
 }
 
-/// Step 1: the earlier attempt's row, once it shows Sent; `None` when it did not go out.
-async fn find_earlier(
+/// The `/send` link that opens the chat with `phone_number`, with nothing in its compose box.
+pub fn chat_url(base_url: &str, phone_number: &str) -> String {
+    format!("{base_url}/send?phone={phone_number}")
+}
+
+/// Step 1: opens the chat at `url` (a [`chat_url`]) and answers the earlier attempt's row,
+/// which shows `content`, once it shows Sent; `None` when it did not go out.
+pub async fn find_earlier(
     driver: &Driver,
-    message: &Message<'_>,
+    url: &str,
+    content: Content<'_>,
     earlier: &Attempt,
 ) -> Result<Option<Outcome>, DriverError> {
-    let url = format!("{}/send?phone={}", message.base_url, message.phone_number);
-    let mut snap = match open_chat(driver, &url, false).await? {
+    let mut snap = match open_chat(driver, url, false).await? {
         Ok(chat) => chat,
         Err(failure) => return Ok(Some(Err(failure))),
     };
@@ -211,7 +221,7 @@ async fn find_earlier(
     loop {
         let found_now = match &earlier.planned {
             Some(planned) => planned_row(&snap.messages, planned),
-            None => ours(&snap.messages, &earlier.seen, message.text),
+            None => ours(&snap.messages, &earlier.seen, content),
         };
         match found_now {
             Some((key, Some(status))) if status.is_sent() => {
@@ -242,7 +252,7 @@ async fn find_earlier(
 /// Navigates to `url` and polls until the chat shows (with text in its compose box if
 /// `with_text`) with the same rows twice in a row, as rows may render after the chat; the `Err`
 /// of the inner result is why it cannot.
-async fn open_chat(
+pub async fn open_chat(
     driver: &Driver,
     url: &str,
     with_text: bool,
@@ -289,16 +299,46 @@ pub fn outgoing_ids(rows: &[MessageRow]) -> Vec<String> {
     ids.into_iter().skip(skip).collect()
 }
 
+/// What a message of ours shows in its row, which tells it among the chat's rows.
+#[derive(Debug, Clone, Copy)]
+pub enum Content<'a> {
+    Text(&'a str),
+    /// A media row with this caption (any, when it is empty) and, when the row shows a file
+    /// name (a document), this one.
+    Media {
+        caption: &'a str,
+        filename: Option<&'a str>,
+    },
+}
+
+impl Content<'_> {
+    fn shown_by(self, row: &MessageRow) -> bool {
+        match self {
+            Content::Text(text) => shows_text(row, text),
+            Content::Media { caption, filename } => {
+                let Some(media) = &row.media else {
+                    return false;
+                };
+                let same_name = match (filename, media.name.as_deref()) {
+                    (Some(ours), Some(shown)) => ours.trim() == shown.trim(),
+                    _ => true,
+                };
+                same_name && (caption.trim().is_empty() || shows_text(row, caption))
+            }
+        }
+    }
+}
+
 /// Our message among `rows`: the first outgoing row whose MSGID is not in `seen` (the snapshot
-/// taken before sending) and whose text is `text`; with its status.
+/// taken before sending) and which shows `content`; with its status.
 pub fn ours(
     rows: &[MessageRow],
     seen: &[String],
-    text: &str,
+    content: Content<'_>,
 ) -> Option<(MessageKey, Option<Delivery>)> {
     rows.iter().find_map(|row| {
         let key = MessageKey::parse(&row.id)?;
-        (key.from_me && !seen.contains(&key.message_id) && shows_text(row, text))
+        (key.from_me && !seen.contains(&key.message_id) && content.shown_by(row))
             .then(|| (key, Delivery::of(&row.labels)))
     })
 }
@@ -423,12 +463,12 @@ mod tests {
             row("true_1@c.us_LATE", "typed on the phone", "Sent"),
             row("true_1@c.us_MINE", "  same\n text ", "Pending"),
         ];
-        let (key, status) = ours(&rows, &seen, "same text").expect("ours");
+        let (key, status) = ours(&rows, &seen, Content::Text("same text")).expect("ours");
         assert_eq!(key.message_id, "MINE");
         assert_eq!(status, Some(Delivery::Pending));
-        assert!(ours(&rows[..4], &seen, "same text").is_none());
+        assert!(ours(&rows[..4], &seen, Content::Text("same text")).is_none());
         let all: Vec<String> = ["OLD1", "OLD2", "LATE", "MINE"].map(String::from).into();
-        assert!(ours(&rows, &all, "same text").is_none());
+        assert!(ours(&rows, &all, Content::Text("same text")).is_none());
         let cut = MessageRow {
             more: true,
             ..row("true_1@c.us_LONG", "a long text that…", "Sent")
@@ -437,7 +477,7 @@ mod tests {
             ours(
                 std::slice::from_ref(&cut),
                 &seen,
-                "a long text that goes on"
+                Content::Text("a long text that goes on")
             )
             .unwrap()
             .0
@@ -445,7 +485,59 @@ mod tests {
             "LONG"
         );
         let not_cut = MessageRow { more: false, ..cut };
-        assert!(ours(&[not_cut], &seen, "a long text that goes on").is_none());
+        assert!(ours(&[not_cut], &seen, Content::Text("a long text that goes on")).is_none());
+    }
+
+    #[test]
+    fn a_media_row_is_ours_by_its_caption_and_its_file_name() {
+        let media_row = |id: &str, caption: Option<&str>, name: Option<&str>| MessageRow {
+            id: format!("true_1@c.us_{id}"),
+            labels: vec![" Sent ".into()],
+            text: caption.map(String::from),
+            media: Some(page::RowMedia {
+                kind: if name.is_some() { "document" } else { "image" }.into(),
+                blob: None,
+                name: name.map(String::from),
+            }),
+            ..MessageRow::default()
+        };
+        let seen = vec!["OLD".to_string()];
+        let rows = vec![
+            media_row("OLD", Some("look"), None),
+            row("true_1@c.us_TEXT", "look", "Sent"),
+            media_row("OTHER", Some("something else"), None),
+            media_row("PHOTO", Some("  look "), None),
+            media_row("DOC", None, Some("a.pdf")),
+        ];
+        let photo = Content::Media {
+            caption: "look",
+            filename: Some("p.jpg"),
+        };
+        assert_eq!(ours(&rows, &seen, photo).unwrap().0.message_id, "PHOTO");
+        let document = |filename| Content::Media {
+            caption: "",
+            filename: Some(filename),
+        };
+        assert_eq!(
+            ours(&rows[3..], &seen, document("a.pdf"))
+                .unwrap()
+                .0
+                .message_id,
+            "PHOTO",
+            "without a caption any new media row of ours"
+        );
+        assert_eq!(
+            ours(&rows[4..], &seen, document("a.pdf"))
+                .unwrap()
+                .0
+                .message_id,
+            "DOC"
+        );
+        assert!(ours(&rows[4..], &seen, document("b.pdf")).is_none());
+        assert!(
+            ours(&rows[..3], &seen, photo).is_none(),
+            "a text is no media row"
+        );
     }
 
     #[test]

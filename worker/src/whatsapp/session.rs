@@ -16,13 +16,14 @@
 //!    - a page refusing the browser (or an account WhatsApp blocks): a fatal error;
 //!    - incoming messages and acks: from the hook's queue (nothing marked read), or, on the
 //!      DOM, by opening unread chats ([`super::incoming`]) and following the sent messages'
-//!      rows (`Ack`, [`send::AckWatch`]);
+//!      rows (`Ack`, [`send::AckWatch`]); a media message's file is read from its row first
+//!      ([`super::media_receive`], which may open its chat);
 //!    - whatever the screen: the incoming messages the supervisor has not said are stored,
 //!      again ([`Unstored`]), until it answers `IncomingStored`.
 //! 3. Between polls, commands from the supervisor run one at a time ([`super::module_send`]
-//!    or [`super::send`], [`super::pairing`]); the next poll takes up whatever page they
-//!    leave. Commands that arrive while a send waits for the supervisor's `AttemptRecorded`
-//!    run after that send.
+//!    or [`super::send`] for texts, [`super::media_send`] for files, [`super::pairing`]); the
+//!    next poll takes up whatever page they leave. Commands that arrive while a send waits for
+//!    the supervisor's `AttemptRecorded` run after that send.
 //!
 //! Nothing here sleeps for an assumed timing: each wait polls for a screen, with a deadline.
 //! The loop ends only by an error (reported as `Fatal` by the caller) or by being dropped when
@@ -30,6 +31,7 @@
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
@@ -37,16 +39,18 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::{Instant, sleep_until};
 use tracing::{debug, info, warn};
 use wamux_proto::{
-    Ack, Attempt, EnginePath, Engines, SendError, StartStep, SupervisorCommand, WorkerEvent,
+    Ack, Attempt, EnginePath, Engines, IncomingMessage, OutgoingMedia, SendError, StartStep,
+    SupervisorCommand, WorkerEvent,
 };
 
 use super::incoming::{self, Inbox, SeenIds, Step, Unstored};
+use super::media_receive::{self, MediaStore};
 use super::modules::{self, EngineChoice, ModuleFacts};
 use super::page::{
     self, Delivery, FLOW_POLL_INTERVAL, ModuleCall, POLL_INTERVAL, Reading, Screen, Snapshot,
     Target,
 };
-use super::{module_send, pairing, send};
+use super::{media_send, module_send, pairing, send};
 use crate::browser::webdriver::{Driver, DriverError};
 use crate::process::link::EventSink;
 
@@ -67,6 +71,10 @@ pub struct SessionOptions {
     /// The web URL without a trailing slash.
     pub web_url: String,
     pub send_timeout: Duration,
+    /// Where files to send are given to the page from.
+    pub upload_dir: PathBuf,
+    /// Where the files of incoming media go.
+    pub media: MediaStore,
 }
 
 /// Follows the page until an error; the caller drops it to stop.
@@ -122,6 +130,15 @@ struct Text<'a> {
     request_id: u64,
     phone_number: &'a str,
     text: &'a str,
+    resume: Option<&'a Attempt>,
+}
+
+/// A `SendMedia` command's fields.
+struct File<'a> {
+    request_id: u64,
+    phone_number: &'a str,
+    caption: &'a str,
+    media: &'a OutgoingMedia,
     resume: Option<&'a Attempt>,
 }
 
@@ -248,7 +265,7 @@ impl Session<'_> {
             _ => dom_screen,
         };
         if let Some(facts) = &snap.modules {
-            self.take_events(facts, engines).await;
+            self.take_events(facts, engines).await?;
         }
         if screen != Screen::Loading && !self.screen_seen {
             self.screen_seen = true;
@@ -398,13 +415,27 @@ impl Session<'_> {
             }
             Step::Report(messages) => {
                 for message in messages {
-                    info!(chat = %message.chat_id, id = %message.message_id, "incoming message");
-                    self.unstored
-                        .reported(message.clone(), std::time::Instant::now());
-                    self.events.send(WorkerEvent::Incoming(message)).await;
+                    self.report_incoming(message).await?;
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Reports `message`, with its file read first if it has one, and keeps it until stored.
+    async fn report_incoming(&mut self, mut message: IncomingMessage) -> Result<()> {
+        media_receive::fetch(
+            &self.driver,
+            &self.options.media,
+            &self.options.web_url,
+            &mut message,
+        )
+        .await
+        .context("the browser failed while reading a media file")?;
+        info!(chat = %message.chat_id, id = %message.message_id, kind = %message.kind, "incoming message");
+        self.unstored
+            .reported(message.clone(), std::time::Instant::now());
+        self.events.send(WorkerEvent::Incoming(message)).await;
         Ok(())
     }
 
@@ -414,7 +445,7 @@ impl Session<'_> {
     }
 
     /// The messages and acks the modules hook queued, for the capabilities it serves.
-    async fn take_events(&mut self, facts: &ModuleFacts, engines: Engines) {
+    async fn take_events(&mut self, facts: &ModuleFacts, engines: Engines) -> Result<()> {
         for event in &facts.events {
             if engines.acks == EnginePath::Modules
                 && let Some((message_id, ack)) = modules::ack(event)
@@ -429,13 +460,10 @@ impl Session<'_> {
                     continue;
                 }
                 self.reported.insert(&key);
-                let message = incoming::fit(message);
-                info!(chat = %message.chat_id, id = %message.message_id, kind = %message.kind, "incoming message");
-                self.unstored
-                    .reported(message.clone(), std::time::Instant::now());
-                self.events.send(WorkerEvent::Incoming(message)).await;
+                self.report_incoming(incoming::fit(message)).await?;
             }
         }
+        Ok(())
     }
 
     async fn run_command(
@@ -457,23 +485,24 @@ impl Session<'_> {
                     resume: resume.as_ref(),
                 };
                 let outcome = self.send_text(&message, commands).await;
-                let (outcome, fatal) = match outcome {
-                    Ok(outcome) => (outcome, None),
-                    Err(err) => (Err(SendError::Failed(err.to_string())), Some(err)),
+                self.answer_send(request_id, outcome).await?;
+            }
+            SupervisorCommand::SendMedia {
+                request_id,
+                phone_number,
+                caption,
+                media,
+                resume,
+            } => {
+                let file = File {
+                    request_id,
+                    phone_number: &phone_number,
+                    caption: &caption,
+                    media: &media,
+                    resume: resume.as_ref(),
                 };
-                match &outcome {
-                    Ok(sent) => info!(request_id, message_id = %sent.message_id, "sent"),
-                    Err(err) => warn!(request_id, "send failed: {err}"),
-                }
-                self.events
-                    .send(WorkerEvent::SendResult {
-                        request_id,
-                        outcome,
-                    })
-                    .await;
-                if let Some(err) = fatal {
-                    return Err(err).context("the browser failed during a send");
-                }
+                let outcome = self.send_file(&file, commands).await;
+                self.answer_send(request_id, outcome).await?;
             }
             SupervisorCommand::AttemptRecorded { request_id } => {
                 debug!(
@@ -495,25 +524,59 @@ impl Session<'_> {
         Ok(())
     }
 
+    /// Answers a send with `SendResult`; a browser that failed during it is the session's end.
+    async fn answer_send(
+        &mut self,
+        request_id: u64,
+        outcome: Result<send::Outcome, DriverError>,
+    ) -> Result<()> {
+        let (outcome, fatal) = match outcome {
+            Ok(outcome) => (outcome, None),
+            Err(err) => (Err(SendError::Failed(err.to_string())), Some(err)),
+        };
+        match &outcome {
+            Ok(sent) => {
+                info!(request_id, message_id = %sent.message_id, "sent");
+                self.acks.watch(sent.message_id.clone(), Delivery::Sent);
+            }
+            Err(err) => warn!(request_id, "send failed: {err}"),
+        }
+        self.events
+            .send(WorkerEvent::SendResult {
+                request_id,
+                outcome,
+            })
+            .await;
+        match fatal {
+            Some(err) => Err(err).context("the browser failed during a send"),
+            None => Ok(()),
+        }
+    }
+
+    /// The digits to send to, or why nothing can be sent now.
+    fn recipient<'p>(&self, phone_number: &'p str) -> Result<&'p str, SendError> {
+        let digits = phone_number.strip_prefix('+').unwrap_or(phone_number);
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(SendError::Failed(format!(
+                "not a phone number in digits: {phone_number:?}"
+            )));
+        }
+        if self.linked.is_none() || self.conflict_click.is_some() {
+            return Err(SendError::NotLinked);
+        }
+        Ok(digits)
+    }
+
     async fn send_text(
         &mut self,
         text: &Text<'_>,
         commands: &mut UnboundedReceiver<SupervisorCommand>,
     ) -> Result<send::Outcome, DriverError> {
-        let Text {
-            request_id,
-            phone_number,
-            ..
-        } = *text;
-        let digits = phone_number.strip_prefix('+').unwrap_or(phone_number);
-        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return Ok(Err(SendError::Failed(format!(
-                "not a phone number in digits: {phone_number:?}"
-            ))));
-        }
-        if self.linked.is_none() || self.conflict_click.is_some() {
-            return Ok(Err(SendError::NotLinked));
-        }
+        let request_id = text.request_id;
+        let digits = match self.recipient(text.phone_number) {
+            Ok(digits) => digits,
+            Err(failure) => return Ok(Err(failure)),
+        };
         info!(
             request_id,
             to = digits,
@@ -540,14 +603,46 @@ impl Session<'_> {
         } else {
             None
         };
-        let outcome = match by_modules {
-            Some(outcome) => outcome,
-            None => send::send(&self.driver, &message, &mut self.inbox, &mut link).await?,
-        };
-        if let Ok(sent) = &outcome {
-            self.acks.watch(sent.message_id.clone(), Delivery::Sent);
+        match by_modules {
+            Some(outcome) => Ok(outcome),
+            None => send::send(&self.driver, &message, &mut self.inbox, &mut link).await,
         }
-        Ok(outcome)
+    }
+
+    /// Always through the DOM: the page's modules offer no media send (contract §10).
+    async fn send_file(
+        &mut self,
+        file: &File<'_>,
+        commands: &mut UnboundedReceiver<SupervisorCommand>,
+    ) -> Result<send::Outcome, DriverError> {
+        let digits = match self.recipient(file.phone_number) {
+            Ok(digits) => digits,
+            Err(failure) => return Ok(Err(failure)),
+        };
+        info!(
+            request_id = file.request_id,
+            to = digits,
+            kind = file.media.kind.as_str(),
+            size = file.media.size,
+            resume = file.resume.is_some(),
+            "sending a file"
+        );
+        let message = media_send::MediaMessage {
+            base_url: &self.options.web_url,
+            request_id: file.request_id,
+            phone_number: digits,
+            caption: file.caption,
+            media: file.media,
+            resume: file.resume,
+            timeout: self.options.send_timeout,
+            upload_dir: &self.options.upload_dir,
+        };
+        let mut link = send::Link {
+            events: &mut *self.events,
+            commands,
+            deferred: &mut self.deferred,
+        };
+        media_send::send(&self.driver, &message, &mut self.inbox, &mut link).await
     }
 
     async fn request_pairing_code(&mut self, phone_number: &str) -> Result<()> {

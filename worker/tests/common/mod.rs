@@ -159,6 +159,10 @@ pub struct Launch<'a> {
     pub stderr_closed: bool,
     /// `--send-timeout-secs`.
     pub send_timeout_secs: u64,
+    /// `--media-dir`.
+    pub media_dir: Option<&'a Path>,
+    /// `--max-media-size`.
+    pub max_media_size: Option<u64>,
 }
 
 impl<'a> Launch<'a> {
@@ -169,6 +173,8 @@ impl<'a> Launch<'a> {
             user_agent: None,
             stderr_closed: false,
             send_timeout_secs: 30,
+            media_dir: None,
+            max_media_size: None,
         }
     }
 }
@@ -187,6 +193,12 @@ impl Worker {
         }
         if launch.stderr_closed {
             command.stderr(std::process::Stdio::piped());
+        }
+        if let Some(dir) = launch.media_dir {
+            command.arg("--media-dir").arg(dir);
+        }
+        if let Some(max) = launch.max_media_size {
+            command.arg("--max-media-size").arg(max.to_string());
         }
         let mut child = command
             .args(["--session-id", "test-session"])
@@ -330,13 +342,23 @@ impl Worker {
         text: &str,
         resume: Option<Attempt>,
     ) -> (Outcome, Option<Attempt>) {
-        self.command(SupervisorCommand::SendText {
+        let command = SupervisorCommand::SendText {
             request_id,
             phone_number: to.into(),
             text: text.into(),
             resume,
-        })
-        .await;
+        };
+        self.run_send(request_id, command).await
+    }
+
+    /// Sends `command` (a `SendText` or `SendMedia` for `request_id`), answering its
+    /// `SendAttempt` at once: the outcome, and the attempt if the worker reported one.
+    pub async fn run_send(
+        &mut self,
+        request_id: u64,
+        command: SupervisorCommand,
+    ) -> (Outcome, Option<Attempt>) {
+        self.command(command).await;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         let mut attempt = None;
         loop {
@@ -369,13 +391,24 @@ impl Worker {
         text: &str,
         record: bool,
     ) -> Attempt {
-        self.command(SupervisorCommand::SendText {
+        let command = SupervisorCommand::SendText {
             request_id,
             phone_number: to.into(),
             text: text.into(),
             resume: None,
-        })
-        .await;
+        };
+        self.begin(request_id, command, record).await
+    }
+
+    /// Sends `command` (a fresh send for `request_id`) and waits for its `SendAttempt`, which
+    /// it answers only if `record`; returns the attempt.
+    pub async fn begin(
+        &mut self,
+        request_id: u64,
+        command: SupervisorCommand,
+        record: bool,
+    ) -> Attempt {
+        self.command(command).await;
         let attempt = self
             .expect(
                 "SendAttempt",
@@ -433,6 +466,43 @@ impl Drop for Worker {
         for pid in leftovers {
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
+    }
+}
+
+/// Kills `worker` (its browser with it) in the middle of whatever it does, and starts the next
+/// one on the same profile, linked.
+pub async fn killed_and_restarted(worker: Worker, url: &str, profile: &Path) -> Worker {
+    drop(worker);
+    assert_no_process_on(profile, Duration::from_secs(10)).await;
+    let mut launch = Launch::new(url);
+    launch.profile = Some(profile);
+    let mut worker = Worker::start(launch).await;
+    assert_eq!(worker.expect_ready(Duration::from_secs(60)).await, PHONE);
+    worker
+}
+
+/// Starts a worker on `profile` and links it by a QR scan.
+pub async fn linked_worker(fake: &Fake, launch: Launch<'_>) -> Worker {
+    let mut worker = Worker::start(launch).await;
+    let payload = worker.next_qr(Duration::from_secs(60)).await;
+    fake.scan(&payload, PHONE).await;
+    assert_eq!(worker.expect_ready(Duration::from_secs(30)).await, PHONE);
+    worker
+}
+
+/// Polls the fake until the account [`PHONE`] has sent `count` messages; returns them.
+pub async fn sent_eventually(fake: &Fake, count: usize) -> Vec<serde_json::Value> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let sent = fake.sent(PHONE).await;
+        if sent.len() >= count {
+            return sent;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the fake got {sent:?}, not {count} messages"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

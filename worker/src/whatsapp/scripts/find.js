@@ -1,5 +1,6 @@
-// One element to act on, named by `arguments[0]` (a `Target` of `page.rs`, with an index in
-// `arguments[1]` where one is needed): returns the element, or null when it is not on the page.
+// One element to act on, named by `arguments[0]` (a `Target` of `page.rs`, with an index or a
+// MIME type in `arguments[1]` where one is needed): returns the element, or null when it is not
+// on the page.
 const [what, index] = arguments;
 const q = (sel, root) => (root || document).querySelector(sel);
 const qa = (sel, root) => Array.from((root || document).querySelectorAll(sel));
@@ -41,5 +42,63 @@ switch (what) {
   }
   case 'unread-chat':
     return qa('#pane-side div[role="row"]')[index] || null;
+  case 'attach': {
+    const main = q('#main');
+    if (!main) return null;
+    for (const icon of ['plus-rounded', 'attach-menu-plus', 'clip']) {
+      const span = q('footer span[data-icon="' + icon + '"]', main) || q('span[data-icon="' + icon + '"]', main);
+      if (span) return span.closest(buttons) || span;
+    }
+    return q('div[title="Attach"]', main);
+  }
+  case 'file-input': {
+    // `index` is the MIME type the "Photos & videos" input must accept, or null for a document.
+    const accepts = (input, type) => (input.getAttribute('accept') || '').split(',').some((a) => {
+      a = a.trim().toLowerCase();
+      if (a === '*' || a === '*/*') return true;
+      if (!type) return false;
+      return a.endsWith('/*') ? type.startsWith(a.slice(0, -1)) : a === type;
+    });
+    // An item owns the nearest file input around its label's text.
+    const ownInput = (label, fits) => {
+      const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+      for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        if (!label.test(node.nodeValue.trim())) continue;
+        for (let box = node.parentElement, up = 0; box && up < 8; box = box.parentElement, up++) {
+          const input = qa('input[type="file"]', box).find(fits);
+          if (input) return input;
+        }
+      }
+      return null;
+    };
+    const inputs = qa('input[type="file"]');
+    const isDocument = (i) => ['*', '*/*'].includes((i.getAttribute('accept') || '').trim());
+    const documents = ownInput(/^document$/i, isDocument) || inputs.find(isDocument) || null;
+    if (!index) return documents;
+    const type = String(index).toLowerCase();
+    const photo = (i) => /image\//i.test(i.getAttribute('accept') || '') && accepts(i, type);
+    return ownInput(/^photos (&|and) videos$/i, photo) || inputs.find(photo) || documents;
+  }
+  case 'caption':
+    return captionBox();
+  case 'media-send': {
+    // The send button inside the editor that holds the caption box, never the chat's own.
+    const caption = captionBox();
+    const compose = q('#main footer div[contenteditable="true"][role="textbox"]');
+    for (let box = caption && caption.parentElement; box; box = box.parentElement) {
+      if (compose && box.contains(compose)) return null;
+      const labelled = q('div[role="button"][aria-label="Send"], button[aria-label="Send"]', box);
+      if (labelled) return labelled;
+      const icon = q('span[data-icon="send"], span[data-icon="wds-ic-send-filled"]', box);
+      if (icon) return icon.closest(buttons) || icon;
+    }
+    return null;
+  }
 }
 return null;
+
+function captionBox() {
+  const caption = /^add a caption/i;
+  return qa('div[contenteditable="true"]').find((e) =>
+    caption.test(e.getAttribute('aria-label') || '') || caption.test(e.getAttribute('aria-placeholder') || '')) || null;
+}

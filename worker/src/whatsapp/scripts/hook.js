@@ -9,7 +9,8 @@
 //    loaded, the unread messages of every chat (nothing here marks them read), and the acks of
 //    our recent messages. The supervisor stores each message once, so repeats are harmless.
 // 4. Each call: the socket's state, whether it synced, the own number, and (with `drain`) the
-//    queue. A message still `ciphertext` waits in `pending` until it is decrypted.
+//    queue. A message still `ciphertext` waits in `pending` until it is decrypted. A media
+//    message carries what its model says of its file (`mimetype`, `filename`, `size`).
 const wamuxModules = ((drain) => {
   const w = window;
   if (!(w.Debug && typeof w.Debug.VERSION === 'string' && typeof w.require === 'function')) {
@@ -92,6 +93,9 @@ const wamuxModules = ((drain) => {
         type: m.type || 'chat',
         body: typeof text === 'string' ? text : '',
         t: typeof m.t === 'number' ? m.t : null,
+        mimetype: typeof m.mimetype === 'string' ? m.mimetype : null,
+        filename: typeof m.filename === 'string' ? m.filename : null,
+        size: typeof m.size === 'number' && isFinite(m.size) && m.size >= 0 ? Math.floor(m.size) : null,
       });
     };
     const ackOf = (m, ack) => {

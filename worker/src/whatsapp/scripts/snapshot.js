@@ -19,6 +19,33 @@ const richText = (el) => {
   }
   return out;
 };
+// The file a media row shows (contract section 11): an img, video or audio outside the text
+// whose src is a blob: URL (or none yet, while the page loads it; emoji and previews are data:
+// or https:), or a document: an icon named doc… with the file's name in a title.
+const blobOf = (el) => {
+  const src = el.currentSrc || el.getAttribute('src') || '';
+  return src.startsWith('blob:') ? src : null;
+};
+const mediaOf = (row, span) => {
+  for (const el of qa('img, video, audio', row)) {
+    if (span && span.contains(el)) continue;
+    const src = el.getAttribute('src');
+    const blob = blobOf(el) || (q('source[src^="blob:"]', el) || { src: null }).src;
+    if (src && !blob) continue;
+    const tag = el.nodeName.toLowerCase();
+    const kind = tag === 'img' ? 'image' : tag === 'video' ? 'video'
+      : q('[data-icon*="ptt"]', row) ? 'ptt' : 'audio';
+    return { kind, blob, name: null };
+  }
+  const icon = qa('[data-icon]', row).find((e) => /^doc/i.test(e.getAttribute('data-icon')));
+  if (!icon) return null;
+  const titled = qa('[title]', row)
+    .map((e) => e.getAttribute('title').trim())
+    .find((t) => t && !/^download$/i.test(t));
+  const name = titled ? titled.replace(/^download\s+"(.*)"$/i, '$1') : null;
+  const link = q('a[href^="blob:"]', row);
+  return { kind: 'document', blob: link ? link.getAttribute('href') : null, name };
+};
 const stored = (key) => { try { return localStorage.getItem(key); } catch (e) { return null; } };
 const paneSide = q('#pane-side');
 const main = q('#main');
@@ -46,6 +73,7 @@ if (main && rowLimit > 0) {
     // A long text shows only its start, with a "Read more" button.
     m.more = qa('button, [role="button"]', row).some((b) => /^read more$/i.test(txt(b)));
     if (id.startsWith('false_')) m.sender = pre ? pre.getAttribute('data-pre-plain-text') : null;
+    m.media = mediaOf(row, span);
     messages.push(m);
   }
 }
