@@ -136,15 +136,15 @@ mod tests {
                 request_id: 8,
                 outcome: Err(SendError::Failed("ünïcode ✓".into())),
             },
-            WorkerEvent::Incoming(IncomingMessage {
+            WorkerEvent::Incoming(Box::new(IncomingMessage {
                 message_id: "X".into(),
                 chat_id: "1@c.us".into(),
                 sender: "[10:00, 1/2/2026] Ana: ".into(),
                 text: "hola".into(),
                 kind: "chat".into(),
                 ..IncomingMessage::default()
-            }),
-            WorkerEvent::Incoming(IncomingMessage {
+            })),
+            WorkerEvent::Incoming(Box::new(IncomingMessage {
                 message_id: "Y".into(),
                 chat_id: "1@c.us".into(),
                 sender: "[10:00, 1/2/2026] Ana: ".into(),
@@ -161,7 +161,7 @@ mod tests {
                     sha256: Some("ab".repeat(32)),
                     ..IncomingMedia::default()
                 }),
-            }),
+            })),
             WorkerEvent::PairingCodeFailed {
                 reason: "no code".into(),
             },
@@ -274,13 +274,13 @@ mod tests {
     #[tokio::test]
     async fn a_refused_frame_leaves_the_stream_usable() {
         let mut out = Vec::new();
-        let long = WorkerEvent::Incoming(IncomingMessage {
+        let long = WorkerEvent::Incoming(Box::new(IncomingMessage {
             message_id: "3EB0".into(),
             chat_id: "1@c.us".into(),
             sender: "[10:00, 1/2/2026] Ana: ".into(),
             text: "\u{1F600}".repeat(MAX_FRAME_LEN / 4 + 1),
             ..IncomingMessage::default()
-        });
+        }));
         let err = write_frame(&mut out, &long).await.unwrap_err();
         assert!(
             matches!(err, FrameError::TooLarge { len, max } if len > max && max == MAX_FRAME_LEN),

@@ -60,9 +60,6 @@ pub enum HelloReply {
 }
 
 /// What a worker reports. Every event concerns the worker's own session.
-// Events go one at a time through a socket, never in bulk: an incoming message's size does
-// not matter beside the others'.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum WorkerEvent {
     /// The browser is being launched or the page is loading: no screen is known yet.
@@ -105,7 +102,7 @@ pub enum WorkerEvent {
     Engine(Engines),
     /// A message that arrived for this account; reported again until the supervisor answers
     /// [`SupervisorCommand::IncomingStored`].
-    Incoming(IncomingMessage),
+    Incoming(Box<IncomingMessage>),
     /// The worker cannot go on; it exits after sending this.
     Fatal { reason: String },
 }

@@ -68,6 +68,7 @@ impl Api {
                 message_type: "chat".into(),
                 timestamp: None,
                 text: text.into(),
+                media: Default::default(),
             },
         );
     }

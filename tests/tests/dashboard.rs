@@ -274,6 +274,8 @@ return {
     };
   }),
   sendForm: shown(card.querySelector('.send-test')),
+  pairForm: shown(card.querySelector('.pair-form')),
+  pairingCode: text('.pairing-code'),
 };
 "#;
 
@@ -287,6 +289,53 @@ fn card_qr(card: &Value) -> Option<(String, String)> {
         .collect();
     let payload = decode_qr_png(&bytes).expect("the QR image on the page decodes");
     Some((src, payload))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_person_links_a_session_with_the_phone_number_beside_its_qr() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let fake = fake(FakeConfig::default()).await;
+    let daemon = Daemon::start(&fake.url(), &[]);
+    let browser = Browser::start().await;
+    let phone = "5215512340009";
+    daemon.create("por-codigo").await;
+    browser.open(&format!("{}/", daemon.url)).await;
+    let card = browser
+        .until("the QR code and the phone-number form", || async {
+            let card = browser.card("por-codigo").await;
+            (card["qrSrc"].is_string() && card["pairForm"] == true).then_some(card)
+        })
+        .await;
+    assert_eq!(card["pairingCode"], Value::Null, "{card}");
+
+    let form = r#"[data-session-id="por-codigo"] .pair-form"#;
+    browser
+        .type_into(&format!("{form} .pair-phone"), "+52 1 55 1234 0009")
+        .await;
+    browser.click(&format!("{form} .pair-submit")).await;
+    let code = browser
+        .until("the pairing code on the card", || async {
+            let card = browser.card("por-codigo").await;
+            let code = card["pairingCode"].as_str()?.to_owned();
+            (code.len() == 9 && card["qrSrc"].is_null()).then_some(code)
+        })
+        .await;
+    let (status, body) = fake_post(
+        &fake,
+        "/__fake/link-code",
+        json!({"code": code, "phone": phone}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let card = browser
+        .until("the card WORKING with its number", || async {
+            let card = browser.card("por-codigo").await;
+            (card["status"] == "WORKING").then_some(card)
+        })
+        .await;
+    assert_eq!(card["pairForm"], false, "{card}");
+    assert_eq!(card["pairingCode"], Value::Null, "{card}");
+    browser.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -297,7 +297,7 @@ async fn incoming_media(
 async fn expect_incoming(worker: &mut Worker, id: &str) -> IncomingMessage {
     worker
         .expect("the Incoming", secs(60), |e| match e {
-            WorkerEvent::Incoming(message) if message.message_id == id => Some(message.clone()),
+            WorkerEvent::Incoming(message) if message.message_id == id => Some((**message).clone()),
             _ => None,
         })
         .await

@@ -115,7 +115,7 @@ async fn a_scanned_session_sends_receives_takes_back_a_conflict_and_survives_a_r
     let first_id = answer["id"].as_str().unwrap().to_owned();
     let incoming = worker
         .expect("Incoming", secs(30), |e| match e {
-            WorkerEvent::Incoming(message) => Some(message.clone()),
+            WorkerEvent::Incoming(message) => Some((**message).clone()),
             _ => None,
         })
         .await;
@@ -132,7 +132,7 @@ async fn a_scanned_session_sends_receives_takes_back_a_conflict_and_survives_a_r
     .await;
     let again = worker
         .expect("a second Incoming", secs(30), |e| match e {
-            WorkerEvent::Incoming(message) => Some(message.clone()),
+            WorkerEvent::Incoming(message) => Some((**message).clone()),
             _ => None,
         })
         .await;

@@ -65,6 +65,23 @@ async function runAction(id, action) {
   }
 }
 
+/// "Link with phone number": asks the session's page for a pairing code for the number typed.
+async function askPairingCode(id, form) {
+  const input = $('.pair-phone', form);
+  const button = $('.pair-submit', form);
+  button.disabled = true;
+  try {
+    const code = await api('POST', sessionPath(id, '/pairing-code'), { phoneNumber: input.value.trim() });
+    mergeView(id, { sessionId: id, pairingCode: code.code, pairingCodeExpiresAt: code.expiresAt, qrAvailable: false });
+    renderSessions();
+    toast(`Session ${id}: type ${code.code} on the phone.`, 'ok');
+  } catch (err) {
+    if (err.status !== 401) toast(`No pairing code for ${id}: ${errorText(err)}`, 'error');
+  } finally {
+    button.disabled = false;
+  }
+}
+
 export function setupActions() {
   $('#session-list').addEventListener('click', (event) => {
     const button = event.target.closest('button[data-action]');
@@ -72,6 +89,14 @@ export function setupActions() {
     const card = button.closest('[data-session-id]');
     if (!card) return;
     runAction(card.dataset.sessionId, button.dataset.action);
+  });
+
+  $('#session-list').addEventListener('submit', (event) => {
+    const form = event.target.closest('form.pair-form');
+    if (!form) return;
+    event.preventDefault();
+    const card = form.closest('[data-session-id]');
+    if (card) askPairingCode(card.dataset.sessionId, form);
   });
 
   $('#new-session-form').addEventListener('submit', async (event) => {

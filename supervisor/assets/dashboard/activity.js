@@ -36,7 +36,7 @@ function activityText(type, e) {
 
 export function addActivity(type, event) {
   // A new QR code every few seconds is not news.
-  if (type === 'qr') return;
+  if (type === 'qr' || type === 'pairingCode') return;
   const list = $('#activity');
   if (!list) return;
   const item = el('li', { class: `activity-item activity-${type}`, 'data-type': type },

@@ -196,8 +196,17 @@ function buildCard(id) {
     el('div', { class: 'qr-box', hidden: true },
       el('img', { class: 'qr', alt: `QR code to link session ${id}`, width: 264, height: 264 }),
       el('p', { class: 'muted small', text: 'On the phone: WhatsApp → Linked devices → Link a device, then scan this code.' })),
+    el('form', { class: 'pair-form', hidden: true },
+      el('label', { text: 'Link with phone number' },
+        el('input', {
+          type: 'tel', name: 'phone', class: 'pair-phone', required: true,
+          placeholder: 'the phone’s number, e.g. +52 1 55 1234 5678', autocomplete: 'off',
+        })),
+      el('button', { type: 'submit', class: 'pair-submit', text: 'Get a code' })),
     el('p', { class: 'pairing', hidden: true },
-      'Pairing code: ', el('strong', { class: 'pairing-code' })),
+      'Pairing code: ', el('strong', { class: 'pairing-code' }),
+      ' ', el('span', { class: 'pairing-expiry muted small' }),
+      el('span', { class: 'muted small pairing-help', text: ' On the phone: WhatsApp → Linked devices → Link a device → Link with phone number instead, then type this code.' })),
     el('div', { class: 'error-box', hidden: true },
       el('span', { class: 'error-label', text: 'Last error: ' }),
       el('span', { class: 'last-error' })),
@@ -249,9 +258,13 @@ function updateCard(card, view) {
     errorBox.hidden = true;
   }
 
+  $('.pair-form', card).hidden = view.status !== 'SCAN_QR_CODE';
   const pairing = $('.pairing', card);
-  if (view.pairingCode && view.status !== 'WORKING') {
+  if (view.pairingCode && view.status === 'SCAN_QR_CODE') {
     setText($('.pairing-code', card), String(view.pairingCode));
+    const expires = view.pairingCodeExpiresAt;
+    setText($('.pairing-expiry', card), expires
+      ? `(until ${new Date(expires).toLocaleTimeString()}; a new one follows)` : '');
     pairing.hidden = false;
   } else {
     pairing.hidden = true;
@@ -394,6 +407,14 @@ export function applyEvent(type, event) {
     case 'qr':
       if (view) view.qrAvailable = true;
       if (id) loadQr(id, true);
+      break;
+    case 'pairingCode':
+      if (view) {
+        view.pairingCode = event.code;
+        view.pairingCodeExpiresAt = event.expiresAt;
+        view.qrAvailable = false;
+        qrs.delete(id);
+      }
       break;
     case 'ready':
       if (view) {

@@ -7,7 +7,9 @@
 //! `?wait=false`, or the session is not WORKING); 409 `session_not_ready` when the session has
 //! no linked phone (nothing stored); 422 `number_not_on_whatsapp` when known within the wait. A
 //! request repeated with the same `Idempotency-Key` answers what the first answers now.
+//! `send-media` (`media.rs`) goes through the same checks and answers, from here.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
@@ -22,14 +24,15 @@ use serde_json::{Value, json};
 use super::body::RawBody;
 use super::sessions::session;
 use super::{ApiError, AppState};
+use crate::messaging::media;
 use crate::messaging::outbox::{OutboxError, Request};
 use crate::messaging::policy::valid_idempotency_key;
 use crate::messaging::status::{Direction, MessageStatus};
-use crate::sessions::session::{Control, Status, normalize_phone};
+use crate::sessions::session::{Control, Session, Status, normalize_phone};
 use crate::store::{MessageQuery, StoredMessage};
 
-/// The longest message WhatsApp Web accepts in one bubble.
-const MAX_MESSAGE_CHARS: usize = 4096;
+/// The longest message WhatsApp Web accepts in one bubble; a caption's limit too.
+pub(super) const MAX_MESSAGE_CHARS: usize = 4096;
 /// The longest `ttlSeconds` a message may ask for: a week.
 const MAX_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 const MAX_PAGE: u32 = 200;
@@ -44,7 +47,7 @@ pub struct SendRequest {
 
 #[derive(Debug, Deserialize)]
 pub struct SendQuery {
-    wait: Option<bool>,
+    pub(super) wait: Option<bool>,
 }
 
 pub async fn send(
@@ -56,12 +59,7 @@ pub async fn send(
 ) -> Result<Response, ApiError> {
     let session = session(&state, &id)?;
     let body: SendRequest = body.json()?;
-    let phone = normalize_phone(&body.phone_number).ok_or_else(|| {
-        ApiError::bad_request(
-            "invalid_phone_number",
-            "phone numbers are 8 to 15 digits, with the country code; '+', spaces and dashes are ignored",
-        )
-    })?;
+    let phone = phone_number(&body.phone_number)?;
     let chars = body.message.chars().count();
     if body.message.trim().is_empty() || chars > MAX_MESSAGE_CHARS {
         return Err(ApiError::bad_request(
@@ -69,35 +67,9 @@ pub async fn send(
             format!("messages are 1 to {MAX_MESSAGE_CHARS} characters, not blank"),
         ));
     }
-    let ttl = match body.ttl_seconds {
-        None => None,
-        Some(secs) if (1..=MAX_TTL.as_secs()).contains(&secs) => Some(Duration::from_secs(secs)),
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "invalid_ttl",
-                format!("ttlSeconds is 1 to {}", MAX_TTL.as_secs()),
-            ));
-        }
-    };
-    let idempotency_key = match headers.get("idempotency-key") {
-        None => None,
-        Some(value) => {
-            let key = value.to_str().ok().filter(|k| valid_idempotency_key(k));
-            Some(key.map(str::to_owned).ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_idempotency_key",
-                    "Idempotency-Key is 1 to 255 visible ASCII characters",
-                )
-            })?)
-        }
-    };
-    if session.state().phone_number.is_none() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "session_not_ready",
-            "the session has no linked phone: scan its QR code first",
-        ));
-    }
+    let ttl = ttl(body.ttl_seconds)?;
+    let idempotency_key = idempotency_key(&headers)?;
+    linked(&session)?;
     let accepted = state.outbox.accept(Request {
         session_id: id,
         to: phone,
@@ -105,24 +77,84 @@ pub async fn send(
         ttl,
         idempotency_key,
     });
-    let (message, new) = match accepted {
-        Ok(accepted) => accepted,
-        Err(OutboxError::KeyReused) => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency_key_reused",
-                "this Idempotency-Key was used for a different request within 24 hours",
-            ));
+    let (message, new) = accepted.map_err(outbox_error)?;
+    respond(&state, &session, message, new, query.wait).await
+}
+
+pub(super) fn phone_number(input: &str) -> Result<String, ApiError> {
+    normalize_phone(input).ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_phone_number",
+            "phone numbers are 8 to 15 digits, with the country code; '+', spaces and dashes are ignored",
+        )
+    })
+}
+
+pub(super) fn ttl(seconds: Option<u64>) -> Result<Option<Duration>, ApiError> {
+    match seconds {
+        None => Ok(None),
+        Some(secs) if (1..=MAX_TTL.as_secs()).contains(&secs) => {
+            Ok(Some(Duration::from_secs(secs)))
         }
-        Err(OutboxError::Store(e)) => return Err(e.into()),
+        Some(_) => Err(ApiError::bad_request(
+            "invalid_ttl",
+            format!("ttlSeconds is 1 to {}", MAX_TTL.as_secs()),
+        )),
+    }
+}
+
+pub(super) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
     };
+    let key = value.to_str().ok().filter(|k| valid_idempotency_key(k));
+    Ok(Some(key.map(str::to_owned).ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_idempotency_key",
+            "Idempotency-Key is 1 to 255 visible ASCII characters",
+        )
+    })?))
+}
+
+/// 409 `session_not_ready` unless the session has a linked phone: nothing is stored before.
+pub(super) fn linked(session: &Session) -> Result<(), ApiError> {
+    if session.state().phone_number.is_none() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "session_not_ready",
+            "the session has no linked phone: scan its QR code first",
+        ));
+    }
+    Ok(())
+}
+
+pub(super) fn outbox_error(e: OutboxError) -> ApiError {
+    match e {
+        OutboxError::KeyReused => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            "this Idempotency-Key was used for a different request within 24 hours",
+        ),
+        OutboxError::Store(e) => e.into(),
+    }
+}
+
+/// Answers a send of `message`, accepted now (`new`) or before: at once, or once it is done
+/// with within `--send-wait` when the session can send and `wait` is not `false`.
+pub(super) async fn respond(
+    state: &AppState,
+    session: &Arc<Session>,
+    message: StoredMessage,
+    new: bool,
+    wait: Option<bool>,
+) -> Result<Response, ApiError> {
     if new {
         session.control(Control::Outbox);
     }
     // Only a WORKING session can send within the wait; for any other, say at once that the
     // message is kept and will go out when it can.
     let working = session.state().status == Status::Working;
-    let wait = if query.wait == Some(false) || !working {
+    let wait = if wait == Some(false) || !working {
         Duration::ZERO
     } else {
         state.outbox.config().send_wait
@@ -166,8 +198,34 @@ fn answer(m: &StoredMessage) -> Response {
 }
 
 /// A message as `GET .../messages` shows it. Both directions have `type`, `author` and
-/// `sentAt`: an outgoing message is a text of no group author, sent when WhatsApp showed it sent.
+/// `sentAt`: an outgoing message has no group author, and is sent when WhatsApp showed it sent.
+/// A media message has its file's fields too ([`with_media`]).
 fn view(m: &StoredMessage) -> Value {
+    let mut view = bare_view(m);
+    with_media(&mut view, m);
+    view
+}
+
+/// A media message's `caption` (its `text`), `mimetype`, `filename`, `size`, and `mediaUrl`
+/// when its bytes are kept, or `mediaMissing`, why they are not.
+fn with_media(view: &mut Value, m: &StoredMessage) {
+    let (Some(file), Some(fields)) = (&m.media, view.as_object_mut()) else {
+        return;
+    };
+    let url = file.path.as_ref().map(|_| media::url(&m.session_id, m.id));
+    for (name, value) in [
+        ("caption", json!(m.text)),
+        ("mimetype", json!(file.mimetype)),
+        ("filename", json!(file.filename)),
+        ("size", json!(file.size)),
+        ("mediaUrl", json!(url)),
+        ("mediaMissing", json!(file.missing)),
+    ] {
+        fields.insert(name.to_owned(), value);
+    }
+}
+
+fn bare_view(m: &StoredMessage) -> Value {
     if m.direction == Direction::In {
         return json!({
             "id": m.id.to_string(),
@@ -265,15 +323,23 @@ pub async fn detail(
     State(state): State<AppState>,
     Path((id, message_id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    session(&state, &id)?;
-    let message = state.outbox.get(&id, &message_id)?.ok_or_else(|| {
+    Ok(Json(view(&message(&state, &id, &message_id)?)))
+}
+
+/// A session's message by wamux's id or WhatsApp's; 404 for an unknown session or message.
+pub(super) fn message(
+    state: &AppState,
+    id: &str,
+    message_id: &str,
+) -> Result<StoredMessage, ApiError> {
+    session(state, id)?;
+    state.outbox.get(id, message_id)?.ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
             "message_not_found",
             "no message of this session has that id",
         )
-    })?;
-    Ok(Json(view(&message)))
+    })
 }
 
 /// Milliseconds since the Unix epoch of an RFC 3339 time,

@@ -10,7 +10,9 @@ mod dashboard;
 mod doors;
 mod error;
 mod events;
+mod media;
 mod messages;
+mod multipart;
 pub mod openapi;
 mod paging;
 mod qr_png;
@@ -183,6 +185,17 @@ routes! {
     get "/api/sessions/{id}/messages/{messageId}" => messages::detail {
         "What became of a message, by wamux's id or WhatsApp's messageId", guarded: true, body: None,
         [200 => "Message", 400 => "invalid_session_id", 404 => "session_not_found, message_not_found"]
+    }
+    post "/api/sessions/{id}/send-media" => media::send {
+        "Send a file (image, video, audio or document) with a caption: JSON with its base64 or a URL wamux fetches, or multipart/form-data with a file part; stored first and answered as send-message",
+        guarded: true, body: Some("SendMedia"),
+        [200 => "Sent", 202 => "Queued", 400 => "invalid_session_id, invalid_phone_number, invalid_caption, invalid_media, invalid_ttl, invalid_idempotency_key, invalid_json, invalid_body, invalid_query",
+         404 => "session_not_found", 409 => "session_not_ready", 413 => "media_too_large",
+         422 => "media_unavailable, number_not_on_whatsapp, idempotency_key_reused, message_expired", 502 => "send_failed"]
+    }
+    get "/api/sessions/{id}/messages/{messageId}/media" => media::download {
+        "A media message's file, sent or received, with its Content-Type and name (Content-Disposition)", guarded: true, body: None,
+        [200 => "the file", 400 => "invalid_session_id", 404 => "session_not_found, message_not_found, media_not_found"]
     }
     post "/api/sessions/{id}/start" => sessions::start {
         "Start a stopped or failed session", guarded: true, body: None,

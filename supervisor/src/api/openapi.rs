@@ -84,6 +84,37 @@ fn webhook_schemas() -> Value {
     })
 }
 
+/// The media messages' schemas.
+fn media_schemas() -> Value {
+    let common = json!({
+        "phoneNumber": {"type": "string", "description": "8 to 15 digits with the country code; '+', spaces and dashes are ignored"},
+        "caption": {"type": "string", "maxLength": 4096},
+        "ttlSeconds": {"type": "integer", "minimum": 1, "description": "unsent after this long, it expires (default --message-ttl)"}
+    });
+    let mut json_properties = common.clone();
+    json_properties["media"] = json!({
+        "type": "object",
+        "description": "The file: its bytes in base64, or an http:// URL that wamux fetches (not on loopback or private addresses unless --allow-private-media-urls; this build has no TLS, so an https URL is 422 media_unavailable). At most --max-media-size bytes (413 media_too_large). image/* is sent as a photo, video/* as a video, audio/* and anything else as a document.",
+        "properties": {
+            "mimetype": {"type": "string", "description": "type/subtype, such as image/jpeg or application/pdf"},
+            "filename": {"type": "string", "description": "the name the recipient sees; made up from the type when absent (image.jpg, document.pdf, file.bin)"},
+            "url": {"type": "string"},
+            "base64": {"type": "string", "contentEncoding": "base64"}
+        },
+        "required": ["mimetype"],
+        "oneOf": [{"required": ["url"]}, {"required": ["base64"]}]
+    });
+    let mut form_properties = common;
+    form_properties["file"] = json!({"type": "string", "contentEncoding": "binary",
+        "description": "the file; its part's Content-Type is its type (application/octet-stream when absent) and its filename the name the recipient sees"});
+    form_properties["ttlSeconds"] =
+        json!({"type": "string", "description": "a whole number of seconds"});
+    json!({
+        "SendMedia": {"type": "object", "properties": json_properties, "required": ["phoneNumber", "media"]},
+        "SendMediaForm": {"type": "object", "properties": form_properties, "required": ["phoneNumber", "file"]}
+    })
+}
+
 /// The JSON schemas named by the route table, and those their answers use.
 fn schemas() -> Value {
     let session = json!({
@@ -186,7 +217,13 @@ fn schemas() -> Value {
                 "fromName": {"type": ["string", "null"], "description": "the sender's name, as WhatsApp gives it (notifyName) or as the page shows it"},
                 "author": {"type": ["string", "null"], "description": "in a group, who sent it: DIGITS@c.us or ID@lid; null otherwise"},
                 "shownAt": {"type": ["string", "null"], "description": "the time as the page's DOM shows it, HH:MM, D/M/YYYY; null when read through the page's modules"},
-                "receivedAt": {"type": "integer", "description": "when wamux stored it"}
+                "receivedAt": {"type": "integer", "description": "when wamux stored it"},
+                "caption": {"type": "string", "description": "a media message's caption (its text); media messages only, as the fields below"},
+                "mimetype": {"type": ["string", "null"]},
+                "filename": {"type": ["string", "null"]},
+                "size": {"type": ["integer", "null"], "description": "bytes"},
+                "mediaUrl": {"type": ["string", "null"], "description": "GET it for the file (/api/sessions/{id}/messages/{id}/media); null when its bytes are not kept"},
+                "mediaMissing": {"type": ["string", "null"], "description": "why a received file's bytes are not kept (larger than --max-media-size, or the page would not give them)"}
             },
             "required": ["id", "direction", "type", "text", "status", "createdAt"]
         },
@@ -221,7 +258,7 @@ fn schemas() -> Value {
                 "wanted": {"type": "integer"}, "ready": {"type": "integer"}
             }}
         }},
-        "Event": {"type": "object", "description": "Each type has its own fields besides these. messageReceived: messageId, chatId, sender (the DOM's [HH:MM, D/M/YYYY] Name: , empty when read through the modules), name, author (a group's sender, or null), messageType (WhatsApp's type, as a message's type), timestamp (when sent, Unix seconds, or null), text.", "properties": {
+        "Event": {"type": "object", "description": "Each type has its own fields besides these. messageReceived: messageId, chatId, sender (the DOM's [HH:MM, D/M/YYYY] Name: , empty when read through the modules), name, author (a group's sender, or null), messageType (WhatsApp's type, as a message's type), timestamp (when sent, Unix seconds, or null), text, and for a media message caption, mimetype, filename, mediaUrl (null when the bytes are not kept) and mediaMissing (why not); null for a text.", "properties": {
             "type": {"type": "string", "enum": ["created", "deleted", "status", "qr", "pairingCode", "ready", "messageQueued", "messageSent", "messageFailed", "messageAck", "messageReceived", "assignment"]},
             "sessionId": {"type": "string"}, "at": {"type": "integer"}
         }, "required": ["type", "sessionId", "at"]},
@@ -271,8 +308,10 @@ fn schemas() -> Value {
         "Health": {"type": "object", "properties": {"status": {"type": "string"}}},
         "Ready": {"type": "object", "properties": {"status": {"type": "string"}}}
     });
-    if let (Some(all), Value::Object(webhooks)) = (schemas.as_object_mut(), webhook_schemas()) {
-        all.extend(webhooks);
+    for more in [webhook_schemas(), media_schemas()] {
+        if let (Some(all), Value::Object(more)) = (schemas.as_object_mut(), more) {
+            all.extend(more);
+        }
     }
     schemas
 }
@@ -300,6 +339,7 @@ fn response(status: u16, description: &str) -> Value {
             "application/json": {"schema": {"$ref": "#/components/schemas/Qr"}}
         }),
         "OpenAPI 3.1" => json!({"application/json": {"schema": {"type": "object"}}}),
+        "the file" => json!({"*/*": {"schema": {"type": "string", "contentEncoding": "binary"}}}),
         "Status" => {
             json!({"application/json": {"schema": {"$ref": "#/components/schemas/Session"}}})
         }
@@ -360,6 +400,10 @@ pub fn build() -> Value {
                 "required": body != "CreateSession",
                 "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{body}")}}}
             });
+            if body == "SendMedia" {
+                operation["requestBody"]["content"]["multipart/form-data"] =
+                    json!({"schema": {"$ref": "#/components/schemas/SendMediaForm"}});
+            }
         }
         // The doors in front of every route (`doors.rs`, `body.rs`).
         operation["responses"]["421"] = response(421, "misdirected_request");

@@ -9,6 +9,7 @@ mod client;
 mod events;
 mod messages;
 mod output;
+mod pair;
 mod qr;
 mod serve;
 mod sessions;
@@ -96,6 +97,16 @@ enum Command {
         #[command(flatten)]
         daemon: DaemonArgs,
     },
+    /// Link a session with a pairing code for the phone's number instead of a QR: prints the
+    /// code in large type (and each one that replaces an expired one) and waits until the
+    /// session is WORKING.
+    Pair {
+        id: String,
+        /// The phone's own number, with the country code.
+        phone: String,
+        #[command(flatten)]
+        daemon: DaemonArgs,
+    },
     /// Draw the session's QR code in the terminal, to link a phone over ssh.
     Qr {
         id: String,
@@ -157,6 +168,7 @@ impl Cli {
                 daemon,
             } => messages::list(&daemon, &id, status.as_deref(), limit).await,
             Command::Qr { id, invert, daemon } => qr::run(&daemon, &id, invert).await,
+            Command::Pair { id, phone, daemon } => pair::run(&daemon, &id, &phone).await,
             Command::Events { session, daemon } => events::run(&daemon, session.as_deref()).await,
         }
     }

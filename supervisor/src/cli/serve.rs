@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::daemon::config::{self, ServeConfig};
 use crate::daemon::notify::Notifier;
+use crate::messaging::media::MediaConfig;
 use crate::messaging::outbox::OutboxConfig;
 use crate::messaging::policy::Interval;
 use crate::messaging::webhooks::{WebhookConfig, check_url, signing::Secret};
@@ -107,6 +108,14 @@ pub struct ServeArgs {
     /// that range [default: none].
     #[arg(long, env = "WAMUX_SEND_INTERVAL", value_parser = Interval::parse)]
     send_interval: Option<Interval>,
+    /// The largest file a media message may carry, sent or received, e.g. 16M; larger is
+    /// refused (413 media_too_large), or for a received one not kept.
+    #[arg(long, env = "WAMUX_MAX_MEDIA_SIZE", default_value = "16M", value_parser = config::parse_bytes)]
+    max_media_size: u64,
+    /// Let send-media fetch URLs on loopback and private addresses (10/8, 192.168/16, ...),
+    /// which it refuses by default so that an API caller cannot reach inside the network.
+    #[arg(long, env = "WAMUX_ALLOW_PRIVATE_MEDIA_URLS")]
+    allow_private_media_urls: bool,
     /// Finished messages (sent, failed, expired, received), events and webhook deliveries
     /// are kept this long, e.g. 30d.
     #[arg(long, env = "WAMUX_RETENTION", default_value = "30d", value_parser = config::parse_duration)]
@@ -208,6 +217,10 @@ impl ServeArgs {
                 ttl: self.message_ttl,
                 retention: self.retention,
                 interval: self.send_interval,
+                media: MediaConfig {
+                    max_size: self.max_media_size,
+                    allow_private_urls: self.allow_private_media_urls,
+                },
             },
             webhooks: WebhookConfig {
                 url: self.webhook_url,
@@ -349,6 +362,27 @@ mod tests {
         let refused = config(&["--public-url", "wamux.example.com"]).unwrap_err();
         assert!(refused.to_string().contains("--public-url"), "{refused}");
         config(&["--public-url", "https://wamux.example.com/base"]).unwrap();
+    }
+
+    #[test]
+    fn media_limits_default_to_16_mib_and_no_private_urls() {
+        let parsed = config(&[]).unwrap();
+        assert_eq!(
+            parsed.outbox.media,
+            MediaConfig {
+                max_size: 16 << 20,
+                allow_private_urls: false,
+            }
+        );
+        let parsed = config(&["--max-media-size", "2M", "--allow-private-media-urls"]).unwrap();
+        assert_eq!(
+            parsed.outbox.media,
+            MediaConfig {
+                max_size: 2 << 20,
+                allow_private_urls: true,
+            }
+        );
+        assert!(Serve::try_parse_from(["serve", "--max-media-size", "big"]).is_err());
     }
 
     #[test]

@@ -123,7 +123,21 @@ impl DataDir {
     pub fn profile(&self, id: &str) -> PathBuf {
         self.session(id).join("profile")
     }
+
+    /// The files of media messages, each named by its SHA-256 (`messaging::media`).
+    pub fn media(&self) -> PathBuf {
+        self.root.join("media")
+    }
+
+    /// Where the worker of the session under `sessions/DIR` writes the files of incoming
+    /// media messages, until the inbox moves them into [`DataDir::media`].
+    pub fn media_in(&self, dir: &str) -> PathBuf {
+        self.session(dir).join(MEDIA_IN)
+    }
 }
+
+/// The folder beside a session's profile that its worker writes incoming files to.
+pub const MEDIA_IN: &str = "media-in";
 
 /// What wamux itself leaves in a data directory.
 const OURS: [&str; 3] = ["wamux.db", crate::daemon::lock::LOCK_FILE, "sessions"];

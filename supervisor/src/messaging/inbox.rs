@@ -6,17 +6,42 @@
 //!    through the page's modules, else the name the DOM shows; its number: the chat's, a group
 //!    author's, or a name that is one), keeps the time shown and the time sent, and stores the
 //!    message, idempotent on the session and WhatsApp id.
+//!    A media message's file, which the worker wrote in its session's `media-in/` folder, is
+//!    checked ([`Inbox::inspect`]: inside that folder, its bytes of the SHA-256 reported) and
+//!    moved into `media/` with the message (`store::inbox`); a file that fails the check is
+//!    not kept, and the message says why (`mediaMissing`).
 //! 3. Once stored, now or before, the session driver answers `IncomingStored`, so the worker
 //!    stops reporting it; only a newly stored message is published as `MessageReceived`.
 //!
 //! Stored messages are listed with the outbox's (`GET .../messages?direction=in`) and pruned
 //! with them after the retention.
 
-use wamux_proto::IncomingMessage;
+use std::path::{Path, PathBuf};
 
+use serde::Serialize;
+use wamux_proto::{IncomingMedia, IncomingMessage};
+
+use crate::daemon::config::DataDir;
+use crate::messaging::media::{self, blocking, clean_filename, hash_file};
 use crate::sessions::events::{EventBus, EventKind};
 use crate::sessions::session::now_ms;
-use crate::store::{NewIncoming, Store, StoreError, StoredMessage};
+use crate::store::{IncomingFile, NewIncoming, Store, StoreError, StoredMessage};
+
+/// What a `messageReceived` event tells of a media message's file; every field is null for a
+/// text.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceivedMedia {
+    /// The caption: the message's `text`.
+    pub caption: Option<String>,
+    pub mimetype: Option<String>,
+    pub filename: Option<String>,
+    /// Where the file is served (`GET /api/sessions/{id}/messages/{messageId}/media`), when
+    /// its bytes are kept.
+    pub media_url: Option<String>,
+    /// Why its bytes are not kept.
+    pub media_missing: Option<String>,
+}
 
 /// Over the store and the event bus it is given; cheap to make where they are at hand.
 pub struct Inbox<'a> {
@@ -41,6 +66,10 @@ impl<'a> Inbox<'a> {
         let sender_number =
             sender_number(&message.chat_id, message.author.as_deref(), name.as_deref());
         let kind = message_kind(&message.kind);
+        let media = match &message.media {
+            Some(m) => Some(self.inspect(session_id, &message.message_id, m)?),
+            None => None,
+        };
         let stored = self.store.insert_incoming(NewIncoming {
             session_id: session_id.to_owned(),
             wa_id: message.message_id.clone(),
@@ -53,8 +82,10 @@ impl<'a> Inbox<'a> {
             shown_at: shown.at,
             sent_at: message.timestamp.map(|t| t.saturating_mul(1000)),
             received_at: now_ms(),
+            media,
         })?;
-        if stored.is_some() {
+        if let Some(stored) = &stored {
+            let file = stored.media.as_ref();
             self.events.publish(
                 session_id,
                 EventKind::MessageReceived {
@@ -65,12 +96,117 @@ impl<'a> Inbox<'a> {
                     author: message.author,
                     message_type: kind,
                     timestamp: message.timestamp,
+                    media: Box::new(ReceivedMedia {
+                        caption: file.map(|_| message.text.clone()),
+                        mimetype: file.and_then(|m| m.mimetype.clone()),
+                        filename: file.and_then(|m| m.filename.clone()),
+                        media_url: file
+                            .and_then(|m| m.path.as_ref())
+                            .map(|_| media::url(session_id, stored.id)),
+                        media_missing: file.and_then(|m| m.missing.clone()),
+                    }),
                     text: message.text,
                 },
             );
         }
         Ok(stored)
     }
+
+    /// What becomes of an incoming message's file. Its bytes are kept only when the worker's
+    /// file is inside its session's `media-in/` folder (symbolic links resolved) and hashes to
+    /// what the worker reported; a file there that does not is removed, and one anywhere else
+    /// is left alone: wamux removes only what is its own.
+    fn inspect(
+        &self,
+        session_id: &str,
+        message_id: &str,
+        media: &IncomingMedia,
+    ) -> Result<IncomingFile, StoreError> {
+        let mut file = IncomingFile {
+            mimetype: media.mimetype.as_deref().and_then(media::essence),
+            filename: media.filename.as_deref().and_then(clean_filename),
+            size: media.size,
+            sha256: None,
+            file: None,
+            missing: media.missing.clone(),
+        };
+        let Some(path) = &media.path else {
+            return Ok(file);
+        };
+        let session_dir = match self.store.get(session_id)? {
+            Some(session) => session.profile_dir.unwrap_or_else(|| session_id.to_owned()),
+            None => session_id.to_owned(),
+        };
+        let reported = media.sha256.as_deref();
+        match blocking(|| self.check(&session_dir, Path::new(path), reported)) {
+            Ok(Checked::Here { path, sha256, size }) => {
+                file.file = Some(path);
+                file.sha256 = Some(sha256);
+                file.size = Some(size);
+                file.missing = None;
+            }
+            Ok(Checked::Kept { sha256 }) => {
+                file.sha256 = Some(sha256);
+                file.missing = None;
+            }
+            Err(reason) => {
+                tracing::warn!(message_id, file = %path, %reason, "an incoming file is not kept");
+                file.missing = Some(reason);
+            }
+        }
+        Ok(file)
+    }
+
+    fn check(
+        &self,
+        session_dir: &str,
+        path: &Path,
+        reported: Option<&str>,
+    ) -> Result<Checked, String> {
+        let (Some(root), Some(files)) = (self.store.data_dir(), self.store.media_files()) else {
+            return Err("this daemon keeps no media files".into());
+        };
+        let folder = DataDir::new(root.to_path_buf()).media_in(session_dir);
+        let folder = folder
+            .canonicalize()
+            .map_err(|e| format!("the session's media folder cannot be read: {e}"))?;
+        let path = match path.canonicalize() {
+            Ok(path) => path,
+            // Moved into `media/` for an earlier report of this message, whose row did not
+            // commit: the daemon stopped in between.
+            Err(_)
+                if reported
+                    .is_some_and(|sha| media::valid_sha256(sha) && files.path(sha).is_file()) =>
+            {
+                return Ok(Checked::Kept {
+                    sha256: reported.unwrap_or_default().to_owned(),
+                });
+            }
+            Err(e) => return Err(format!("the worker's file cannot be read: {e}")),
+        };
+        if !path.starts_with(&folder) || path == folder || !path.is_file() {
+            return Err("the worker named a file outside its media folder".into());
+        }
+        let (sha256, size) =
+            hash_file(&path).map_err(|e| format!("the worker's file cannot be read: {e}"))?;
+        if reported.is_some_and(|r| r != sha256) {
+            let _ = std::fs::remove_file(&path);
+            return Err("the file's bytes do not match the SHA-256 the worker reported".into());
+        }
+        Ok(Checked::Here { path, sha256, size })
+    }
+}
+
+/// An incoming file that passed [`Inbox::check`].
+enum Checked {
+    /// The worker's file, to move into `media/`.
+    Here {
+        path: PathBuf,
+        sha256: String,
+        size: u64,
+    },
+    /// In `media/` already.
+    Kept { sha256: String },
 }
 
 /// What the page's `data-pre-plain-text` shows: `[HH:MM, D/M/YYYY] Name: `.
@@ -318,6 +454,7 @@ mod tests {
             timestamp: Some(1_767_225_600),
             text: "la foto".into(),
             original_len: None,
+            media: None,
         };
         let stored = inbox.receive("s", message).unwrap().expect("new");
         assert_eq!(stored.sender_name.as_deref(), Some("Beto"));

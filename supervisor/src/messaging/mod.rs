@@ -8,9 +8,12 @@
 //! - [`outbox`]: the service over the store that the API and the session driver use.
 //! - [`inbox`]: the messages that arrive, each stored once before the worker is told so, and
 //!   listed with the outbox's.
+//! - [`media`]: the files of media messages, kept by their hash, and fetching a file to send
+//!   from a URL without reaching inside the network.
 //! - [`webhooks`]: signed, ordered, durable webhook deliveries of the events.
 
 pub mod inbox;
+pub mod media;
 pub mod outbox;
 pub mod policy;
 pub mod status;

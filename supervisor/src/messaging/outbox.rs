@@ -2,8 +2,9 @@
 //! wait, ask) and for each session's driver (next, dispatching, attempt, settle, ack).
 //!
 //! A message's steps:
-//! 1. `accept`: stored `queued`, durably, before the request is answered (or found again under
-//!    its `Idempotency-Key`); a `messageQueued` event.
+//! 1. `accept` (a text) or `accept_media` (a file, staged first: `messaging::media`): stored
+//!    `queued`, durably, before the request is answered (or found again under its
+//!    `Idempotency-Key`); a `messageQueued` event.
 //! 2. `next` + `dispatching`: when its session is WORKING and it is the oldest pending message,
 //!    it is marked `sending` (one more attempt) before the worker is told.
 //! 3. `attempt`: what identifies the message (the id it is sent under, or the worker's snapshot
@@ -13,7 +14,8 @@
 //!    records `delivered` and `read` later.
 //!
 //! A message past its time to live while pending is `expired` and never sent; finished
-//! messages are pruned after the retention. Every change is an event with the message's id.
+//! messages are pruned after the retention, with the files no other message uses. Every change
+//! is an event with the message's id.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -21,15 +23,17 @@ use std::time::Duration;
 
 use thiserror::Error;
 use tokio::sync::oneshot;
-use wamux_proto::{Attempt, SupervisorCommand};
+use wamux_proto::{Attempt, MediaKind, OutgoingMedia, SupervisorCommand};
 
 use crate::daemon::metrics::Metrics;
+use crate::messaging::media::{MediaConfig, MediaFiles};
 use crate::messaging::policy::{self, IDEMPOTENCY_WINDOW, Interval, Verdict};
 use crate::messaging::status::MessageStatus;
 use crate::sessions::events::{EventBus, EventKind};
 use crate::sessions::session::{FailureBody, SendFailure, now_ms};
 use crate::store::{
-    Inserted, MessageQuery, NewMessage, Page, QueueStats, Store, StoreError, StoredMessage,
+    Inserted, MessageQuery, NewMedia, NewMessage, Page, QueueStats, Store, StoreError,
+    StoredMessage,
 };
 
 /// The outbox's settings.
@@ -42,6 +46,8 @@ pub struct OutboxConfig {
     /// Finished messages are kept this long.
     pub retention: Duration,
     pub interval: Option<Interval>,
+    /// `--max-media-size`, `--allow-private-media-urls`.
+    pub media: MediaConfig,
 }
 
 #[derive(Debug, Error)]
@@ -60,6 +66,19 @@ pub struct Request {
     pub text: String,
     pub ttl: Option<Duration>,
     pub idempotency_key: Option<String>,
+}
+
+/// A request to send a file, staged already, with `caption` (may be empty).
+#[derive(Debug, Clone)]
+pub struct MediaRequest {
+    pub session_id: String,
+    pub to: String,
+    pub caption: String,
+    pub media: NewMedia,
+    pub ttl: Option<Duration>,
+    pub idempotency_key: Option<String>,
+    /// The request's canonical form (`media::request_body`).
+    pub request_body: String,
 }
 
 pub struct Outbox {
@@ -99,25 +118,99 @@ impl Outbox {
     /// Stores a message; `false` with the first request's message when its idempotency key was
     /// used already (then nothing is stored).
     pub fn accept(&self, request: Request) -> Result<(StoredMessage, bool), OutboxError> {
-        let now = now_ms();
         let ttl = request.ttl.unwrap_or(self.config.ttl);
         let body = policy::request_body(&request.to, &request.text, ttl);
-        let has_key = request.idempotency_key.is_some();
-        let inserted = self.store.insert_message(
-            NewMessage {
-                session_id: request.session_id,
-                to: request.to,
-                text: request.text,
-                created_at: now,
-                expires_at: now.saturating_add(ttl.as_millis() as i64),
-                idempotency_key: request.idempotency_key,
-                request_body: has_key.then(|| body.clone()),
-            },
-            now - IDEMPOTENCY_WINDOW.as_millis() as i64,
-        )?;
+        let message = self.new_message(
+            request.session_id,
+            request.to,
+            request.text,
+            ttl,
+            request.idempotency_key,
+            body.clone(),
+        );
+        let key_since = message.created_at - IDEMPOTENCY_WINDOW.as_millis() as i64;
+        let inserted = self.store.insert_message(message, key_since)?;
+        self.accepted(inserted, &body)
+    }
+
+    /// Stores a media message with its staged file, as [`Outbox::accept`] a text; the staged
+    /// file is placed in `media/` or, for a request answered by an earlier message, dropped.
+    pub fn accept_media(
+        &self,
+        request: MediaRequest,
+    ) -> Result<(StoredMessage, bool), OutboxError> {
+        let ttl = request.ttl.unwrap_or(self.config.ttl);
+        let message = self.new_message(
+            request.session_id,
+            request.to,
+            request.caption,
+            ttl,
+            request.idempotency_key,
+            request.request_body.clone(),
+        );
+        let key_since = message.created_at - IDEMPOTENCY_WINDOW.as_millis() as i64;
+        let inserted = self
+            .store
+            .insert_media_message(message, request.media, key_since)?;
+        self.accepted(inserted, &request.request_body)
+    }
+
+    /// The message stored under `key` within the idempotency window, when `body` is what it
+    /// was stored for: what a retry answers without fetching or storing anything again.
+    pub fn find_by_key(
+        &self,
+        session_id: &str,
+        key: &str,
+        body: &str,
+    ) -> Result<Option<StoredMessage>, OutboxError> {
+        let since = now_ms() - IDEMPOTENCY_WINDOW.as_millis() as i64;
+        match self.store.message_by_key(session_id, key, since)? {
+            Some(found) if found.request_body.as_deref() != Some(body) => {
+                Err(OutboxError::KeyReused)
+            }
+            found => Ok(found),
+        }
+    }
+
+    /// Where media files are kept; `None` for a store in memory, which keeps none.
+    pub fn media_files(&self) -> Option<MediaFiles> {
+        self.store.media_files()
+    }
+
+    fn new_message(
+        &self,
+        session_id: String,
+        to: String,
+        text: String,
+        ttl: Duration,
+        idempotency_key: Option<String>,
+        body: String,
+    ) -> NewMessage {
+        let now = now_ms();
+        NewMessage {
+            session_id,
+            to,
+            text,
+            created_at: now,
+            expires_at: now.saturating_add(ttl.as_millis() as i64),
+            request_body: idempotency_key.is_some().then_some(body),
+            idempotency_key,
+        }
+    }
+
+    fn accepted(
+        &self,
+        inserted: Inserted,
+        body: &str,
+    ) -> Result<(StoredMessage, bool), OutboxError> {
         match inserted {
             Inserted::New(message) => {
-                tracing::info!(session = %message.session_id, message = message.id, "message queued");
+                tracing::info!(
+                    session = %message.session_id,
+                    message = message.id,
+                    kind = %message.kind,
+                    "message queued"
+                );
                 self.events.publish(
                     &message.session_id,
                     EventKind::MessageQueued {
@@ -127,7 +220,7 @@ impl Outbox {
                 );
                 Ok((message, true))
             }
-            Inserted::Existing(message) if message.request_body.as_deref() == Some(&body) => {
+            Inserted::Existing(message) if message.request_body.as_deref() == Some(body) => {
                 Ok((message, false))
             }
             Inserted::Existing(_) => Err(OutboxError::KeyReused),
@@ -256,6 +349,9 @@ impl Outbox {
         if pruned > 0 {
             tracing::info!(pruned, "pruned finished messages past the retention");
         }
+        if let Some(files) = self.store.media_files() {
+            files.sweep_staged();
+        }
         Ok(())
     }
 
@@ -317,14 +413,39 @@ impl Outbox {
     }
 }
 
-/// The command that hands a pending message to the worker. The attempt an earlier worker
-/// recorded goes back whole as `resume`: the planned id to look the message up by (or to send
-/// it again under), or the rows the chat showed before it.
+/// The command that hands a pending message to the worker: a text, or a file with its caption.
+/// The attempt an earlier worker recorded goes back whole as `resume`: the planned id to look
+/// the message up by (or to send it again under), or the rows the chat showed before it.
 pub fn send_command(message: StoredMessage) -> SupervisorCommand {
-    SupervisorCommand::SendText {
-        request_id: message.id as u64,
+    let request_id = message.id as u64;
+    let Some(media) = message.media else {
+        return SupervisorCommand::SendText {
+            request_id,
+            phone_number: message.to,
+            text: message.text,
+            resume: message.attempt,
+        };
+    };
+    // An outgoing file is always kept (it is placed before its message is stored), so every
+    // field is there; the defaults only keep this total.
+    let mimetype = media.mimetype.unwrap_or_default();
+    SupervisorCommand::SendMedia {
+        request_id,
         phone_number: message.to,
-        text: message.text,
+        caption: message.text,
+        media: OutgoingMedia {
+            path: media
+                .path
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            filename: media
+                .filename
+                .unwrap_or_else(|| crate::messaging::media::default_filename(&mimetype)),
+            kind: MediaKind::of(&mimetype),
+            size: media.size.unwrap_or_default(),
+            sha256: media.sha256.unwrap_or_default(),
+            mimetype,
+        },
         resume: message.attempt,
     }
 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio::sync::{Notify, broadcast};
 
+use crate::messaging::inbox::ReceivedMedia;
 use crate::messaging::status::MessageStatus;
 use crate::messaging::webhooks::webhook_type;
 use crate::sessions::pairing::PairingCode;
@@ -73,7 +74,10 @@ pub enum EventKind {
     },
     /// A message arrived. `sender` is what the DOM shows (`[HH:MM, D/M/YYYY] Name: `), empty
     /// when read through the page's modules; `name` is the sender's name either way.
-    /// `messageType` is WhatsApp's type (`chat`, `image`, ...): `type` names the event.
+    /// `messageType` is WhatsApp's type (`chat`, `image`, ...): `type` names the event. A media
+    /// message also has its `caption` (its `text`), `mimetype`, `filename`, the `mediaUrl` its
+    /// file is served at when its bytes are kept, or `mediaMissing`, why they are not; all are
+    /// null for a text.
     #[serde(rename_all = "camelCase")]
     MessageReceived {
         message_id: String,
@@ -86,6 +90,9 @@ pub enum EventKind {
         /// When it was sent, Unix seconds, when WhatsApp tells.
         timestamp: Option<i64>,
         text: String,
+        /// Boxed: a text's event should not be as large as a file's.
+        #[serde(flatten)]
+        media: Box<ReceivedMedia>,
     },
 }
 

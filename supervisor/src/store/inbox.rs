@@ -4,11 +4,18 @@
 //! A message is stored once per session and WhatsApp id (a unique index), however often the
 //! worker reports it: the worker reports it until told it is stored, and a restarted worker
 //! may read it again. Pruned after the retention like a finished outgoing message.
+//!
+//! A media message's file, written by the worker and checked by the inbox, is moved into
+//! `media/` inside the transaction that inserts the row, before the commit; when the message
+//! is stored already, the worker's copy is removed instead.
+
+use std::path::PathBuf;
 
 use rusqlite::params;
 
 use super::outbox::by_id;
 use super::{Store, StoreError, StoredMessage};
+use crate::messaging::media::valid_sha256;
 
 /// An incoming message to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,20 +36,56 @@ pub struct NewIncoming {
     pub sent_at: Option<i64>,
     /// When wamux received it, in ms.
     pub received_at: i64,
+    /// A media message's file; `None` for a text.
+    pub media: Option<IncomingFile>,
+}
+
+/// The file of an incoming media message, as the inbox found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncomingFile {
+    pub mimetype: Option<String>,
+    pub filename: Option<String>,
+    pub size: Option<u64>,
+    /// SHA-256 of the bytes, checked, when they are kept.
+    pub sha256: Option<String>,
+    /// The worker's file of those bytes, to move into `media/`; `None` when they are in
+    /// `media/` already (moved for an earlier report whose row did not commit).
+    pub file: Option<PathBuf>,
+    /// Why the bytes are not kept.
+    pub missing: Option<String>,
 }
 
 impl Store {
-    /// Stores an incoming message, durably; `None` when this session stored it already.
+    /// Stores an incoming message, durably, with its file moved into `media/`; `None` when
+    /// this session stored it already (the worker's copy of its file is then removed).
     pub fn insert_incoming(
         &self,
-        message: NewIncoming,
+        mut message: NewIncoming,
     ) -> Result<Option<StoredMessage>, StoreError> {
+        let files = self.media_files();
         self.call(move |conn| {
-            let inserted = conn.execute(
+            let files = files.as_ref();
+            let media = message.media.take();
+            // Kept only where this store keeps files, and only while they are there: a file
+            // already in `media/` may have gone with the last message that named it.
+            let kept = media.as_ref().and_then(|m| {
+                let (files, sha) = (files?, m.sha256.as_deref().filter(|s| valid_sha256(s))?);
+                (m.file.is_some() || files.path(sha).is_file()).then_some(sha)
+            });
+            let missing = media.as_ref().and_then(|m| match (kept, &m.missing) {
+                (None, None) if m.sha256.is_some() => {
+                    Some("the file was lost before it was stored".to_owned())
+                }
+                (_, missing) => missing.clone(),
+            });
+            let tx = conn.transaction()?;
+            let inserted = tx.execute(
                 "INSERT OR IGNORE INTO messages (session_id, direction, to_number, text, status, \
                  wa_id, chat_id, sender_number, sender_name, shown_at, created_at, expires_at, \
-                 author, kind, sent_at) \
-                 VALUES (?1, 'in', '', ?2, 'received', ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11)",
+                 author, kind, sent_at, has_media, media_mimetype, media_filename, media_size, \
+                 media_sha256, media_missing) \
+                 VALUES (?1, 'in', '', ?2, 'received', ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, \
+                 ?12, ?13, ?14, ?15, ?16, ?17)",
                 params![
                     message.session_id,
                     message.text,
@@ -54,13 +97,32 @@ impl Store {
                     message.received_at,
                     message.author,
                     message.kind,
-                    message.sent_at
+                    message.sent_at,
+                    media.is_some(),
+                    media.as_ref().and_then(|m| m.mimetype.as_ref()),
+                    media.as_ref().and_then(|m| m.filename.as_ref()),
+                    media.as_ref().and_then(|m| m.size),
+                    kept,
+                    missing,
                 ],
             )?;
+            let worker_file = media.as_ref().and_then(|m| m.file.as_ref());
             if inserted == 0 {
+                // Stored already: its file is in `media/`, or was never to be kept.
+                if let Some(file) = worker_file
+                    && let Err(e) = std::fs::remove_file(file)
+                    && e.kind() != std::io::ErrorKind::NotFound
+                {
+                    tracing::warn!(error = %e, file = %file.display(), "could not remove the worker's copy of a stored file");
+                }
                 return Ok(None);
             }
-            Ok(by_id(conn, conn.last_insert_rowid())?)
+            if let (Some(file), Some(files), Some(sha)) = (worker_file, files, kept) {
+                files.place(file, sha)?;
+            }
+            let stored = by_id(&tx, tx.last_insert_rowid(), files)?;
+            tx.commit()?;
+            Ok(stored)
         })
     }
 }
@@ -84,6 +146,7 @@ mod tests {
             shown_at: Some("10:00, 1/2/2026".into()),
             sent_at: None,
             received_at: at,
+            media: None,
         }
     }
 

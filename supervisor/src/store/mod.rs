@@ -22,14 +22,19 @@ mod outbox;
 mod webhooks;
 
 pub use events::{NewEvent, StoredEvent};
-pub use inbox::NewIncoming;
-pub use outbox::{Inserted, MessageQuery, NewMessage, Page, QueueStats, StoredMessage};
+pub use inbox::{IncomingFile, NewIncoming};
+pub use outbox::{
+    Inserted, MessageQuery, NewMedia, NewMessage, Page, QueueStats, StoredMedia, StoredMessage,
+};
 pub use webhooks::{
     Attempt, Delivery, DeliveryStats, DeliveryStatus, Endpoint, EndpointChange, Head,
 };
 
 use rusqlite::{Connection, OptionalExtension, params};
 use thiserror::Error;
+
+use crate::daemon::config::DataDir;
+use crate::messaging::media::MediaFiles;
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -39,6 +44,9 @@ pub enum StoreError {
     TooNew { found: u32, known: u32 },
     #[error("the database thread is gone")]
     Closed,
+    /// A media file could not be placed or found, or this store keeps none (in memory).
+    #[error("media file: {0}")]
+    Media(#[from] std::io::Error),
 }
 
 /// Whether a person wants the session running; restored at start when `Running`.
@@ -169,6 +177,16 @@ const MIGRATIONS: &[&str] = &[
     // The folder under `sessions/` that holds the session's profile, when it is not the id:
     // a session that took a warm spare keeps the spare's folder, its browser already open on it.
     "ALTER TABLE sessions ADD COLUMN profile_dir TEXT;",
+    // Media messages (`outbox.rs`, `inbox.rs`): the file's type, name and size, and the
+    // SHA-256 that names its bytes in `media/` (NULL when they are not kept, and
+    // `media_missing` says why). Texts, and every message stored before, have `has_media` 0.
+    "ALTER TABLE messages ADD COLUMN has_media INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE messages ADD COLUMN media_mimetype TEXT;
+    ALTER TABLE messages ADD COLUMN media_filename TEXT;
+    ALTER TABLE messages ADD COLUMN media_size INTEGER;
+    ALTER TABLE messages ADD COLUMN media_sha256 TEXT;
+    ALTER TABLE messages ADD COLUMN media_missing TEXT;
+    CREATE INDEX messages_by_media ON messages (media_sha256) WHERE media_sha256 IS NOT NULL;",
 ];
 
 /// How long a write waits for a lock another connection holds before it fails.
@@ -180,6 +198,9 @@ pub struct Store {
     /// `None` only while dropping, so that the thread sees its channel close.
     jobs: Option<mpsc::Sender<Job>>,
     thread: Option<JoinHandle<()>>,
+    /// The data directory the database is in (`DATA_DIR/wamux.db`), whose `media/` holds the
+    /// files of media messages; `None` in memory, which keeps no files.
+    data_dir: Option<PathBuf>,
 }
 
 /// Where the connection comes from, opened on the store's thread.
@@ -201,6 +222,10 @@ impl Store {
 
     /// Starts the thread, which opens and migrates the database before taking jobs.
     fn start(source: Source, busy_timeout: Duration) -> Result<Store, StoreError> {
+        let data_dir = match &source {
+            Source::File(path) => path.parent().map(Path::to_path_buf),
+            _ => None,
+        };
         let (jobs, queue) = mpsc::channel::<Job>();
         let (ready, opened) = mpsc::sync_channel(1);
         let thread = std::thread::Builder::new()
@@ -228,6 +253,7 @@ impl Store {
         let store = Store {
             jobs: Some(jobs),
             thread: Some(thread),
+            data_dir,
         };
         wait(|| opened.recv()).map_err(|_| StoreError::Closed)??;
         Ok(store)
@@ -247,6 +273,17 @@ impl Store {
             }))
             .map_err(|_| StoreError::Closed)?;
         wait(|| answer.recv()).map_err(|_| StoreError::Closed)?
+    }
+
+    /// The data directory the database is in; `None` for a database in memory.
+    pub fn data_dir(&self) -> Option<&Path> {
+        self.data_dir.as_deref()
+    }
+
+    /// Where media files are kept: `media/` beside the database; `None` in memory.
+    pub fn media_files(&self) -> Option<MediaFiles> {
+        let root = self.data_dir()?;
+        Some(MediaFiles::new(DataDir::new(root.to_path_buf()).media()))
     }
 
     /// Whether a write could go through now: takes the write lock and gives it back.
@@ -582,6 +619,7 @@ mod tests {
             })
         );
         assert_eq!((message.kind.as_str(), message.author), ("chat", None));
+        assert_eq!(message.media, None, "and texts");
     }
 
     #[test]

@@ -3,11 +3,19 @@
 //!
 //! Each method is one statement or one transaction on the store's thread, durable when it
 //! returns. Callers never see SQL: another database implements the same methods.
+//!
+//! A media message's file is placed in `media/` inside the transaction that inserts its row,
+//! before the commit, and removed after the commit that deletes the last row naming it: all on
+//! the store's thread, so a file is never placed for one message while removed for another.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use wamux_proto::Attempt;
 
 use super::{Store, StoreError};
+use crate::messaging::media::{MediaFiles, Staged};
 use crate::messaging::status::{Direction, MessageStatus};
 
 /// A message to accept.
@@ -22,6 +30,30 @@ pub struct NewMessage {
     /// The request as stored (canonical JSON), to tell a retry from a different request under
     /// the same key.
     pub request_body: Option<String>,
+}
+
+/// The file of a media message to accept, staged already.
+#[derive(Debug, Clone)]
+pub struct NewMedia {
+    /// `image`, `video`, `audio` or `document`: the message's type.
+    pub kind: String,
+    pub mimetype: String,
+    pub filename: String,
+    pub staged: Staged,
+}
+
+/// A media message's file, as far as it is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMedia {
+    pub mimetype: Option<String>,
+    pub filename: Option<String>,
+    pub size: Option<u64>,
+    /// SHA-256 of the bytes, lowercase hex, when they are kept.
+    pub sha256: Option<String>,
+    /// The kept file (`media/SHA256`).
+    pub path: Option<PathBuf>,
+    /// Why the bytes are not kept.
+    pub missing: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +89,8 @@ pub struct StoredMessage {
     pub kind: String,
     /// In a group, who sent the incoming message (`DIGITS@c.us` or `ID@lid`).
     pub author: Option<String>,
+    /// A media message's file; `None` for a text. `text` is then its caption.
+    pub media: Option<StoredMedia>,
 }
 
 /// The answer to [`Store::insert_message`].
@@ -98,9 +132,11 @@ pub struct QueueStats {
 
 pub(super) const COLUMNS: &str = "id, session_id, to_number, text, status, wa_id, error_code, error_message, created_at, \
      expires_at, sent_at, attempts, seen, request_body, direction, chat_id, sender_number, \
-     sender_name, shown_at, planned_wa_id, kind, author";
+     sender_name, shown_at, planned_wa_id, kind, author, has_media, media_mimetype, \
+     media_filename, media_size, media_sha256, media_missing";
 
-pub(super) fn read(row: &Row<'_>) -> rusqlite::Result<StoredMessage> {
+/// A row of [`COLUMNS`]; a kept file's path is in `files`.
+pub(super) fn read(row: &Row<'_>, files: Option<&MediaFiles>) -> rusqlite::Result<StoredMessage> {
     let status: String = row.get(4)?;
     let seen: Option<String> = row.get(12)?;
     let planned: Option<String> = row.get(19)?;
@@ -137,16 +173,65 @@ pub(super) fn read(row: &Row<'_>) -> rusqlite::Result<StoredMessage> {
         shown_at: row.get(18)?,
         kind: row.get(20)?,
         author: row.get(21)?,
+        media: if row.get(22)? {
+            let sha256: Option<String> = row.get(26)?;
+            Some(StoredMedia {
+                mimetype: row.get(23)?,
+                filename: row.get(24)?,
+                size: row.get(25)?,
+                path: sha256.as_deref().and_then(|sha| Some(files?.path(sha))),
+                sha256,
+                missing: row.get(27)?,
+            })
+        } else {
+            None
+        },
     })
 }
 
-pub(super) fn by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<StoredMessage>> {
+pub(super) fn by_id(
+    conn: &Connection,
+    id: i64,
+    files: Option<&MediaFiles>,
+) -> rusqlite::Result<Option<StoredMessage>> {
     conn.query_row(
         &format!("SELECT {COLUMNS} FROM messages WHERE id = ?1"),
         params![id],
-        read,
+        |row| read(row, files),
     )
     .optional()
+}
+
+/// The files named by the rows `selected` picks (an SQL condition on `messages`).
+fn files_of(
+    conn: &Connection,
+    selected: &str,
+    params: impl rusqlite::Params,
+) -> rusqlite::Result<BTreeSet<String>> {
+    let mut statement = conn.prepare(&format!(
+        "SELECT DISTINCT media_sha256 FROM messages WHERE media_sha256 IS NOT NULL AND ({selected})"
+    ))?;
+    statement.query_map(params, |row| row.get(0))?.collect()
+}
+
+/// Of these files, those no message names any more.
+fn unused(conn: &Connection, candidates: BTreeSet<String>) -> rusqlite::Result<Vec<String>> {
+    let mut statement =
+        conn.prepare("SELECT EXISTS (SELECT 1 FROM messages WHERE media_sha256 = ?1)")?;
+    let mut unused = Vec::new();
+    for sha in candidates {
+        if !statement.query_row(params![sha], |row| row.get::<_, bool>(0))? {
+            unused.push(sha);
+        }
+    }
+    Ok(unused)
+}
+
+/// The staged file is not needed (its request names a message stored before): dropped.
+fn discard(staged: &Staged) {
+    if let Err(e) = std::fs::remove_file(&staged.path) {
+        tracing::warn!(error = %e, file = %staged.path.display(), "could not remove a staged media file");
+    }
 }
 
 impl Store {
@@ -157,7 +242,59 @@ impl Store {
         message: NewMessage,
         key_since: i64,
     ) -> Result<Inserted, StoreError> {
+        self.insert_outgoing(message, None, key_since)
+    }
+
+    /// Stores a new media message with its staged file, placed in `media/` before the row is
+    /// committed; or, as [`Store::insert_message`], finds the one stored under the same key, and
+    /// then the staged file is dropped.
+    pub fn insert_media_message(
+        &self,
+        message: NewMessage,
+        media: NewMedia,
+        key_since: i64,
+    ) -> Result<Inserted, StoreError> {
+        self.insert_outgoing(message, Some(media), key_since)
+    }
+
+    /// The message stored under `key` since `key_since`, if any.
+    pub fn message_by_key(
+        &self,
+        session_id: &str,
+        key: &str,
+        key_since: i64,
+    ) -> Result<Option<StoredMessage>, StoreError> {
+        let (session_id, key) = (session_id.to_owned(), key.to_owned());
+        let files = self.media_files();
         self.call(move |conn| {
+            let found = conn
+                .query_row(
+                    &format!(
+                        "SELECT {COLUMNS} FROM messages \
+                         WHERE session_id = ?1 AND idempotency_key = ?2 AND created_at >= ?3"
+                    ),
+                    params![session_id, key, key_since],
+                    |row| read(row, files.as_ref()),
+                )
+                .optional()?;
+            Ok(found)
+        })
+    }
+
+    fn insert_outgoing(
+        &self,
+        message: NewMessage,
+        media: Option<NewMedia>,
+        key_since: i64,
+    ) -> Result<Inserted, StoreError> {
+        let files = self.media_files();
+        if media.is_some() && files.is_none() {
+            return Err(StoreError::Media(std::io::Error::other(
+                "a database in memory keeps no media files",
+            )));
+        }
+        self.call(move |conn| {
+            let files = files.as_ref();
             let tx = conn.transaction()?;
             if let Some(key) = &message.idempotency_key {
                 let found = tx
@@ -167,11 +304,14 @@ impl Store {
                              WHERE session_id = ?1 AND idempotency_key = ?2"
                         ),
                         params![message.session_id, key],
-                        read,
+                        |row| read(row, files),
                     )
                     .optional()?;
                 match found {
                     Some(existing) if existing.created_at >= key_since => {
+                        if let Some(media) = &media {
+                            discard(&media.staged);
+                        }
                         return Ok(Inserted::Existing(existing));
                     }
                     Some(existing) => {
@@ -185,8 +325,9 @@ impl Store {
             }
             tx.execute(
                 "INSERT INTO messages (session_id, to_number, text, status, created_at, \
-                 expires_at, idempotency_key, request_body) \
-                 VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7)",
+                 expires_at, idempotency_key, request_body, kind, has_media, media_mimetype, \
+                 media_filename, media_size, media_sha256) \
+                 VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                 params![
                     message.session_id,
                     message.to,
@@ -194,11 +335,20 @@ impl Store {
                     message.created_at,
                     message.expires_at,
                     message.idempotency_key,
-                    message.request_body
+                    message.request_body,
+                    media.as_ref().map_or("chat", |m| m.kind.as_str()),
+                    media.is_some(),
+                    media.as_ref().map(|m| &m.mimetype),
+                    media.as_ref().map(|m| &m.filename),
+                    media.as_ref().map(|m| m.staged.size),
+                    media.as_ref().map(|m| &m.staged.sha256),
                 ],
             )?;
             let id = tx.last_insert_rowid();
-            let stored = by_id(&tx, id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+            if let (Some(media), Some(files)) = (&media, files) {
+                files.place(&media.staged.path, &media.staged.sha256)?;
+            }
+            let stored = by_id(&tx, id, files)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
             tx.commit()?;
             Ok(Inserted::New(stored))
         })
@@ -207,6 +357,7 @@ impl Store {
     /// A message of `session_id` by wamux's id or WhatsApp's.
     pub fn message(&self, session_id: &str, id: &str) -> Result<Option<StoredMessage>, StoreError> {
         let (session_id, id) = (session_id.to_owned(), id.to_owned());
+        let files = self.media_files();
         self.call(move |conn| {
             let found = conn
                 .query_row(
@@ -215,7 +366,7 @@ impl Store {
                          AND (wa_id = ?2 OR CAST(id AS TEXT) = ?2) ORDER BY id LIMIT 1"
                     ),
                     params![session_id, id],
-                    read,
+                    |row| read(row, files.as_ref()),
                 )
                 .optional()?;
             Ok(found)
@@ -223,7 +374,8 @@ impl Store {
     }
 
     pub fn message_by_id(&self, id: i64) -> Result<Option<StoredMessage>, StoreError> {
-        self.call(move |conn| Ok(by_id(conn, id)?))
+        let files = self.media_files();
+        self.call(move |conn| Ok(by_id(conn, id, files.as_ref())?))
     }
 
     /// A session's messages of both directions, newest first, as `query` asks.
@@ -236,6 +388,7 @@ impl Store {
             before,
             limit,
         } = query;
+        let files = self.media_files();
         self.call(move |conn| {
             let mut statement = conn.prepare(&format!(
                 "SELECT {COLUMNS} FROM messages WHERE session_id = ?1 \
@@ -253,7 +406,7 @@ impl Store {
                         since,
                         limit
                     ],
-                    read,
+                    |row| read(row, files.as_ref()),
                 )?
                 .collect::<Result<Vec<_>, _>>()?;
             let next_before = (messages.len() == limit as usize)
@@ -269,6 +422,7 @@ impl Store {
     /// The session's next message to send: the oldest still queued or sending.
     pub fn next_pending(&self, session_id: &str) -> Result<Option<StoredMessage>, StoreError> {
         let session_id = session_id.to_owned();
+        let files = self.media_files();
         self.call(move |conn| {
             let found = conn
                 .query_row(
@@ -277,7 +431,7 @@ impl Store {
                          AND status IN ('queued', 'sending') ORDER BY id LIMIT 1"
                     ),
                     params![session_id],
-                    read,
+                    |row| read(row, files.as_ref()),
                 )
                 .optional()?;
             Ok(found)
@@ -381,12 +535,14 @@ impl Store {
         status: MessageStatus,
     ) -> Result<Option<StoredMessage>, StoreError> {
         let (session_id, wa_id) = (session_id.to_owned(), wa_id.to_owned());
+        let files = self.media_files();
         self.call(move |conn| {
+            let files = files.as_ref();
             let Some(message) = conn
                 .query_row(
                     &format!("SELECT {COLUMNS} FROM messages WHERE session_id = ?1 AND wa_id = ?2"),
                     params![session_id, wa_id],
-                    read,
+                    |row| read(row, files),
                 )
                 .optional()?
             else {
@@ -399,7 +555,7 @@ impl Store {
                 "UPDATE messages SET status = ?2 WHERE id = ?1",
                 params![message.id, status.as_str()],
             )?;
-            Ok(by_id(conn, message.id)?)
+            Ok(by_id(conn, message.id, files)?)
         })
     }
 
@@ -423,22 +579,55 @@ impl Store {
         })
     }
 
-    /// Removes finished messages created before `before`; returns how many.
+    /// Removes finished messages created before `before`, and the files no message names any
+    /// more; returns how many messages.
     pub fn prune_messages(&self, before: i64) -> Result<usize, StoreError> {
-        self.call(move |conn| {
-            Ok(conn.execute(
-                "DELETE FROM messages WHERE status NOT IN ('queued', 'sending') \
-                 AND created_at < ?1",
+        const PRUNED: &str = "status NOT IN ('queued', 'sending') AND created_at < ?1";
+        self.delete_with_files(move |tx| {
+            let files = files_of(tx, PRUNED, params![before])?;
+            let pruned = tx.execute(
+                &format!("DELETE FROM messages WHERE {PRUNED}"),
                 params![before],
-            )?)
+            )?;
+            Ok((pruned, files))
         })
     }
 
+    /// Removes every message of a session, and the files no other message names.
     pub fn delete_messages_of(&self, session_id: &str) -> Result<(), StoreError> {
-        self.execute(
-            "DELETE FROM messages WHERE session_id = ?1",
-            (session_id.to_owned(),),
-        )
+        let session_id = session_id.to_owned();
+        self.delete_with_files(move |tx| {
+            let files = files_of(tx, "session_id = ?1", params![session_id])?;
+            tx.execute(
+                "DELETE FROM messages WHERE session_id = ?1",
+                params![session_id],
+            )?;
+            Ok(((), files))
+        })?;
+        Ok(())
+    }
+
+    /// Runs `delete` in a transaction (it answers what it deleted, and the files the deleted
+    /// rows named); once committed, removes those files that no message names any more.
+    fn delete_with_files<T: Send + 'static>(
+        &self,
+        delete: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<(T, BTreeSet<String>)>
+        + Send
+        + 'static,
+    ) -> Result<T, StoreError> {
+        let files = self.media_files();
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            let (deleted, candidates) = delete(&tx)?;
+            let unused = unused(&tx, candidates)?;
+            tx.commit()?;
+            if let Some(files) = &files {
+                for sha in unused {
+                    files.remove(&sha);
+                }
+            }
+            Ok(deleted)
+        })
     }
 
     /// Runs one conditional update and reads the row back; `None` when it changed nothing.
@@ -447,11 +636,12 @@ impl Store {
         id: i64,
         change: impl FnOnce(&Connection) -> rusqlite::Result<usize> + Send + 'static,
     ) -> Result<Option<StoredMessage>, StoreError> {
+        let files = self.media_files();
         self.call(move |conn| {
             if change(conn)? == 0 {
                 return Ok(None);
             }
-            Ok(by_id(conn, id)?)
+            Ok(by_id(conn, id, files.as_ref())?)
         })
     }
 }
@@ -659,6 +849,94 @@ mod tests {
             page.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
             vec![b]
         );
+    }
+
+    #[test]
+    fn a_file_is_placed_with_its_message_and_removed_with_the_last_one_naming_it() {
+        let dir = std::env::temp_dir().join(format!("wamux-outbox-media-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = Store::open(&dir.join("wamux.db")).unwrap();
+        let files = store.media_files().unwrap();
+        let insert = |key: Option<&str>| {
+            let media = NewMedia {
+                kind: "document".into(),
+                mimetype: "application/pdf".into(),
+                filename: "a.pdf".into(),
+                staged: files.stage(b"%PDF").unwrap(),
+            };
+            let staged = media.staged.path.clone();
+            let message = NewMessage {
+                session_id: "s".into(),
+                to: "5215512345678".into(),
+                text: "caption".into(),
+                created_at: 10,
+                expires_at: 1000,
+                idempotency_key: key.map(str::to_owned),
+                request_body: key.map(str::to_owned),
+            };
+            let inserted = store.insert_media_message(message, media, 0).unwrap();
+            assert!(!staged.exists(), "placed or dropped, never left");
+            inserted
+        };
+        let Inserted::New(first) = insert(Some("k")) else {
+            panic!("a new message");
+        };
+        let file = first.media.clone().unwrap();
+        assert_eq!(first.kind, "document");
+        assert_eq!(
+            (
+                file.mimetype.as_deref(),
+                file.filename.as_deref(),
+                file.size
+            ),
+            (Some("application/pdf"), Some("a.pdf"), Some(4))
+        );
+        let kept = file.path.unwrap();
+        assert_eq!(kept, files.path(file.sha256.as_deref().unwrap()));
+        assert_eq!(std::fs::read(&kept).unwrap(), b"%PDF");
+        assert!(matches!(insert(Some("k")), Inserted::Existing(m) if m.id == first.id));
+        let second = id(insert(None));
+
+        store
+            .mark_ended(first.id, MessageStatus::Failed, "x", "y")
+            .unwrap();
+        assert_eq!(store.prune_messages(i64::MAX).unwrap(), 1);
+        assert!(kept.exists(), "the second message names it");
+        store
+            .mark_ended(second, MessageStatus::Failed, "x", "y")
+            .unwrap();
+        assert_eq!(store.prune_messages(i64::MAX).unwrap(), 1);
+        assert!(!kept.exists(), "gone with the last message naming it");
+        drop(store);
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        let memory = Store::open_in_memory().unwrap();
+        assert_eq!(memory.media_files(), None);
+        let staged = MediaFiles::new(std::env::temp_dir()).path("x");
+        let media = NewMedia {
+            kind: "image".into(),
+            mimetype: "image/png".into(),
+            filename: "x.png".into(),
+            staged: Staged {
+                path: staged,
+                sha256: "x".into(),
+                size: 1,
+            },
+        };
+        let message = NewMessage {
+            session_id: "s".into(),
+            to: "1".into(),
+            text: String::new(),
+            created_at: 1,
+            expires_at: 2,
+            idempotency_key: None,
+            request_body: None,
+        };
+        assert!(matches!(
+            memory.insert_media_message(message, media, 0),
+            Err(StoreError::Media(_))
+        ));
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! log) is re-emitted line by line under the session's span, so one `grep ID` over the
 //! daemon's log tells a session's story.
 //! It gets only the few environment variables it needs ([`PASSED_ON`]), never the daemon's
-//! secrets.
+//! secrets. It writes the files of incoming media messages in `media-in/` beside its profile
+//! (created here), no larger than `--max-media-size`; the inbox takes them from there.
 //!
 //! The worker logs with tracing-subscriber's default format, ANSI off on a pipe:
 //! `2026-12-01T21:49:03.837050Z ERROR worker{session=s1}: wamux_worker: message k=v`. Each
@@ -15,6 +16,7 @@
 //! worker's target goes in a `from` field. A line in any other form (a panic message, something
 //! chromedriver printed) goes out at INFO as it is.
 
+use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 use std::process::Stdio;
 
@@ -22,7 +24,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tracing::{Instrument, Level};
 
-use crate::daemon::config::ServeConfig;
+use crate::daemon::config::{MEDIA_IN, ServeConfig};
 use crate::egress::isolation::Isolation;
 
 /// Spawns the worker that connects as `session_id` (a session's id, or a warm spare's name) on
@@ -34,6 +36,11 @@ pub fn spawn_worker(
     profile: &Path,
     socket: &Path,
 ) -> std::io::Result<(Child, tracing::Span)> {
+    let media_in = profile.with_file_name(MEDIA_IN);
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&media_in)?;
     let mut command = Command::new(&config.worker_bin);
     command
         .arg("--session-id")
@@ -54,6 +61,10 @@ pub fn spawn_worker(
         .arg(config.webdriver_timeout.as_secs().to_string())
         .arg("--send-timeout-secs")
         .arg(config.send_timeout.as_secs().to_string())
+        .arg("--media-dir")
+        .arg(&media_in)
+        .arg("--max-media-size")
+        .arg(config.outbox.media.max_size.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

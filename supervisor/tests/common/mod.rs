@@ -1,6 +1,7 @@
 //! The daemon of the in-process tests: assembled as `wamux serve` assembles it (its webhook
 //! delivery running) on its own data directory, its API served on a loopback port. Its
-//! sessions have no worker binary to start, so nothing is spawned.
+//! sessions have no worker binary to start, so nothing is spawned. Its store is in memory
+//! unless a test keeps media files, which live beside a database on disk.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use wamux::api::app;
 use wamux::daemon::config::{DataDir, ServeConfig};
 use wamux::daemon::serve::{Parts, assemble};
+use wamux::messaging::media::MediaConfig;
 use wamux::messaging::outbox::OutboxConfig;
 use wamux::messaging::webhooks::WebhookConfig;
 use wamux::store::{Desired, Store};
@@ -20,7 +22,8 @@ use wamux::supervision::link::WorkerLink;
 pub struct Api {
     pub addr: std::net::SocketAddr,
     pub parts: Parts,
-    dir: std::path::PathBuf,
+    /// The data directory.
+    pub dir: std::path::PathBuf,
 }
 
 /// What a test daemon differs in.
@@ -34,7 +37,15 @@ pub struct Options {
     pub linked: &'static [&'static str],
     pub outbox: Option<OutboxConfig>,
     pub webhooks: WebhookConfig,
+    /// Media files kept (the store then on disk, in the data directory), with these limits.
+    pub media: Option<MediaConfig>,
 }
+
+/// `wamux serve`'s media defaults: 16 MiB, no private URLs.
+pub const DEFAULT_MEDIA: MediaConfig = MediaConfig {
+    max_size: 16 << 20,
+    allow_private_urls: false,
+};
 
 impl Api {
     pub async fn launch(options: Options) -> Api {
@@ -78,10 +89,14 @@ impl Api {
                 ttl: Duration::from_secs(3600),
                 retention: Duration::from_secs(86400),
                 interval: None,
+                media: options.media.unwrap_or(DEFAULT_MEDIA),
             }),
             webhooks: options.webhooks,
         };
-        let store = Store::open_in_memory().unwrap();
+        let store = match options.media {
+            Some(_) => Store::open(&dir.join("wamux.db")).unwrap(),
+            None => Store::open_in_memory().unwrap(),
+        };
         for id in options.linked {
             store.insert(id, 0, "STOPPED").unwrap();
             store.set_phone_number(id, Some("5215500000001")).unwrap();

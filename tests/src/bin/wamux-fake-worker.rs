@@ -383,7 +383,15 @@ async fn run(args: Args) -> Result<ExitCode> {
                     }
                     eprintln!("fake worker: ignoring Shutdown as told");
                 }
-                Some(SupervisorCommand::SendText { request_id, resume, .. }) => {
+                // A file goes out as a text does: the fake worker keeps no bytes.
+                Some(
+                    SupervisorCommand::SendText {
+                        request_id, resume, ..
+                    }
+                    | SupervisorCommand::SendMedia {
+                        request_id, resume, ..
+                    },
+                ) => {
                     count(data, &args.session_id, "sends")?;
                     let outcome = match behaviour.send_result {
                         SendOutcome::Sent | SendOutcome::HangAfterAttempt => {

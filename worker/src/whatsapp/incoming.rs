@@ -482,7 +482,7 @@ mod tests {
     #[tokio::test]
     async fn a_cut_text_fits_in_a_frame() {
         let (key, row) = row_with_text(&"\u{1F600}".repeat(100_000));
-        let event = wamux_proto::WorkerEvent::Incoming(message(&key, &row));
+        let event = wamux_proto::WorkerEvent::Incoming(Box::new(message(&key, &row)));
         let mut out = Vec::new();
         wamux_proto::write_frame(&mut out, &event).await.unwrap();
         let back: wamux_proto::WorkerEvent = wamux_proto::read_frame(&mut out.as_slice())

@@ -228,7 +228,9 @@ impl Session<'_> {
     async fn poll(&mut self) -> Result<()> {
         for message in self.unstored.due(std::time::Instant::now()) {
             info!(chat = %message.chat_id, id = %message.message_id, "incoming message not stored yet, reporting it again");
-            self.events.send(WorkerEvent::Incoming(message)).await;
+            self.events
+                .send(WorkerEvent::Incoming(Box::new(message)))
+                .await;
         }
         if self.navigate_at.is_some_and(|at| at <= Instant::now()) {
             return self.open_home().await;
@@ -435,7 +437,9 @@ impl Session<'_> {
         info!(chat = %message.chat_id, id = %message.message_id, kind = %message.kind, "incoming message");
         self.unstored
             .reported(message.clone(), std::time::Instant::now());
-        self.events.send(WorkerEvent::Incoming(message)).await;
+        self.events
+            .send(WorkerEvent::Incoming(Box::new(message)))
+            .await;
         Ok(())
     }
 
