@@ -100,10 +100,15 @@ async fn a_new_session_takes_a_warm_spare_with_its_qr_and_keeps_its_profile() {
     assert_eq!(code, 429, "{body}");
 
     // The profile the session took is its own: a clean restart comes back linked, on it.
-    let restarts = d["restarts"].as_u64().unwrap();
     let (code, body) = daemon.post("/api/sessions/uno/restart", json!({})).await;
     assert_eq!(code, 200, "{body}");
-    let d = back_to_working_without_qr(&daemon, "uno", restarts).await;
+    let d = eventually("uno WORKING on a new worker", DEADLINE, || async {
+        let d = daemon.detail("uno").await;
+        assert_ne!(d["status"], "SCAN_QR_CODE", "a new QR was asked for: {d}");
+        let new_worker = d["workerPid"].is_u64() && d["workerPid"] != spare_pid;
+        (new_worker && d["status"] == "WORKING").then_some(d)
+    })
+    .await;
     assert_eq!(d["phoneNumber"], "5215512349001");
     let profile = sessions_dir(&daemon).join(&spare).join("profile");
     let on_it = processes_mentioning(&format!("--user-data-dir={}", profile.display()));

@@ -108,6 +108,7 @@ impl Registry {
             self.launch(&mut table, s.id, dir, s.created_at, state, initial, None);
         }
         let kept = table.values().map(|s| s.dir.clone()).collect();
+        drop(table);
         self.spares.remove_leftovers(&kept);
         Ok(started)
     }

@@ -37,10 +37,6 @@ use crate::supervision::lifecycle::{
 use crate::supervision::spares::Claim;
 use crate::supervision::worker::{Frame, Worker, describe, wipe};
 
-/// How long a session waits for the warm spare it took to be handed over; the spare's task
-/// answers at once, so this only bounds a task that went wrong.
-const HANDOVER_LIMIT: Duration = Duration::from_secs(5);
-
 type PairingReply = oneshot::Sender<Result<PairingCode, PairingFailure>>;
 type PermitFuture =
     Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>> + Send>>;
@@ -624,12 +620,11 @@ impl Driver {
     /// session's QR from the first moment. A spare that is not handed over leaves the session
     /// queued for a worker of its own, on the same (fresh) profile.
     async fn adopt(&mut self, spare: Claim) {
-        let adopted = match tokio::time::timeout(HANDOVER_LIMIT, spare.answer).await {
-            Ok(Ok(adopted)) => adopted,
-            _ => {
-                tracing::warn!(spare = %spare.dir, "the warm spare was not handed over; starting a browser");
-                return;
-            }
+        // The spare's task answers at once, and always, unless it is gone altogether: no bound
+        // here, or a late answer would find this session's own browser on the same profile.
+        let Ok(adopted) = spare.answer.await else {
+            tracing::warn!(spare = %spare.dir, "the warm spare was not handed over; starting a browser");
+            return;
         };
         let worker = adopted.worker;
         worker.span.record("session", self.session.id.as_str());
@@ -643,6 +638,7 @@ impl Driver {
             s.chromedriver_pid = adopted.chromedriver_pid;
             s.browser_pid = adopted.browser_pid;
         });
+        drop(adopted.owned_until_recorded);
         let exited = worker.exited;
         self.worker = Some(worker);
         self.feed(Input::Adopted).await;

@@ -63,6 +63,22 @@ pub struct Adopted {
     pub qr: Option<String>,
     pub chromedriver_pid: Option<u32>,
     pub browser_pid: Option<u32>,
+    /// Keeps the worker among the spares' until the session has recorded it as its own, so
+    /// that the sweep and the egress never find it owned by nobody: drop it after that.
+    pub owned_until_recorded: Listed,
+}
+
+/// A spare's worker still listed among the spares' ([`Spares::worker_pids`]); dropping it
+/// takes the worker off the list.
+pub struct Listed {
+    running: Arc<Mutex<HashMap<String, u32>>>,
+    name: String,
+}
+
+impl Drop for Listed {
+    fn drop(&mut self) {
+        lock(&self.running).remove(&self.name);
+    }
 }
 
 /// A spare taken by a session: its folder, and the worker to come.
@@ -94,8 +110,8 @@ enum Outcome {
 pub struct Spares {
     ctx: Arc<Context>,
     offered: Mutex<VecDeque<Offered>>,
-    /// The worker pid of each spare not yet taken, by name.
-    running: Mutex<HashMap<String, u32>>,
+    /// The worker pid of each spare not yet taken (or taken but not yet recorded), by name.
+    running: Arc<Mutex<HashMap<String, u32>>>,
     stop: CancellationToken,
     tasks: TaskTracker,
 }
@@ -105,7 +121,7 @@ impl Spares {
         Spares {
             ctx,
             offered: Mutex::default(),
-            running: Mutex::default(),
+            running: Arc::default(),
             stop: CancellationToken::new(),
             tasks: TaskTracker::new(),
         }
@@ -320,8 +336,9 @@ impl Spares {
         }
     }
 
-    /// Gives the spare to the session that claimed it. A session that went away meanwhile
-    /// (its id was taken after all) leaves it to be ended.
+    /// Gives the spare to the session that claimed it. When nobody takes it after all (the
+    /// create failed: its id was taken), it is ended, and its folder removed unless a stored
+    /// session names it.
     async fn hand_over(
         &self,
         worker: Worker,
@@ -329,23 +346,32 @@ impl Spares {
         shown: Shown,
         reply: oneshot::Sender<Adopted>,
     ) -> Outcome {
-        lock(&self.running).remove(name);
         let adopted = Adopted {
             worker,
             qr: shown.qr,
             chromedriver_pid: shown.chromedriver_pid,
             browser_pid: shown.browser_pid,
+            owned_until_recorded: Listed {
+                running: self.running.clone(),
+                name: name.to_owned(),
+            },
         };
-        match reply.send(adopted) {
-            Ok(()) => {
-                tracing::info!("warm spare taken by a session");
-                Outcome::Done
+        let Err(adopted) = reply.send(adopted) else {
+            tracing::info!("warm spare taken by a session");
+            return Outcome::Done;
+        };
+        adopted.worker.end(&self.ctx, false).await;
+        drop(adopted.owned_until_recorded);
+        match self.ctx.store.all() {
+            Ok(stored) if !stored.iter().any(|s| s.profile_dir.as_deref() == Some(name)) => {
+                wipe(&self.ctx.data.session(name)).await;
             }
-            Err(adopted) => {
-                self.discard(adopted.worker, name).await;
-                Outcome::Done
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "cannot tell whether a session took this spare; its folder stays");
             }
         }
+        Outcome::Done
     }
 
     /// Ends a spare that nobody took and removes its folder.

@@ -79,7 +79,7 @@ pub fn spawn_worker(
     command
         .env_clear()
         .envs(std::env::vars_os().filter(|(name, _)| passed_on(name)));
-    let mut child = command.spawn()?;
+    let mut child = crate::process::forker::spawn(command)?;
     // A child of the caller's span, the session's (which names the session already) or the
     // spare's; the pid tells one run of the worker from the next.
     let span = tracing::info_span!("worker", pid = child.id(), session = tracing::field::Empty);
