@@ -2,18 +2,20 @@
 //! is kept under its hash before the answer, once per Idempotency-Key, and shown and served
 //! with its message; a URL on a private address is never asked unless allowed; files past
 //! `--max-media-size` are 413; a file goes with the last message that uses it; an incoming
-//! file is taken from the session's `media-in/` only when it is there and hashes right.
+//! file is taken from the session's `media-in/` only when it is there and hashes right, and
+//! a later report brings the file of a message stored without one; housekeeping removes the
+//! files no message came to own; only a few bodies are read at once.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use base64::Engine;
 use reqwest::Method;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use wamux::messaging::inbox::Inbox;
-use wamux::messaging::media::MediaConfig;
+use wamux::messaging::media::{MediaConfig, UNUSED_MAX_AGE, WORKER_FILE_MAX_AGE};
 use wamux::messaging::outbox::{OutboxConfig, send_command};
 use wamux::messaging::status::MessageStatus;
 use wamux_proto::{IncomingMedia, IncomingMessage, MediaKind, SupervisorCommand};
@@ -886,5 +888,251 @@ async fn an_incoming_file_is_taken_only_from_its_session_folder_and_when_it_hash
     let (status, answer) = get(&api, "/api/sessions/ventas/messages/WA-NONE/media").await;
     assert_eq!((status, code(&answer)), (404, "message_not_found"));
     std::fs::remove_dir_all(&outside_dir).unwrap();
+    api.stop().await;
+}
+
+/// Sets the time `path` was last modified to `ago` before now.
+fn age(path: &std::path::Path, ago: Duration) {
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(SystemTime::now() - ago)
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn housekeeping_removes_the_files_no_message_came_to_own() {
+    let api = launch(DEFAULT_MEDIA).await;
+    let bytes = png(11, 400);
+    let (status, sent) = send_json(&api, base64_image(&bytes, ""), None).await;
+    assert_eq!(status, 202, "{sent}");
+    let media = api.dir.join("media");
+    let past_unused = UNUSED_MAX_AGE + Duration::from_secs(60);
+    let used = media.join(sha256(&bytes));
+    age(&used, past_unused);
+    let write = |path: std::path::PathBuf, ago: Option<Duration>| {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, b"bytes").unwrap();
+        if let Some(ago) = ago {
+            age(&path, ago);
+        }
+        path
+    };
+    // Placed for a message whose commit then failed.
+    let orphan = write(media.join(sha256(b"orphan")), Some(past_unused));
+    let recent = write(media.join(sha256(b"recent")), None);
+    let not_ours = write(media.join("notes.txt"), Some(past_unused));
+    let staged_recently = write(media.join(".tmp/0123456789abcdef"), None);
+
+    let past_worker = WORKER_FILE_MAX_AGE + Duration::from_secs(60);
+    let within_a_day = WORKER_FILE_MAX_AGE - Duration::from_secs(3600);
+    let sessions = api.dir.join("sessions");
+    let old_in = write(sessions.join("ventas/media-in/3EB0OLD"), Some(past_worker));
+    let old_part = write(
+        sessions.join("spare-1/media-in/.3EB0HALF.part"),
+        Some(past_worker),
+    );
+    let new_in = write(sessions.join("ventas/media-in/3EB0NEW"), Some(within_a_day));
+    let new_part = write(sessions.join("spare-1/media-in/.3EB0NOW.part"), None);
+    let profile = write(sessions.join("ventas/profile/Cookies"), Some(past_worker));
+
+    api.parts.ctx.outbox.housekeeping().unwrap();
+
+    assert!(!orphan.exists(), "a file no message names, placed long ago");
+    assert!(
+        !old_in.exists() && !old_part.exists(),
+        "a worker's, a day old"
+    );
+    for kept in [
+        &used,
+        &recent,
+        &not_ours,
+        &staged_recently,
+        &new_in,
+        &new_part,
+        &profile,
+    ] {
+        assert!(kept.exists(), "{}", kept.display());
+    }
+    let mut expected = vec![sha256(&bytes), sha256(b"recent"), "notes.txt".to_owned()];
+    expected.sort();
+    assert_eq!(kept(&api), expected);
+    let (status, _, served) = download(
+        &api,
+        &format!(
+            "/api/sessions/ventas/messages/{}/media",
+            sent["id"].as_str().unwrap()
+        ),
+    )
+    .await;
+    assert_eq!(
+        (status, served),
+        (200, bytes),
+        "a message's file, however old"
+    );
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_later_report_brings_the_file_of_a_message_stored_without_it() {
+    let api = launch(DEFAULT_MEDIA).await;
+    let media_in = api.dir.join("sessions/ventas/media-in");
+    std::fs::create_dir_all(&media_in).unwrap();
+    let inbox = Inbox::new(&api.parts.ctx.store, &api.parts.ctx.events);
+    let mut events = api.parts.ctx.events.subscribe();
+    let photo = png(12, 1500);
+    let report = |media: IncomingMedia| IncomingMessage {
+        message_id: "WA-LATE".into(),
+        chat_id: "5215550002222@c.us".into(),
+        kind: "image".into(),
+        text: "mira".into(),
+        media: Some(media),
+        ..IncomingMessage::default()
+    };
+    let without_bytes = IncomingMedia {
+        mimetype: Some("image/jpeg".into()),
+        filename: Some("foto.jpg".into()),
+        path: None,
+        size: Some(1500),
+        sha256: None,
+        missing: Some("the worker stopped before it had the file".into()),
+    };
+    let stored = inbox
+        .receive("ventas", report(without_bytes))
+        .unwrap()
+        .expect("new");
+    assert_eq!(stored.media.as_ref().unwrap().path, None);
+    let event = next_event(&mut events).await;
+    assert_eq!(event["mediaUrl"], Value::Null);
+    let (status, _) = get(
+        &api,
+        &format!("/api/sessions/ventas/messages/{}/media", stored.id),
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    let with_bytes = |name: &str| {
+        let path = media_in.join(name);
+        std::fs::write(&path, &photo).unwrap();
+        let media = IncomingMedia {
+            mimetype: Some("image/jpeg".into()),
+            filename: Some("foto.jpg".into()),
+            path: Some(path.display().to_string()),
+            size: Some(photo.len() as u64),
+            sha256: Some(sha256(&photo)),
+            missing: None,
+        };
+        (path, media)
+    };
+    let (file, media) = with_bytes("late-1");
+    assert_eq!(
+        inbox.receive("ventas", report(media)).unwrap(),
+        None,
+        "stored before"
+    );
+    assert!(!file.exists(), "moved out of media-in");
+    assert_eq!(kept(&api), [sha256(&photo)]);
+    let url = format!("/api/sessions/ventas/messages/{}/media", stored.id);
+    let (_, detail) = get(&api, "/api/sessions/ventas/messages/WA-LATE").await;
+    assert_eq!(detail["mediaUrl"], json!(url), "{detail}");
+    assert_eq!(detail["mediaMissing"], Value::Null);
+    assert_eq!(detail["size"], 1500);
+    let (status, _, served) = download(&api, &url).await;
+    assert_eq!((status, served), (200, photo.clone()));
+
+    let (copy, media) = with_bytes("late-2");
+    assert_eq!(inbox.receive("ventas", report(media)).unwrap(), None);
+    assert!(!copy.exists(), "a copy of the file it has now is removed");
+    assert_eq!(kept(&api), [sha256(&photo)]);
+    assert!(events.try_recv().is_err(), "told of once, when it came");
+    api.stop().await;
+}
+
+/// A send-media request on a connection of its own, its body sent but for its last byte.
+async fn half_sent(api: &Api, body: &[u8]) -> (tokio::net::TcpStream, u8) {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(api.addr).await.unwrap();
+    let head = format!(
+        "POST /api/sessions/ventas/send-media?wait=false HTTP/1.1\r\nHost: {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        api.addr,
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let (last, rest) = body.split_last().unwrap();
+    stream.write_all(rest).await.unwrap();
+    (stream, *last)
+}
+
+/// Sends the last byte of a [`half_sent`] request; answers its status.
+async fn finish(mut stream: tokio::net::TcpStream, last: u8) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream.write_all(&[last]).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut answer))
+        .await
+        .expect("an answer in time")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    answer
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {answer}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_few_bodies_are_read_at_once_and_the_others_wait_their_turn() {
+    let api = launch(DEFAULT_MEDIA).await;
+    // Read whole, each is 400 for its number: nothing is stored.
+    let request = |seed| {
+        let mut body = base64_image(&png(seed, 2000), "");
+        body["phoneNumber"] = json!("12ab");
+        body.to_string().into_bytes()
+    };
+    let mut held = Vec::new();
+    for seed in 0..4 {
+        held.push(half_sent(&api, &request(20 + seed)).await);
+    }
+    let probe = || {
+        let (url, body) = (api.url(), request(30));
+        tokio::spawn(async move {
+            let response = reqwest::Client::new()
+                .post(format!("{url}/api/sessions/ventas/send-media?wait=false"))
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .expect("the API answers");
+            response.status().as_u16()
+        })
+    };
+    // The four take their turns as their handlers start; until then a probe may be read.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut waiting = loop {
+        let mut next = probe();
+        match tokio::time::timeout(Duration::from_millis(300), &mut next).await {
+            Ok(status) => {
+                assert_eq!(status.unwrap(), 400);
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "a fifth body is read while four are being read"
+                );
+            }
+            Err(_) => break next,
+        }
+    };
+    let (stream, last) = held.remove(0);
+    assert_eq!(finish(stream, last).await, 400);
+    let status = tokio::time::timeout(Duration::from_secs(20), &mut waiting)
+        .await
+        .expect("the waiting request takes the turn given back");
+    assert_eq!(status.unwrap(), 400);
+    for (stream, last) in held {
+        assert_eq!(finish(stream, last).await, 400);
+    }
+    let (_, list) = get(&api, "/api/sessions/ventas/messages").await;
+    assert_eq!(list["messages"], json!([]));
+    assert!(kept(&api).is_empty());
     api.stop().await;
 }

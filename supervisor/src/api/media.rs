@@ -3,8 +3,10 @@
 //! the same way; `GET /api/sessions/{id}/messages/{messageId}/media` serves a message's file.
 //!
 //! A send's steps:
-//! 1. The session must exist (404). The body is read whole, up to `--max-media-size` in base64
-//!    plus 64 KiB (413 `media_too_large` past it, before the rest is read): JSON
+//! 1. The session must exist (404). A body whose Content-Length is past `--max-media-size` in
+//!    base64 plus 64 KiB is 413 `media_too_large` at once. Then the request waits for one of
+//!    [`UPLOADS_AT_ONCE`] turns, so that memory holds that many bodies at most, and its body
+//!    is read whole, up to that size (413 past it, before the rest is read): JSON
 //!    `{"phoneNumber", "caption"?, "ttlSeconds"?, "media": {"mimetype", "filename"?, "url" |
 //!    "base64"}}`, or `multipart/form-data` with the fields `phoneNumber`, `caption`?,
 //!    `ttlSeconds`? and a `file` part (its Content-Type is the file's type); anything else
@@ -17,7 +19,9 @@
 //! 4. A URL is fetched (`messaging::media::fetch`: 422 `media_unavailable` with the reason, 413
 //!    past the size); the bytes are staged and fsynced, and the message is stored with its
 //!    file placed under its hash (`Outbox::accept_media`).
-//! 5. The answer is send-message's: 200 once WhatsApp shows it sent, 202 while it waits.
+//! 5. The turn is given back, every copy of the bytes dropped (each one as soon as it is no
+//!    longer needed: the body once parsed, the base64 once decoded). The answer is
+//!    send-message's: 200 once WhatsApp shows it sent, 202 while it waits.
 //!
 //! A served file is an attachment with `nosniff` and a sandboxing CSP: a page uploaded as
 //! `text/html` must not run as one of wamux's own.
@@ -33,6 +37,7 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use tokio::io::AsyncReadExt;
+use tokio::sync::Semaphore;
 use wamux_proto::MediaKind;
 
 use super::messages::{self, MAX_MESSAGE_CHARS, SendQuery};
@@ -42,7 +47,8 @@ use super::sessions::session;
 use super::{ApiError, AppState, MAX_BODY};
 use crate::messaging::media::{self, FetchError, MediaConfig, Origin};
 use crate::messaging::outbox::MediaRequest;
-use crate::store::NewMedia;
+use crate::sessions::session::Session;
+use crate::store::{NewMedia, StoredMessage};
 
 /// Standard base64, padded or not; whitespace (line breaks) is dropped before.
 const BASE64: GeneralPurpose = GeneralPurpose::new(
@@ -82,6 +88,12 @@ enum File {
     Bytes(Vec<u8>),
 }
 
+/// Send requests whose bodies are read, decoded and stored at once. Each holds up to a few
+/// times `--max-media-size` in memory (the body, then the file it carries) until its file is
+/// staged; the others wait their turn before reading theirs.
+const UPLOADS_AT_ONCE: usize = 4;
+static UPLOADS: Semaphore = Semaphore::const_new(UPLOADS_AT_ONCE);
+
 pub async fn send(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -91,7 +103,36 @@ pub async fn send(
 ) -> Result<Response, ApiError> {
     let session = session(&state, &id)?;
     let config = state.outbox.config().media;
-    let bytes = read_body(body, &headers, config.max_size).await?;
+    let limit = body_limit(config.max_size);
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    // Refused at once, without waiting for a turn to read what will not be read.
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large(config.max_size));
+    }
+    let turn = UPLOADS
+        .acquire()
+        .await
+        .expect("the uploads semaphore is never closed");
+    let bytes = read_body(body, limit, declared, config.max_size).await?;
+    let (message, new) = store(&state, &session, id, &headers, bytes, config).await?;
+    // Stored, its bytes dropped: the wait for the send takes no turn.
+    drop(turn);
+    messages::respond(&state, &session, message, new, query.wait).await
+}
+
+/// Steps 1 to 4 of a send whose body is read: the message stored with its file, and whether
+/// it is new (`false` for an earlier request's, under the same `Idempotency-Key`).
+async fn store(
+    state: &AppState,
+    session: &Session,
+    id: String,
+    headers: &HeaderMap,
+    bytes: Vec<u8>,
+    config: MediaConfig,
+) -> Result<(StoredMessage, bool), ApiError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .map(|v| v.to_str().unwrap_or_default());
@@ -102,9 +143,10 @@ pub async fn send(
             .trim()
             .to_ascii_lowercase()
     });
+    // Each form takes the body and drops it once parsed.
     let submitted = match (essence.as_deref(), content_type) {
-        (Some("application/json"), _) => from_json(&bytes)?,
-        (Some("multipart/form-data"), Some(content_type)) => from_form(content_type, &bytes)?,
+        (Some("application/json"), _) => from_json(bytes)?,
+        (Some("multipart/form-data"), Some(content_type)) => from_form(content_type, bytes)?,
         (None, _) if bytes.is_empty() => {
             return Err(ApiError::bad_request(
                 "invalid_body",
@@ -129,7 +171,7 @@ pub async fn send(
         ));
     }
     let ttl = messages::ttl(submitted.ttl_seconds)?;
-    let idempotency_key = messages::idempotency_key(&headers)?;
+    let idempotency_key = messages::idempotency_key(headers)?;
     let mimetype = submitted
         .mimetype
         .ok_or_else(|| invalid_media("media.mimetype is required, such as image/jpeg"))?;
@@ -148,7 +190,7 @@ pub async fn send(
         }
         File::Bytes(bytes) => check_size(bytes.len(), config)?,
     }
-    messages::linked(&session)?;
+    messages::linked(session)?;
 
     let sha256 = match &submitted.file {
         File::Bytes(bytes) => media::sha256_hex(bytes),
@@ -172,7 +214,7 @@ pub async fn send(
             .find_by_key(&id, key, &request_body)
             .map_err(messages::outbox_error)?
     {
-        return messages::respond(&state, &session, first, false, query.wait).await;
+        return Ok((first, false));
     }
 
     let bytes = match submitted.file {
@@ -198,6 +240,7 @@ pub async fn send(
             "this daemon keeps no media files",
         )
     })?;
+    // The bytes go with the closure: dropped once staged.
     let staged = tokio::task::spawn_blocking(move || files.stage(&bytes))
         .await
         .map_err(|e| media_store_failed(&e))?
@@ -223,23 +266,27 @@ pub async fn send(
         messages::outbox_error(e)
     })?;
     tracing::info!(message = message.id, kind = %message.kind, new, "media message accepted");
-    messages::respond(&state, &session, message, new, query.wait).await
+    Ok((message, new))
 }
 
-/// The body, whole: at most a file of `max_size` in base64 and a JSON or form's worth more.
-async fn read_body(body: Body, headers: &HeaderMap, max_size: u64) -> Result<Vec<u8>, ApiError> {
-    let limit = max_size
+/// The most a send-media body may be: a file of `max_size` in base64 and a JSON or form's
+/// worth more.
+fn body_limit(max_size: u64) -> u64 {
+    max_size
         .div_ceil(3)
         .saturating_mul(4)
-        .saturating_add(MAX_BODY as u64);
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(too_large(max_size));
-    }
-    let mut bytes = Vec::new();
+        .saturating_add(MAX_BODY as u64)
+}
+
+/// The body, whole, at most `limit` bytes (`declared` by its Content-Length, when it is).
+async fn read_body(
+    body: Body,
+    limit: u64,
+    declared: Option<u64>,
+    max_size: u64,
+) -> Result<Vec<u8>, ApiError> {
+    // Room for all of it at once, rather than growing (and copying) it to twice its size.
+    let mut bytes = Vec::with_capacity(declared.map_or(0, |n| n.min(limit) as usize));
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| {
@@ -253,15 +300,17 @@ async fn read_body(body: Body, headers: &HeaderMap, max_size: u64) -> Result<Vec
     Ok(bytes)
 }
 
-fn from_json(bytes: &[u8]) -> Result<Submitted, ApiError> {
+fn from_json(bytes: Vec<u8>) -> Result<Submitted, ApiError> {
     let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
         b"null"
     } else {
-        bytes
+        &bytes
     };
     // Syntax first, shape second, as every JSON body (`body.rs`).
     let value: serde_json::Value = serde_json::from_slice(text)
         .map_err(|e| ApiError::bad_request("invalid_json", format!("malformed JSON: {e}")))?;
+    // Its strings are in `value` now, which hands them on to the request without a copy.
+    drop(bytes);
     let request = JsonRequest::deserialize(value)
         .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
     let media = request.media.ok_or_else(|| {
@@ -275,7 +324,7 @@ fn from_json(bytes: &[u8]) -> Result<Submitted, ApiError> {
         }
         (None, None) => return Err(invalid_media("media needs its url or its base64")),
         (Some(url), None) => File::Url(url),
-        (None, Some(text)) => File::Bytes(decode_base64(&text)?),
+        (None, Some(text)) => File::Bytes(decode_base64(text)?),
     };
     Ok(Submitted {
         phone_number: request.phone_number,
@@ -287,69 +336,80 @@ fn from_json(bytes: &[u8]) -> Result<Submitted, ApiError> {
     })
 }
 
-fn decode_base64(text: &str) -> Result<Vec<u8>, ApiError> {
-    let compact: String;
-    let text = if text.bytes().any(|b| b.is_ascii_whitespace()) {
-        compact = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-        &compact
-    } else {
-        text
-    };
+/// The bytes of `text`; its whitespace (line breaks) is dropped in place first, and `text`
+/// once decoded.
+fn decode_base64(mut text: String) -> Result<Vec<u8>, ApiError> {
+    text.retain(|c| !c.is_ascii_whitespace());
     BASE64
-        .decode(text)
+        .decode(&text)
         .map_err(|e| invalid_media(format!("media.base64 is not base64: {e}")))
 }
 
 /// The form's fields: `phoneNumber`, `caption`, `ttlSeconds` and the `file` part; others are
-/// ignored, and a field given twice is refused.
-fn from_form(content_type: &str, bytes: &[u8]) -> Result<Submitted, ApiError> {
+/// ignored, and a field given twice is refused. The file's bytes are moved to the front of
+/// the body, which becomes them, rather than copied.
+fn from_form(content_type: &str, mut bytes: Vec<u8>) -> Result<Submitted, ApiError> {
     let malformed = |e: multipart::Malformed| ApiError::bad_request("invalid_body", e.to_string());
     let boundary = multipart::boundary(content_type).map_err(malformed)?;
-    let parts = multipart::parse(bytes, &boundary).map_err(malformed)?;
-    let mut fields: HashMap<&str, &Part<'_>> = HashMap::new();
-    for part in &parts {
-        if fields.insert(part.name.as_str(), part).is_some() {
-            return Err(ApiError::bad_request(
-                "invalid_body",
-                format!("the form has {:?} twice", part.name),
-            ));
+    let (mut submitted, file) = {
+        let parts = multipart::parse(&bytes, &boundary).map_err(malformed)?;
+        let mut fields: HashMap<&str, &Part<'_>> = HashMap::new();
+        for part in &parts {
+            if fields.insert(part.name.as_str(), part).is_some() {
+                return Err(ApiError::bad_request(
+                    "invalid_body",
+                    format!("the form has {:?} twice", part.name),
+                ));
+            }
         }
-    }
-    let text = |name: &str| -> Result<Option<String>, ApiError> {
-        fields
-            .get(name)
-            .map(|part| {
-                String::from_utf8(part.body.to_vec()).map_err(|_| {
-                    ApiError::bad_request("invalid_body", format!("the field {name} is not UTF-8"))
+        let text = |name: &str| -> Result<Option<String>, ApiError> {
+            fields
+                .get(name)
+                .map(|part| {
+                    std::str::from_utf8(part.body)
+                        .map(str::to_owned)
+                        .map_err(|_| {
+                            ApiError::bad_request(
+                                "invalid_body",
+                                format!("the field {name} is not UTF-8"),
+                            )
+                        })
+                })
+                .transpose()
+        };
+        let phone_number = text("phoneNumber")?
+            .ok_or_else(|| ApiError::bad_request("invalid_body", "the form needs phoneNumber"))?;
+        let ttl_seconds = text("ttlSeconds")?
+            .map(|t| {
+                t.trim().parse::<u64>().map_err(|_| {
+                    ApiError::bad_request("invalid_ttl", "ttlSeconds is a whole number of seconds")
                 })
             })
-            .transpose()
+            .transpose()?;
+        let file = fields.get("file").ok_or_else(|| {
+            ApiError::bad_request("invalid_body", "the form needs a part named \"file\"")
+        })?;
+        let submitted = Submitted {
+            phone_number,
+            caption: text("caption")?,
+            ttl_seconds,
+            // A file part without a type is bytes of no known kind: a document.
+            mimetype: Some(
+                file.content_type
+                    .clone()
+                    .unwrap_or_else(|| "application/octet-stream".into()),
+            ),
+            filename: file.filename.clone(),
+            file: File::Bytes(Vec::new()),
+        };
+        let start = file.body.as_ptr().addr() - bytes.as_ptr().addr();
+        (submitted, start..start + file.body.len())
     };
-    let phone_number = text("phoneNumber")?
-        .ok_or_else(|| ApiError::bad_request("invalid_body", "the form needs phoneNumber"))?;
-    let ttl_seconds = text("ttlSeconds")?
-        .map(|t| {
-            t.trim().parse::<u64>().map_err(|_| {
-                ApiError::bad_request("invalid_ttl", "ttlSeconds is a whole number of seconds")
-            })
-        })
-        .transpose()?;
-    let file = fields.get("file").ok_or_else(|| {
-        ApiError::bad_request("invalid_body", "the form needs a part named \"file\"")
-    })?;
-    Ok(Submitted {
-        phone_number,
-        caption: text("caption")?,
-        ttl_seconds,
-        // A file part without a type is bytes of no known kind: a document.
-        mimetype: Some(
-            file.content_type
-                .clone()
-                .unwrap_or_else(|| "application/octet-stream".into()),
-        ),
-        filename: file.filename.clone(),
-        file: File::Bytes(file.body.to_vec()),
-    })
+    let len = file.len();
+    bytes.copy_within(file, 0);
+    bytes.truncate(len);
+    submitted.file = File::Bytes(bytes);
+    Ok(submitted)
 }
 
 fn check_size(size: usize, config: MediaConfig) -> Result<(), ApiError> {
@@ -503,11 +563,11 @@ mod tests {
 
     #[test]
     fn base64_may_be_unpadded_or_wrapped() {
-        assert_eq!(decode_base64("aG9sYQ==").unwrap(), b"hola");
-        assert_eq!(decode_base64("aG9sYQ").unwrap(), b"hola");
-        assert_eq!(decode_base64("aG9s\r\nYQ==\n").unwrap(), b"hola");
+        assert_eq!(decode_base64("aG9sYQ==".into()).unwrap(), b"hola");
+        assert_eq!(decode_base64("aG9sYQ".into()).unwrap(), b"hola");
+        assert_eq!(decode_base64("aG9s\r\nYQ==\n".into()).unwrap(), b"hola");
         for bad in ["aG9sYQ===", "a", "aG9s*A==", "ñ"] {
-            let e = decode_base64(bad).unwrap_err();
+            let e = decode_base64(bad.into()).unwrap_err();
             assert_eq!(e.code, "invalid_media", "{bad}");
         }
     }

@@ -191,7 +191,9 @@ routes! {
         guarded: true, body: Some("SendMedia"),
         [200 => "Sent", 202 => "Queued", 400 => "invalid_session_id, invalid_phone_number, invalid_caption, invalid_media, invalid_ttl, invalid_idempotency_key, invalid_json, invalid_body, invalid_query",
          404 => "session_not_found", 409 => "session_not_ready", 413 => "media_too_large",
-         422 => "media_unavailable, number_not_on_whatsapp, idempotency_key_reused, message_expired", 502 => "send_failed"]
+         415 => "unsupported_media_type",
+         422 => "media_unavailable, number_not_on_whatsapp, idempotency_key_reused, message_expired", 502 => "send_failed",
+         503 => "store_unavailable"]
     }
     get "/api/sessions/{id}/messages/{messageId}/media" => media::download {
         "A media message's file, sent or received, with its Content-Type and name (Content-Disposition)", guarded: true, body: None,

@@ -7,6 +7,9 @@
 //! `Content-Disposition: form-data; name=...`, folded or nameless header lines, a transfer
 //! encoding other than the identity, a body that never closes. The boundary comes from the
 //! Content-Type's `boundary` parameter, quoted or not.
+//!
+//! A part's quoted `name` and `filename` are read as browsers write them (the HTML standard):
+//! `"`, CR and LF come as `%22`, `%0D` and `%0A`, and `\` is a character like any other.
 
 use thiserror::Error;
 
@@ -41,7 +44,7 @@ pub fn boundary(content_type: &str) -> Result<String, Malformed> {
     if !essence.trim().eq_ignore_ascii_case("multipart/form-data") {
         return malformed(format!("{essence:?} is not multipart/form-data"));
     }
-    let boundary = parameters(rest)?
+    let boundary = parameters(rest, Quoting::Escapes)?
         .into_iter()
         .find_map(|(name, value)| (name == "boundary").then_some(value))
         .ok_or_else(|| Malformed("the Content-Type has no boundary".into()))?;
@@ -58,13 +61,13 @@ pub fn boundary(content_type: &str) -> Result<String, Malformed> {
 /// The parts of `body`, in order.
 pub fn parse<'a>(body: &'a [u8], boundary: &str) -> Result<Vec<Part<'a>>, Malformed> {
     let delimiter = format!("--{boundary}").into_bytes();
-    // The first boundary line starts the body, or a line after the preamble.
-    let mut at = if body.starts_with(&delimiter) {
-        delimiter.len()
-    } else {
-        next_delimiter(body, &delimiter)
+    // The first boundary line starts the body, or a line after the preamble; a line that only
+    // starts with the boundary (`--BOUNDARYx`) is preamble.
+    let mut at = match delimiter_at(body, &delimiter) {
+        Some(after) => after,
+        None => next_delimiter(body, &delimiter)
             .map(|(_, after)| after)
-            .ok_or_else(|| Malformed("the body never opens with its boundary".into()))?
+            .ok_or_else(|| Malformed("the body never opens with its boundary".into()))?,
     };
     let mut parts = Vec::new();
     loop {
@@ -78,8 +81,13 @@ pub fn parse<'a>(body: &'a [u8], boundary: &str) -> Result<Vec<Part<'a>>, Malfor
             return malformed(format!("more than {MAX_PARTS} parts"));
         }
         let (headers, content) = split_headers(&rest[line..])?;
-        let (end, after) = next_delimiter(content, &delimiter)
-            .ok_or_else(|| Malformed("the body never closes with its boundary".into()))?;
+        // An empty body may share the CRLF that ends the headers with the delimiter's:
+        // `name="a"\r\n\r\n--BOUNDARY`.
+        let (end, after) = match delimiter_at(content, &delimiter) {
+            Some(after) => (0, after),
+            None => next_delimiter(content, &delimiter)
+                .ok_or_else(|| Malformed("the body never closes with its boundary".into()))?,
+        };
         parts.push(part(headers, &content[..end])?);
         at = body.len() - content.len() + after;
     }
@@ -92,13 +100,18 @@ fn next_delimiter(data: &[u8], delimiter: &[u8]) -> Option<(usize, usize)> {
     let mut from = 0;
     loop {
         let at = from + find(&data[from..], &line)?;
-        let after = at + line.len();
-        let tail = &data[after..];
-        if tail.starts_with(b"--") || line_end(tail).is_some() {
-            return Some((at, after));
+        if let Some(after) = delimiter_at(&data[at + 2..], delimiter) {
+            return Some((at, at + 2 + after));
         }
         from = at + 1;
     }
+}
+
+/// Where the boundary ends when `data`, at the start of a line, is a boundary line: the
+/// boundary, then `--` or the line's end.
+fn delimiter_at(data: &[u8], delimiter: &[u8]) -> Option<usize> {
+    let tail = data.strip_prefix(delimiter)?;
+    (tail.starts_with(b"--") || line_end(tail).is_some()).then_some(delimiter.len())
 }
 
 /// The length of the transport padding and CRLF that `rest` starts with, if it does.
@@ -174,7 +187,7 @@ fn part<'a>(headers: &str, body: &'a [u8]) -> Result<Part<'a>, Malformed> {
     }
     let mut name = None;
     let mut filename = None;
-    for (param, value) in parameters(rest)? {
+    for (param, value) in parameters(rest, Quoting::Html)? {
         let slot = match param.as_str() {
             "name" => &mut name,
             "filename" => &mut filename,
@@ -192,9 +205,20 @@ fn part<'a>(headers: &str, body: &'a [u8]) -> Result<Part<'a>, Malformed> {
     })
 }
 
+/// How a quoted parameter value carries a `"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Quoting {
+    /// RFC 2045 (and HTTP's RFC 9110): `\` escapes the character after it.
+    Escapes,
+    /// What browsers send in a part's Content-Disposition (the HTML standard's form
+    /// encoding): `"`, CR and LF as `%22`, `%0D` and `%0A`, and `\` as itself, so that a
+    /// name such as `C:\dir\` arrives whole.
+    Html,
+}
+
 /// `; name=value` pairs (RFC 2045) from the first `;` on, a value a token or a quoted string
-/// with `\` escapes; names lowercase.
-fn parameters(mut rest: &str) -> Result<Vec<(String, String)>, Malformed> {
+/// (as `quoting` says); names lowercase.
+fn parameters(mut rest: &str, quoting: Quoting) -> Result<Vec<(String, String)>, Malformed> {
     let mut found = Vec::new();
     loop {
         rest = rest.trim_start();
@@ -217,7 +241,7 @@ fn parameters(mut rest: &str) -> Result<Vec<(String, String)>, Malformed> {
             .ok_or_else(|| Malformed(format!("{rest:?} is not name=value")))?
             .trim_start();
         let (value, after) = if let Some(quoted) = after.strip_prefix('"') {
-            quoted_string(quoted)?
+            quoted_string(quoted, quoting)?
         } else {
             let len = after.find(|c| !is_token_char(c)).unwrap_or(after.len());
             if len == 0 {
@@ -231,13 +255,16 @@ fn parameters(mut rest: &str) -> Result<Vec<(String, String)>, Malformed> {
 }
 
 /// The value of a quoted string whose opening quote is gone, and what follows its closing one.
-fn quoted_string(text: &str) -> Result<(String, &str), Malformed> {
+fn quoted_string(text: &str, quoting: Quoting) -> Result<(String, &str), Malformed> {
     let mut value = String::new();
     let mut chars = text.char_indices();
     while let Some((i, c)) = chars.next() {
         match c {
+            '"' if quoting == Quoting::Html => {
+                return Ok((percent_decoded(&value), &text[i + 1..]));
+            }
             '"' => return Ok((value, &text[i + 1..])),
-            '\\' => match chars.next() {
+            '\\' if quoting == Quoting::Escapes => match chars.next() {
                 Some((_, escaped)) => value.push(escaped),
                 None => break,
             },
@@ -246,6 +273,34 @@ fn quoted_string(text: &str) -> Result<(String, &str), Malformed> {
         }
     }
     malformed("a quoted string never ends")
+}
+
+/// `value` with the three escapes of [`Quoting::Html`] decoded; any other `%` is itself.
+fn percent_decoded(value: &str) -> String {
+    let mut decoded = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(at) = rest.find('%') {
+        decoded.push_str(&rest[..at]);
+        let escape = rest.get(at + 1..at + 3).unwrap_or_default();
+        let escaped = match escape.to_ascii_uppercase().as_str() {
+            "22" => Some('"'),
+            "0D" => Some('\r'),
+            "0A" => Some('\n'),
+            _ => None,
+        };
+        match escaped {
+            Some(c) => {
+                decoded.push(c);
+                rest = &rest[at + 3..];
+            }
+            None => {
+                decoded.push('%');
+                rest = &rest[at + 1..];
+            }
+        }
+    }
+    decoded.push_str(rest);
+    decoded
 }
 
 /// RFC 2045's token characters: visible ASCII but `()<>@,;:\"/[]?=`.
@@ -274,7 +329,7 @@ mod tests {
         \r\n\
         5215512345678\r\n\
         --XyZ\r\n\
-        Content-Disposition: form-data; name=\"file\"; filename=\"fac\\\"tura;1.pdf\"\r\n\
+        Content-Disposition: form-data; name=\"file\"; filename=\"fac%22tura;1.pdf\"\r\n\
         Content-Type: application/pdf\r\n\
         \r\n\
         %PDF-1.4\r\n--XyZ-not-yet\r\nbinary\0\xff\r\n\
@@ -350,6 +405,74 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_body_may_share_its_crlf_with_the_delimiter() {
+        let body = b"--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n--b\r\n\
+            Content-Disposition: form-data; name=\"c\"\r\n\r\nv\r\n--b\r\n\
+            Content-Disposition: form-data; name=\"z\"\r\n\r\n--b--";
+        let parts = parse(body, "b").unwrap();
+        let fields: Vec<_> = parts.iter().map(|p| (p.name.as_str(), p.body)).collect();
+        assert_eq!(fields, [("a", &b""[..]), ("c", b"v"), ("z", b"")]);
+        assert!(
+            parse(
+                b"--b\r\nContent-Disposition: form-data; name=a\r\n\r\n--bx\r\n--b--",
+                "b"
+            )
+            .is_ok_and(|p| p[0].body == b"--bx"),
+            "a line that only starts with the boundary is content"
+        );
+    }
+
+    #[test]
+    fn a_preamble_line_may_start_with_the_boundary() {
+        let body = b"--bx\r\n--b-not\r\n--b\r\n\
+            Content-Disposition: form-data; name=a\r\n\r\nv\r\n--b--";
+        let parts = parse(body, "b").unwrap();
+        assert_eq!(
+            (parts.len(), parts[0].name.as_str(), parts[0].body),
+            (1, "a", &b"v"[..])
+        );
+        let all_preamble = b"--bx\r\nContent-Disposition: form-data; name=a\r\n\r\nv\r\n--b--";
+        assert_eq!(parse(all_preamble, "b").unwrap(), []);
+        assert!(parse(b"--bx\r\nv\r\n", "b").is_err(), "never a boundary");
+    }
+
+    #[test]
+    fn names_are_read_as_browsers_write_them() {
+        let filename = |quoted: &str| {
+            let body = format!(
+                "--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"{quoted}\"\r\n\r\nv\r\n--b--"
+            );
+            parse(body.as_bytes(), "b").map(|p| p[0].filename.clone().unwrap_or_default())
+        };
+        assert_eq!(filename("a%22b%22.pdf").unwrap(), "a\"b\".pdf");
+        assert_eq!(
+            filename("line%0D%0Abreak%0d%0a").unwrap(),
+            "line\r\nbreak\r\n"
+        );
+        assert_eq!(filename("C:\\dir\\x.pdf").unwrap(), "C:\\dir\\x.pdf");
+        assert_eq!(
+            filename("ends in \\").unwrap(),
+            "ends in \\",
+            "a trailing \\"
+        );
+        assert_eq!(filename("\\").unwrap(), "\\");
+        assert_eq!(filename("100%.txt").unwrap(), "100%.txt");
+        assert_eq!(filename("%2522 %4 %").unwrap(), "%2522 %4 %");
+        assert_eq!(filename("a%22").unwrap(), "a\"");
+        assert_eq!(filename("ñ%22ñ").unwrap(), "ñ\"ñ");
+        assert!(
+            filename("a\\\"b").is_err(),
+            "a \\ escapes nothing: the quote ends it"
+        );
+        let named = parse(
+            b"--b\r\nContent-Disposition: form-data; name=\"x%22y\\\"\r\n\r\nv\r\n--b--",
+            "b",
+        )
+        .unwrap();
+        assert_eq!(named[0].name, "x\"y\\");
+    }
+
+    #[test]
     fn anything_out_of_shape_is_refused() {
         let ok = |name: &str| {
             format!("--b\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\nv\r\n--b--")
@@ -361,10 +484,6 @@ mod tests {
             (ok("a").replace("\r\n", "\n"), "bare LF"),
             (ok("a").replace("--b--", "--b"), "never closed"),
             (ok("a").replace("--b--", ""), "no closing boundary"),
-            (
-                ok("a").replacen("--b\r\n", "--bx\r\n", 1),
-                "a longer boundary",
-            ),
             (ok("a").replace("form-data", "attachment"), "not form-data"),
             (ok("a").replace("; name=\"a\"", ""), "no name"),
             (

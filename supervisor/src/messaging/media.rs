@@ -11,12 +11,17 @@
 //! 3. The store removes the file with the last message that names it (retention, or the
 //!    session's deletion), on the same thread, so a file is never placed and removed at once.
 //!
+//! The outbox's housekeeping removes what no message came to own: staged files after an hour,
+//! kept files no message names after an hour (placed for a message whose commit then failed;
+//! on the store's thread too), and what workers left in `sessions/*/media-in/` after a day.
+//!
 //! A URL ([`fetch`]) is fetched over `http` only (this build has no TLS), within the size limit
 //! and [`FETCH_TIMEOUT`]. Unless private addresses are allowed, its host is resolved first,
 //! every address it resolves to must be public ([`is_public`]), and the request connects to
 //! one of those very addresses: a DNS answer that changes in between (rebinding) is never
 //! asked. Redirects are followed by hand, each one checked the same way.
 
+use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -28,6 +33,8 @@ use reqwest::Url;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 use wamux_proto::MediaKind;
+
+use crate::daemon::config::MEDIA_IN;
 
 /// `--max-media-size` and `--allow-private-media-urls`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +51,12 @@ pub const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_REDIRECTS: usize = 5;
 /// Staged files older than this belong to no request still running.
 const STAGED_MAX_AGE: Duration = Duration::from_secs(3600);
+/// A kept file no message names, older than this, was placed for a message never committed:
+/// a file placed for a message being stored is named once its transaction commits.
+pub const UNUSED_MAX_AGE: Duration = Duration::from_secs(3600);
+/// A worker's file older than this in its `media-in/` is no report still to come: a worker
+/// reports a file as soon as it is written, and again until it is stored.
+pub const WORKER_FILE_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 /// The longest file name kept, in bytes.
 const MAX_FILENAME: usize = 200;
 
@@ -101,8 +114,8 @@ impl MediaFiles {
     }
 
     /// Makes the file at `from` (staged, or a worker's, with these bytes) the kept file of
-    /// `sha256`, durably: renamed into place and the folder fsynced. When that file is kept
-    /// already, `from` is a copy of it and is removed.
+    /// `sha256`, durably: its bytes fsynced, renamed into place and the folder fsynced. When
+    /// that file is kept already, `from` is a copy of it and is removed.
     pub fn place(&self, from: &Path, sha256: &str) -> io::Result<PathBuf> {
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -113,6 +126,10 @@ impl MediaFiles {
             std::fs::remove_file(from)?;
             return Ok(to);
         }
+        // A worker writes its files without fsync: were only the rename durable, a power cut
+        // right after the row commits could leave the message naming an empty file. (A staged
+        // file is fsynced already; syncing it again costs next to nothing.)
+        File::open(from)?.sync_all()?;
         std::fs::rename(from, &to)?;
         File::open(&self.dir)?.sync_all()?;
         Ok(to)
@@ -129,20 +146,61 @@ impl MediaFiles {
 
     /// Removes staged files that no request took: left by a daemon that died mid-request.
     pub fn sweep_staged(&self) {
-        let Ok(entries) = std::fs::read_dir(self.staging()) else {
-            return;
-        };
-        let now = SystemTime::now();
-        for entry in entries.flatten() {
-            let old = entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .is_ok_and(|at| now.duration_since(at).unwrap_or_default() > STAGED_MAX_AGE);
-            if old && std::fs::remove_file(entry.path()).is_ok() {
-                tracing::info!(file = %entry.path().display(), "removed a staged media file left behind");
-            }
+        for file in remove_old(&self.staging(), STAGED_MAX_AGE, |_| true) {
+            tracing::info!(file = %file.display(), "removed a staged media file left behind");
         }
     }
+
+    /// Removes kept files that no message names (`in_use` holds every SHA-256 a message
+    /// names) and that are older than [`UNUSED_MAX_AGE`]: placed for a message whose commit
+    /// then failed. Run on the store's thread, where files are placed, so that none is placed
+    /// for a message between the question of what is in use and the removal.
+    pub fn sweep_unused(&self, in_use: &BTreeSet<String>) {
+        let unused = |name: &str| valid_sha256(name) && !in_use.contains(name);
+        for file in remove_old(&self.dir, UNUSED_MAX_AGE, unused) {
+            tracing::info!(file = %file.display(), "removed a media file no message names");
+        }
+    }
+}
+
+/// Removes what workers left in every `sessions/*/media-in/` for longer than
+/// [`WORKER_FILE_MAX_AGE`]: files whose message was never stored, and `.part` files of
+/// downloads a worker did not finish.
+pub fn sweep_worker_files(sessions: &Path) {
+    let Ok(entries) = std::fs::read_dir(sessions) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let folder = entry.path().join(MEDIA_IN);
+        for file in remove_old(&folder, WORKER_FILE_MAX_AGE, |_| true) {
+            tracing::info!(file = %file.display(), "removed a worker's media file left behind");
+        }
+    }
+}
+
+/// Removes the regular files of `dir` (not what links point to, not folders) last modified
+/// longer than `max_age` ago whose names `remove` picks; answers those removed.
+fn remove_old(dir: &Path, max_age: Duration, remove: impl Fn(&str) -> bool) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let now = SystemTime::now();
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let old = entry.metadata().is_ok_and(|m| {
+            m.is_file()
+                && m.modified()
+                    .is_ok_and(|at| now.duration_since(at).unwrap_or_default() > max_age)
+        });
+        let path = entry.path();
+        if old
+            && entry.file_name().to_str().is_some_and(&remove)
+            && std::fs::remove_file(&path).is_ok()
+        {
+            removed.push(path);
+        }
+    }
+    removed
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -267,8 +325,10 @@ pub fn request_body(
 }
 
 /// Whether an address is on the public internet: not loopback, private, link-local, shared
-/// (CGNAT), "this network", multicast or reserved, in IPv4 or inside IPv6 (IPv4-mapped,
-/// IPv4-compatible and NAT64 addresses are judged by the IPv4 address they hold).
+/// (CGNAT), "this network", documentation, benchmarking, multicast or reserved. An IPv6
+/// address must be global unicast (`2000::/3`) and in none of its special blocks; one that
+/// reaches an IPv4 address (IPv4-mapped, IPv4-translated, NAT64's `64:ff9b::/96`, 6to4) is
+/// judged by that address.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => public_v4(v4),
@@ -277,34 +337,49 @@ pub fn is_public(ip: IpAddr) -> bool {
 }
 
 fn public_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, ..] = ip.octets();
-    let blocked = a == 0 // 0/8
+    let [a, b, c, _] = ip.octets();
+    let blocked = a == 0 // 0/8, "this network"
         || a == 10 // 10/8
         || a == 127 // 127/8
-        || (a == 100 && (64..128).contains(&b)) // 100.64/10
-        || (a == 169 && b == 254) // 169.254/16
+        || (a == 100 && (64..128).contains(&b)) // 100.64/10, shared (CGNAT)
+        || (a == 169 && b == 254) // 169.254/16, link-local
         || (a == 172 && (16..32).contains(&b)) // 172.16/12
+        || (a == 192 && b == 0 && c == 0) // 192.0.0/24, IETF protocol assignments
+        || (a == 192 && b == 0 && c == 2) // 192.0.2/24, documentation
+        || (a == 192 && b == 88 && c == 99) // 192.88.99/24, 6to4 relay anycast
         || (a == 192 && b == 168) // 192.168/16
-        || a >= 224; // multicast 224/4, reserved 240/4, broadcast
+        || (a == 198 && (b == 18 || b == 19)) // 198.18/15, benchmarking
+        || (a == 198 && b == 51 && c == 100) // 198.51.100/24, documentation
+        || (a == 203 && b == 0 && c == 113) // 203.0.113/24, documentation
+        || a >= 224; // multicast 224/4, reserved 240/4, broadcast 255.255.255.255
     !blocked
 }
 
 fn public_v6(ip: Ipv6Addr) -> bool {
     let segments = ip.segments();
-    // ::ffff:a.b.c.d (mapped), ::a.b.c.d (compatible, ::1 and :: included), and the NAT64
-    // prefix 64:ff9b::/96, which reaches the IPv4 address it holds.
-    if let Some(v4) = ip.to_ipv4() {
+    let octets = ip.octets();
+    let v4_at =
+        |at: usize| Ipv4Addr::new(octets[at], octets[at + 1], octets[at + 2], octets[at + 3]);
+    // Forms that reach the IPv4 address they hold: ::ffff:a.b.c.d (mapped), ::ffff:0:a.b.c.d
+    // (translated, RFC 2765) and NAT64's well-known prefix 64:ff9b::/96.
+    if let Some(v4) = ip.to_ipv4_mapped() {
         return public_v4(v4);
     }
-    if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-        let [.., a, b, c, d] = ip.octets();
-        return public_v4(Ipv4Addr::new(a, b, c, d));
+    if segments[..6] == [0, 0, 0, 0, 0xffff, 0] || segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        return public_v4(v4_at(12));
     }
-    let first = segments[0];
-    let blocked = (first & 0xfe00) == 0xfc00 // fc00::/7, unique local
-        || (first & 0xffc0) == 0xfe80 // fe80::/10, link-local
-        || (first & 0xffc0) == 0xfec0 // fec0::/10, site-local (deprecated)
-        || (first & 0xff00) == 0xff00; // ff00::/8, multicast
+    // 6to4, 2002:AABB:CCDD::/48, reaches AA.BB.CC.DD through a relay.
+    if segments[0] == 0x2002 {
+        return public_v4(v4_at(2));
+    }
+    // Outside 2000::/3 nothing is global unicast: ::/128, ::1, IPv4-compatible ::a.b.c.d,
+    // 64:ff9b:1::/48 (local NAT64), 100::/64 (discard), fc00::/7, fe80::/10, ff00::/8, ...
+    // Inside, 2001::/23 holds Teredo (2001::/32), benchmarking and ORCHID.
+    let global_unicast = (segments[0] & 0xe000) == 0x2000;
+    let blocked = !global_unicast
+        || (segments[0] == 0x2001 && segments[1] < 0x0200) // 2001::/23, IETF protocol assignments
+        || (segments[0] == 0x2001 && segments[1] == 0x0db8) // 2001:db8::/32, documentation
+        || (segments[0] == 0x3fff && segments[1] < 0x1000); // 3fff::/20, documentation
     !blocked
 }
 
@@ -520,6 +595,43 @@ mod tests {
         ] {
             assert!(!is_public(ip(blocked)), "{blocked}");
         }
+        for (blocked, why) in [
+            ("192.0.0.1", "192.0.0/24, IETF protocol assignments"),
+            ("192.0.0.255", "192.0.0/24"),
+            ("192.0.2.10", "192.0.2/24, documentation"),
+            ("198.18.0.1", "198.18/15, benchmarking"),
+            ("198.19.255.255", "198.18/15"),
+            ("198.51.100.7", "198.51.100/24, documentation"),
+            ("203.0.113.9", "203.0.113/24, documentation"),
+            ("192.88.99.1", "192.88.99/24, 6to4 relays"),
+            ("240.0.0.1", "240/4, reserved"),
+            ("254.255.255.255", "240/4"),
+            ("255.255.255.255", "broadcast"),
+            ("64:ff9b:1::1", "64:ff9b:1::/48, local NAT64"),
+            (
+                "64:ff9b:1:ffff::808:808",
+                "64:ff9b:1::/48, whatever it holds",
+            ),
+            ("64:ff9b::192.168.0.1", "NAT64 of a private address"),
+            ("64:ff9b::198.18.0.1", "NAT64 of a benchmarking address"),
+            ("2002:7f00:1::", "6to4 of 127.0.0.1"),
+            ("2002:a00:1::1", "6to4 of 10.0.0.1"),
+            ("2002:a9fe:a9fe::1", "6to4 of 169.254.169.254"),
+            ("2002:c058:6301::", "6to4 of a 6to4 relay"),
+            ("2001::1", "Teredo"),
+            ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "Teredo"),
+            ("2001:2::1", "benchmarking"),
+            ("2001:db8::1", "documentation"),
+            ("3fff::1", "documentation"),
+            ("::ffff:0:7f00:1", "IPv4-translated 127.0.0.1"),
+            ("::ffff:0:a00:1", "IPv4-translated 10.0.0.1"),
+            ("::8.8.8.8", "IPv4-compatible, deprecated"),
+            ("100::1", "discard"),
+            ("4000::1", "not global unicast"),
+            ("e000::1", "not global unicast"),
+        ] {
+            assert!(!is_public(ip(blocked)), "{blocked}: {why}");
+        }
         for public in [
             "1.1.1.1",
             "8.8.8.8",
@@ -534,6 +646,14 @@ mod tests {
             "2001:4860:4860::8888",
             "::ffff:8.8.8.8",
             "64:ff9b::808:808",
+            "192.0.1.1",
+            "192.88.98.1",
+            "198.17.255.255",
+            "198.20.0.1",
+            "2002:808:808::1",
+            "::ffff:0:808:808",
+            "2001:200::1",
+            "2a00:1450:4001::200e",
         ] {
             assert!(is_public(ip(public)), "{public}");
         }

@@ -337,8 +337,10 @@ impl Outbox {
         Ok(())
     }
 
-    /// Expires every pending message whose time ran out, and prunes finished ones past the
-    /// retention. Run periodically, so that a stopped session's messages expire on time.
+    /// Expires every pending message whose time ran out, prunes finished ones past the
+    /// retention, and removes media files no message came to own (staged, kept or a
+    /// worker's: `messaging::media`). Run periodically, so that a stopped session's messages
+    /// expire on time.
     pub fn housekeeping(&self) -> Result<(), StoreError> {
         for id in self.store.due_to_expire(now_ms())? {
             self.expire(id)?;
@@ -352,7 +354,7 @@ impl Outbox {
         if let Some(files) = self.store.media_files() {
             files.sweep_staged();
         }
-        Ok(())
+        self.store.sweep_media()
     }
 
     pub fn forget_session(&self, session_id: &str) -> Result<(), StoreError> {

@@ -6,12 +6,13 @@
 //! may read it again. Pruned after the retention like a finished outgoing message.
 //!
 //! A media message's file, written by the worker and checked by the inbox, is moved into
-//! `media/` inside the transaction that inserts the row, before the commit; when the message
-//! is stored already, the worker's copy is removed instead.
+//! `media/` inside the transaction that inserts the row, before the commit. When the message
+//! is stored already, the worker's copy is removed instead, unless the stored row lacks its
+//! bytes (reported before the worker had them): then they become its file, in the same way.
 
 use std::path::PathBuf;
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 use super::outbox::by_id;
 use super::{Store, StoreError, StoredMessage};
@@ -57,7 +58,8 @@ pub struct IncomingFile {
 
 impl Store {
     /// Stores an incoming message, durably, with its file moved into `media/`; `None` when
-    /// this session stored it already (the worker's copy of its file is then removed).
+    /// this session stored it already (the worker's copy of its file is then removed, or
+    /// kept as the file of a stored message that had none).
     pub fn insert_incoming(
         &self,
         mut message: NewIncoming,
@@ -108,7 +110,39 @@ impl Store {
             )?;
             let worker_file = media.as_ref().and_then(|m| m.file.as_ref());
             if inserted == 0 {
-                // Stored already: its file is in `media/`, or was never to be kept.
+                // Stored already, without its bytes (an earlier worker reported it before it
+                // had them): this report's bytes are its file now.
+                if let (Some(files), Some(sha), Some(media)) = (files, kept, &media) {
+                    let lacking: Option<i64> = tx
+                        .query_row(
+                            "SELECT id FROM messages WHERE session_id = ?1 AND wa_id = ?2 \
+                             AND direction = 'in' AND has_media = 1 AND media_sha256 IS NULL",
+                            params![message.session_id, message.wa_id],
+                            |row| row.get(0),
+                        )
+                        .optional()?;
+                    if let Some(id) = lacking {
+                        if let Some(file) = worker_file {
+                            files.place(file, sha)?;
+                        }
+                        tx.execute(
+                            "UPDATE messages SET media_sha256 = ?2, \
+                             media_size = COALESCE(?3, media_size), media_missing = NULL, \
+                             media_mimetype = COALESCE(media_mimetype, ?4), \
+                             media_filename = COALESCE(media_filename, ?5) WHERE id = ?1",
+                            params![id, sha, media.size, media.mimetype, media.filename],
+                        )?;
+                        tx.commit()?;
+                        tracing::info!(
+                            session = %message.session_id,
+                            message = id,
+                            sha256 = sha,
+                            "a stored incoming message has its file now"
+                        );
+                        return Ok(None);
+                    }
+                }
+                // Otherwise its file is in `media/`, or was never to be kept.
                 if let Some(file) = worker_file
                     && let Err(e) = std::fs::remove_file(file)
                     && e.kind() != std::io::ErrorKind::NotFound

@@ -7,6 +7,8 @@
 //! A media message's file is placed in `media/` inside the transaction that inserts its row,
 //! before the commit, and removed after the commit that deletes the last row naming it: all on
 //! the store's thread, so a file is never placed for one message while removed for another.
+//! Files no message came to own (placed before a commit that failed, left by a worker) are
+//! swept there too ([`Store::sweep_media`]).
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -15,7 +17,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use wamux_proto::Attempt;
 
 use super::{Store, StoreError};
-use crate::messaging::media::{MediaFiles, Staged};
+use crate::daemon::config::DataDir;
+use crate::messaging::media::{MediaFiles, Staged, sweep_worker_files};
 use crate::messaging::status::{Direction, MessageStatus};
 
 /// A message to accept.
@@ -605,6 +608,23 @@ impl Store {
             Ok(((), files))
         })?;
         Ok(())
+    }
+
+    /// Removes the files no message came to own: kept files no message names
+    /// ([`MediaFiles::sweep_unused`]) and what workers left in their `media-in/` folders
+    /// ([`sweep_worker_files`]). On the store's thread, where files are placed, so that no
+    /// file is placed for a message between the question of what is in use and the removal.
+    pub fn sweep_media(&self) -> Result<(), StoreError> {
+        let (Some(files), Some(root)) = (self.media_files(), self.data_dir()) else {
+            return Ok(());
+        };
+        let sessions = DataDir::new(root.to_path_buf()).sessions();
+        self.call(move |conn| {
+            let in_use = files_of(conn, "TRUE", ())?;
+            files.sweep_unused(&in_use);
+            sweep_worker_files(&sessions);
+            Ok(())
+        })
     }
 
     /// Runs `delete` in a transaction (it answers what it deleted, and the files the deleted

@@ -363,7 +363,11 @@ impl Spares {
         adopted.worker.end(&self.ctx, false).await;
         drop(adopted.owned_until_recorded);
         match self.ctx.store.all() {
-            Ok(stored) if !stored.iter().any(|s| s.profile_dir.as_deref() == Some(name)) => {
+            Ok(stored)
+                if !stored
+                    .iter()
+                    .any(|s| s.profile_dir.as_deref() == Some(name)) =>
+            {
                 wipe(&self.ctx.data.session(name)).await;
             }
             Ok(_) => {}
