@@ -268,9 +268,7 @@ async fn every_attach_button_sends_a_photo_with_its_caption_and_a_document() {
             assert_eq!(attempt, None);
             assert_eq!(fake.sent(PHONE).await.len(), 3, "nothing more went out");
         }
-        worker.command(SupervisorCommand::Shutdown).await;
-        assert!(worker.wait_exit(secs(15)).await.success());
-        assert_no_process_on(&worker.profile, secs(10)).await;
+        worker.shut_down().await;
         fake.server.shutdown().await;
     }
 }
@@ -387,9 +385,7 @@ async fn incoming_photos_are_read_into_the_media_dir_unless_too_large() {
             .collect();
         assert_eq!(files, [json!(path.file_name().unwrap().to_string_lossy())]);
 
-        worker.command(SupervisorCommand::Shutdown).await;
-        assert!(worker.wait_exit(secs(15)).await.success());
-        assert_no_process_on(&worker.profile, secs(10)).await;
+        worker.shut_down().await;
         fake.server.shutdown().await;
     }
 }

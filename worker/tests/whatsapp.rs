@@ -336,6 +336,66 @@ async fn the_legacy_site_pairs_by_code_sends_and_logs_out() {
     fake.server.shutdown().await;
 }
 
+/// Asks for a pairing code for `phone` and returns the code the worker reports.
+async fn pairing_code(worker: &mut Worker, phone: &str) -> String {
+    worker
+        .command(SupervisorCommand::RequestPairingCode {
+            phone_number: phone.into(),
+        })
+        .await;
+    worker
+        .expect("PairingCode", secs(30), |e| match e {
+            WorkerEvent::PairingCode { code } => Some(code.clone()),
+            WorkerEvent::PairingCodeFailed { reason } => panic!("no pairing code: {reason}"),
+            _ => None,
+        })
+        .await
+}
+
+/// A code asked for again for the same number is the one on show, the page left as it is; one
+/// asked for another number is a new code from a page opened again, never the first number's,
+/// and it links that number.
+#[tokio::test]
+async fn a_pairing_code_for_another_number_is_that_numbers_own() {
+    let fake = Fake::start(FakeConfig {
+        // Codes outlive the test: each one the page shows is the code that was asked for.
+        link_code_ttl: secs(600),
+        ..FakeConfig::default()
+    })
+    .await;
+    let url = fake.url();
+    let mut worker = Worker::start(Launch::new(&url)).await;
+    worker.next_qr(secs(60)).await;
+
+    let first = pairing_code(&mut worker, FRIEND).await;
+    let loads = fake.page_loads().await;
+    assert_eq!(pairing_code(&mut worker, FRIEND).await, first);
+    assert_eq!(
+        fake.page_loads().await,
+        loads,
+        "the page was left as it was"
+    );
+
+    let second = pairing_code(&mut worker, PHONE).await;
+    assert_ne!(second, first, "not the code asked for {FRIEND}");
+    assert!(fake.page_loads().await > loads, "the page was opened again");
+    let (status, answer) = fake
+        .post("/__fake/link-code", json!({"code": first, "phone": FRIEND}))
+        .await;
+    assert!(
+        matches!(status, 404 | 410),
+        "the first code went with its page: {status} {answer}"
+    );
+    let (status, answer) = fake
+        .post("/__fake/link-code", json!({"code": second, "phone": PHONE}))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(worker.expect_ready(secs(30)).await, PHONE);
+
+    worker.shut_down().await;
+    fake.server.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_refusing_page_or_a_dying_browser_is_fatal_and_leaves_nothing_behind() {
     let fake = Fake::start(FakeConfig::default()).await;
@@ -528,9 +588,7 @@ async fn a_late_row_is_not_ours_and_an_unrecorded_attempt_sends_nothing() {
     assert_eq!(texts, ["typed on the phone", text, "after the timeout"]);
     assert_eq!(fake.sent(PHONE).await[2]["id"], json!(after.message_id));
 
-    worker.command(SupervisorCommand::Shutdown).await;
-    assert!(worker.wait_exit(secs(15)).await.success());
-    assert_no_process_on(&worker.profile, secs(10)).await;
+    worker.shut_down().await;
     fake.server.shutdown().await;
 }
 
@@ -685,8 +743,6 @@ async fn a_module_that_disappears_moves_its_capability_to_the_dom_and_back() {
         [first, second, third, fourth].map(|m| json!(m.message_id)),
         "each once, in order"
     );
-    worker.command(SupervisorCommand::Shutdown).await;
-    assert!(worker.wait_exit(secs(15)).await.success());
-    assert_no_process_on(&worker.profile, secs(10)).await;
+    worker.shut_down().await;
     fake.server.shutdown().await;
 }

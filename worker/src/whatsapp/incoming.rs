@@ -12,8 +12,9 @@
 //!    is taken as seen when it first shows ([`Inbox::mark_seen`]).
 //!
 //! The reported ids are remembered (a bounded set), as opening a chat shows old rows again.
-//! A text too long for one frame is cut to fit, ending in `…`, with its original length in
-//! `original_len`: a message must never make a frame the supervisor link refuses.
+//! A message must never make a frame the supervisor link refuses, so [`fit`] cuts what the page
+//! may make too long: a file's name (its extension kept), its MIME type, the sender's name, and
+//! then the text to the room left, ending in `…`, with its original length in `original_len`.
 //!
 //! Reporting is at-least-once ([`Unstored`]): a reported message is kept until the supervisor
 //! answers `IncomingStored` for it, and reported again every [`RESEND_AFTER`] until then. Through
@@ -26,18 +27,24 @@ use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use tracing::warn;
-use wamux_proto::{IncomingMessage, MAX_FRAME_LEN};
+use wamux_proto::{IncomingMedia, IncomingMessage, MAX_FRAME_LEN};
 
 use super::media_receive::media_of;
+use super::media_send::cut_name;
 use super::page::{MessageKey, MessageRow, Snapshot, unread_count};
 
 /// How long a clicked chat may take to show before the click is tried again.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(3);
 const SEEN_CAPACITY: usize = 10_000;
-/// Room in a frame for all of an incoming message but its text: ids, sender, length prefixes.
-const FRAME_HEADROOM: usize = 8 * 1024;
-/// The most bytes of a message's text that one frame carries.
-const MAX_TEXT_LEN: usize = MAX_FRAME_LEN - FRAME_HEADROOM;
+/// Room in a frame beyond the bytes of the strings of an incoming message: the event's tag and,
+/// for each of the message's fields (fewer than 20), its length prefix, option tag or number,
+/// each at most 11 bytes in postcard.
+const FRAME_OVERHEAD: usize = 256;
+/// The longest MIME type kept, in bytes: RFC 6838 allows 127 for each of its two names.
+const MAX_MIMETYPE_LEN: usize = 255;
+/// The longest sender's name (as shown, or as WhatsApp gives it), or reason a file is missing,
+/// kept, in bytes.
+const MAX_LABEL_LEN: usize = 1024;
 /// Ends a text that was cut to fit in a frame.
 const TRUNCATION_MARK: char = '…';
 /// How long a reported message waits for the supervisor's `IncomingStored` before it is
@@ -154,7 +161,7 @@ fn message(key: &MessageKey, row: &MessageRow) -> IncomingMessage {
         .filter(|kind| !kind.is_empty())
         .unwrap_or("chat");
     let filename = row.media.as_ref().and_then(|media| media.name.clone());
-    fit(IncomingMessage {
+    IncomingMessage {
         message_id: key.message_id.clone(),
         chat_id: key.chat_id.clone(),
         sender: row.sender.clone().unwrap_or_default(),
@@ -162,13 +169,32 @@ fn message(key: &MessageKey, row: &MessageRow) -> IncomingMessage {
         kind: kind.to_owned(),
         media: media_of(kind, None, filename, None),
         ..IncomingMessage::default()
-    })
+    }
 }
 
-/// `message` with its text cut to fit in a frame, however it was read.
+/// `message` cut to fit in a frame, however it was read, once its file was (which adds a path
+/// and maybe a MIME type or a reason): a file name longer than a file system takes (its
+/// extension kept), a MIME type longer than one can be, a sender's name or reason longer than
+/// [`MAX_LABEL_LEN`], and then the text to what room is left. A text cut once keeps the
+/// `original_len` of that first cut.
 pub fn fit(mut message: IncomingMessage) -> IncomingMessage {
-    message.original_len = cut_to_fit(&mut message.text);
-    if let Some(original_len) = message.original_len {
+    cut(&mut message.sender, MAX_LABEL_LEN, Some(TRUNCATION_MARK));
+    if let Some(name) = &mut message.name {
+        cut(name, MAX_LABEL_LEN, Some(TRUNCATION_MARK));
+    }
+    if let Some(media) = &mut message.media {
+        media.filename = media.filename.take().map(cut_name);
+        if let Some(mimetype) = &mut media.mimetype {
+            cut(mimetype, MAX_MIMETYPE_LEN, None);
+        }
+        if let Some(missing) = &mut media.missing {
+            cut(missing, MAX_LABEL_LEN, Some(TRUNCATION_MARK));
+        }
+    }
+    let room = MAX_FRAME_LEN.saturating_sub(len_but_text(&message));
+    let original_len = message.text.len();
+    if cut(&mut message.text, room, Some(TRUNCATION_MARK)) {
+        message.original_len = message.original_len.or(Some(original_len));
         warn!(
             message_id = %message.message_id,
             chat = %message.chat_id,
@@ -180,20 +206,55 @@ pub fn fit(mut message: IncomingMessage) -> IncomingMessage {
     message
 }
 
-/// Cuts `text` to at most [`MAX_TEXT_LEN`] bytes, on a character boundary and ending in
-/// [`TRUNCATION_MARK`]; returns the original length when it did.
-fn cut_to_fit(text: &mut String) -> Option<usize> {
-    let original_len = text.len();
-    if original_len <= MAX_TEXT_LEN {
-        return None;
+/// An upper bound on the bytes of the `Incoming` frame of `message`, its text left out.
+fn len_but_text(message: &IncomingMessage) -> usize {
+    // Every field named, so that one added to the message is not forgotten here.
+    let IncomingMessage {
+        message_id,
+        chat_id,
+        sender,
+        name,
+        author,
+        kind,
+        timestamp: _,
+        text: _,
+        original_len: _,
+        media,
+    } = message;
+    let media_len = media.as_ref().map_or(0, |media| {
+        let IncomingMedia {
+            mimetype,
+            filename,
+            path,
+            size: _,
+            sha256,
+            missing,
+        } = media;
+        [mimetype, filename, path, sha256, missing]
+            .into_iter()
+            .flatten()
+            .map(String::len)
+            .sum()
+    });
+    let strings: usize = [message_id, chat_id, sender, kind]
+        .into_iter()
+        .chain(name)
+        .chain(author)
+        .map(String::len)
+        .sum();
+    FRAME_OVERHEAD + strings + media_len
+}
+
+/// Cuts `text` to at most `max` bytes on a character boundary, ending in `mark` if given (its
+/// bytes counted); whether it did.
+fn cut(text: &mut String, max: usize, mark: Option<char>) -> bool {
+    if text.len() <= max {
+        return false;
     }
-    let mut end = MAX_TEXT_LEN - TRUNCATION_MARK.len_utf8();
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text.truncate(end);
-    text.push(TRUNCATION_MARK);
-    Some(original_len)
+    let room = max.saturating_sub(mark.map_or(0, char::len_utf8));
+    text.truncate(text.floor_char_boundary(room));
+    text.extend(mark);
+    true
 }
 
 /// The messages reported and not yet answered by `IncomingStored`, oldest first.
@@ -289,6 +350,7 @@ impl SeenIds {
 mod tests {
     use super::*;
     use serde_json::json;
+    use wamux_proto::WorkerEvent;
 
     fn snap(messages: serde_json::Value, unread: serde_json::Value) -> Snapshot {
         serde_json::from_value(json!({"paneSide": true, "messages": messages, "unread": unread}))
@@ -457,39 +519,115 @@ mod tests {
         // byte count falls inside a character.
         let text = format!("a{}", "\u{1F600}".repeat(70_000));
         let (key, row) = row_with_text(&text);
-        let cut = message(&key, &row);
+        let room = MAX_FRAME_LEN - len_but_text(&message(&key, &row));
+        let cut = fit(message(&key, &row));
         assert_eq!(cut.message_id, "LONG");
         assert_eq!(cut.original_len, Some(text.len()));
-        assert!(cut.text.len() <= MAX_TEXT_LEN, "{} bytes", cut.text.len());
-        assert!(cut.text.len() > MAX_TEXT_LEN - 8, "cut no more than needed");
+        assert!(cut.text.len() <= room, "{} bytes", cut.text.len());
+        assert!(cut.text.len() > room - 8, "cut no more than needed");
         let kept = cut
             .text
             .strip_suffix(TRUNCATION_MARK)
             .expect("ends with the mark");
         assert!(text.starts_with(kept));
+        let again = fit(cut.clone());
+        assert_eq!(again, cut, "a message that fits is left alone");
 
         let (key, row) = row_with_text("hola");
-        let whole = message(&key, &row);
+        let whole = fit(message(&key, &row));
         assert_eq!((whole.text.as_str(), whole.original_len), ("hola", None));
 
-        let exact = "b".repeat(MAX_TEXT_LEN);
+        let exact = "b".repeat(room);
         let (key, row) = row_with_text(&exact);
-        let fits = message(&key, &row);
-        assert_eq!((fits.text.len(), fits.original_len), (MAX_TEXT_LEN, None));
+        let fits = fit(message(&key, &row));
+        assert_eq!((fits.text.len(), fits.original_len), (room, None));
+    }
+
+    /// The event as the supervisor reads it; panics if it makes no frame.
+    async fn through_a_frame(message: IncomingMessage) -> (usize, IncomingMessage) {
+        let event = WorkerEvent::Incoming(Box::new(message));
+        let mut out = Vec::new();
+        wamux_proto::write_frame(&mut out, &event).await.unwrap();
+        let back: WorkerEvent = wamux_proto::read_frame(&mut out.as_slice())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(back, event);
+        let WorkerEvent::Incoming(back) = back else {
+            unreachable!("compared above")
+        };
+        (out.len(), *back)
     }
 
     /// The longest text the worker sends still makes a frame the supervisor can read.
     #[tokio::test]
     async fn a_cut_text_fits_in_a_frame() {
         let (key, row) = row_with_text(&"\u{1F600}".repeat(100_000));
-        let event = wamux_proto::WorkerEvent::Incoming(Box::new(message(&key, &row)));
-        let mut out = Vec::new();
-        wamux_proto::write_frame(&mut out, &event).await.unwrap();
-        let back: wamux_proto::WorkerEvent = wamux_proto::read_frame(&mut out.as_slice())
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(back, event);
+        through_a_frame(fit(message(&key, &row))).await;
+    }
+
+    /// A file's name and type are the page's too, however long: they are cut, and the text
+    /// gets the room that is left.
+    #[tokio::test]
+    async fn a_huge_file_name_and_caption_still_fit_in_a_frame() {
+        let message = IncomingMessage {
+            message_id: "3EB0C767D26A1B".into(),
+            chat_id: "5215550001111@c.us".into(),
+            sender: "s".repeat(100_000),
+            name: Some("ñ".repeat(50_000)),
+            author: Some("5215550002222@c.us".into()),
+            kind: "document".into(),
+            timestamp: Some(i64::MAX),
+            text: "\u{1F600}".repeat(100_000),
+            media: Some(IncomingMedia {
+                mimetype: Some(format!("application/{}", "x".repeat(100_000))),
+                filename: Some(format!("{}.pdf", "ñ".repeat(150_000))),
+                path: Some(format!("/var/lib/wamux/media-in/{}", "0".repeat(32))),
+                size: Some(u64::MAX),
+                sha256: Some("f".repeat(64)),
+                missing: Some("e".repeat(100_000)),
+            }),
+            ..IncomingMessage::default()
+        };
+        let text_len = message.text.len();
+        assert!(
+            message
+                .media
+                .as_ref()
+                .unwrap()
+                .filename
+                .as_ref()
+                .unwrap()
+                .len()
+                > 300_000
+        );
+        let (frame_len, back) = through_a_frame(fit(message)).await;
+        assert!(frame_len <= MAX_FRAME_LEN + 4, "{frame_len} bytes");
+        assert!(
+            frame_len > MAX_FRAME_LEN - FRAME_OVERHEAD,
+            "the text was cut no more than needed: {frame_len} bytes"
+        );
+        assert_eq!(back.original_len, Some(text_len));
+        assert!(back.text.ends_with(TRUNCATION_MARK));
+        let media = back.media.unwrap();
+        let filename = media.filename.unwrap();
+        assert!(
+            filename.len() <= 255 && filename.len() > 250,
+            "{}",
+            filename.len()
+        );
+        assert!(filename.ends_with("ñ.pdf"), "the extension kept");
+        let mimetype = media.mimetype.unwrap();
+        assert_eq!(mimetype.len(), MAX_MIMETYPE_LEN);
+        assert!(mimetype.starts_with("application/x"));
+        assert!(back.sender.len() <= MAX_LABEL_LEN);
+        assert!(back.name.unwrap().len() <= MAX_LABEL_LEN);
+        assert!(media.missing.unwrap().len() <= MAX_LABEL_LEN);
+        assert_eq!(
+            media.path.unwrap().len(),
+            24 + 32,
+            "an id or path is never cut"
+        );
     }
 
     fn reported(id: &str, text: &str) -> IncomingMessage {
@@ -557,13 +695,14 @@ mod tests {
         assert_eq!(due[0].message_id, "3", "the oldest were dropped");
 
         let mut unstored = Unstored::default();
-        let big = "y".repeat(MAX_TEXT_LEN);
-        for i in 0..UNSTORED_TEXT_BYTES / MAX_TEXT_LEN + 2 {
+        const BIG: usize = 200 * 1024;
+        let big = "y".repeat(BIG);
+        for i in 0..UNSTORED_TEXT_BYTES / BIG + 2 {
             unstored.reported(reported(&i.to_string(), &big), t);
         }
         assert!(unstored.text_bytes <= UNSTORED_TEXT_BYTES);
         let due = unstored.due(t + RESEND_AFTER);
-        assert_eq!(due.len(), UNSTORED_TEXT_BYTES / MAX_TEXT_LEN);
+        assert_eq!(due.len(), UNSTORED_TEXT_BYTES / BIG);
         assert_eq!(due.last().unwrap().message_id, (due.len() + 1).to_string());
     }
 

@@ -5,8 +5,8 @@
 //! inside the page (`scripts/media_read.js`), passed back base64-encoded in pieces of
 //! [`CHUNK_BYTES`].
 //!
-//! 1. A file already there, `<media-dir>/<message id>` (the message is reported again, or an
-//!    earlier worker read it), is reused: hashed again, not read again.
+//! 1. A file already there under the message's name ([`file_name`]: the message is reported
+//!    again, or an earlier worker read it) is reused: hashed again, not read again.
 //! 2. Without `--media-dir`, or when the message's model says it is larger than
 //!    `--max-media-size`, nothing is read: the media is reported with `missing`.
 //! 3. The row: a message read through the DOM is on show already. For one the modules told of,
@@ -17,8 +17,11 @@
 //!    `blob:` URL.
 //! 4. Documents: the contract promises only image and voice-note rows readable. A document row
 //!    with a `blob:` link is read like the others; without one it is `missing`.
-//! 5. A file larger than `--max-media-size` once opened is not passed back. The bytes go to a
-//!    temporary name in `--media-dir`, renamed once whole; size and SHA-256 are reported.
+//! 5. A file larger than `--max-media-size` once opened is not passed back (the size the page
+//!    tells is checked here too, before anything is reserved for it). The bytes go to a
+//!    temporary name in `--media-dir`, synced to disk, then renamed: the supervisor takes the
+//!    file once it has the message, so a power cut must not leave it empty or partial. Size and
+//!    SHA-256 are reported.
 //!
 //! Steps 3 to 5 are bounded by [`MediaStore::timeout`]: past it the media is `missing` and the
 //! session goes on. Only the browser's end is an error.
@@ -29,6 +32,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use sha2::{Digest as _, Sha256};
+use tokio::io::AsyncWriteExt as _;
 use tokio::time::{sleep, timeout};
 use tracing::{debug, info, warn};
 use wamux_proto::{IncomingMedia, IncomingMessage, MAX_SEEN_ROWS};
@@ -39,6 +43,8 @@ use crate::browser::webdriver::{Driver, DriverError};
 
 /// Bytes of a file passed back per WebDriver call (a third more once base64-encoded).
 const CHUNK_BYTES: u64 = 2 * 1024 * 1024;
+/// Hex digits of a file's name under `--media-dir` ([`file_name`]): 128 bits of the hash.
+const FILE_NAME_LEN: usize = 32;
 pub const NO_MEDIA_DIR: &str = "no --media-dir";
 pub const NOT_GIVEN: &str = "the page does not give this file";
 
@@ -134,7 +140,7 @@ async fn fetch_file(
     let Some(dir) = &store.dir else {
         return Ok(Fetched::Missing(NO_MEDIA_DIR.into()));
     };
-    let path = dir.join(file_name(id));
+    let path = dir.join(file_name(chat, id));
     if let Some(kept) = already_kept(&path).await {
         debug!(path = %path.display(), "media file already there");
         return Ok(kept);
@@ -161,8 +167,15 @@ async fn fetch_file(
     }
 }
 
-/// The file of an earlier read, if it is there whole.
+/// The file of an earlier read, if it is there whole. Only [`write`]'s rename of a synced
+/// temporary file puts a file under this name, so one found there is whole; an empty one is
+/// read again all the same (no media file is empty, but a crash of a worker that did not sync
+/// could leave one), as is anything but a plain file.
 async fn already_kept(path: &Path) -> Option<Fetched> {
+    let meta = tokio::fs::symlink_metadata(path).await.ok()?;
+    if !meta.is_file() || meta.len() == 0 {
+        return None;
+    }
     let bytes = tokio::fs::read(path).await.ok()?;
     let size = bytes.len() as u64;
     let sha256 = hash(bytes).await;
@@ -196,16 +209,18 @@ async fn read_into(
     if let Some(error) = opened.error {
         return Err(DriverError::Page(error));
     }
-    if opened.too_large {
+    // The page's word on the size is checked here too: it sizes what is reserved for the file.
+    if opened.too_large || opened.size > store.max_size {
+        if let Some(key) = &opened.key {
+            drop_kept(driver, key).await;
+        }
         return Ok(Fetched::TooLarge(opened.size));
     }
     let key = opened
         .key
         .ok_or_else(|| DriverError::Page("the page kept no file".into()))?;
     let read = read_kept(driver, &key, opened.size).await;
-    if let Err(err) = page::close_blob(driver, &key).await {
-        debug!("cannot drop the file from the page: {err}");
-    }
+    drop_kept(driver, &key).await;
     let bytes = read?;
     let size = bytes.len() as u64;
     write(path, &bytes)
@@ -259,15 +274,24 @@ async fn blob_url(driver: &Driver, row: &RowRef<'_>) -> Result<Option<String>, D
     }
 }
 
-/// The `size` bytes of the file kept in the page under `key`.
+/// The `size` bytes of the file kept in the page under `key`. `size` is at most
+/// `--max-media-size` (the caller checks), and no piece the page answers is decoded past the
+/// bytes asked for, so the page cannot make the worker reserve more than that.
 async fn read_kept(driver: &Driver, key: &str, size: u64) -> Result<Vec<u8>, DriverError> {
     let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or_default());
     let mut offset = 0;
     while offset < size {
         let length = CHUNK_BYTES.min(size - offset);
         let encoded = page::read_blob(driver, key, offset, length).await?;
+        let encoded = encoded.trim();
+        if encoded.len() as u64 > length.div_ceil(3) * 4 {
+            return Err(DriverError::Page(format!(
+                "the page gave {} base64 characters for {length} bytes",
+                encoded.len()
+            )));
+        }
         let chunk = BASE64
-            .decode(encoded.trim())
+            .decode(encoded)
             .map_err(|err| DriverError::Page(format!("the page gave bad base64: {err}")))?;
         if chunk.len() as u64 != length {
             return Err(DriverError::Page(format!(
@@ -281,16 +305,32 @@ async fn read_kept(driver: &Driver, key: &str, size: u64) -> Result<Vec<u8>, Dri
     Ok(bytes)
 }
 
-/// Writes `bytes` to `path` whole or not at all: to a temporary name first, then renamed.
+/// Drops the file kept in the page under `key`: only memory of the page's is at stake.
+async fn drop_kept(driver: &Driver, key: &str) {
+    if let Err(err) = page::close_blob(driver, key).await {
+        debug!("cannot drop the file from the page: {err}");
+    }
+}
+
+/// Writes `bytes` to `path` whole or not at all, and durably: to a temporary name first,
+/// synced to disk, then renamed, and the folder synced so that the rename lasts too. A power
+/// cut leaves either no file under `path` or the whole one.
 async fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let partial = path.with_file_name(format!(".{name}.part"));
-    tokio::fs::write(&partial, bytes).await?;
-    if let Err(err) = tokio::fs::rename(&partial, path).await {
+    let written = async {
+        let mut file = tokio::fs::File::create(&partial).await?;
+        file.write_all(bytes).await?;
+        file.flush().await?;
+        file.sync_all().await?;
+        tokio::fs::rename(&partial, path).await
+    };
+    if let Err(err) = written.await {
         let _ = tokio::fs::remove_file(&partial).await;
         return Err(err);
     }
-    Ok(())
+    let folder = path.parent().unwrap_or(Path::new("."));
+    tokio::fs::File::open(folder).await?.sync_all().await
 }
 
 /// Lowercase hex SHA-256, computed off the session's thread: a large file takes a while.
@@ -298,27 +338,20 @@ async fn hash(bytes: Vec<u8>) -> String {
     let digest = tokio::task::spawn_blocking(move || Sha256::digest(&bytes))
         .await
         .expect("hashing does not panic");
-    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+    hex(&digest)
 }
 
-/// A message id as a file name: only ASCII letters, digits, `-` and `_`, so never hidden,
-/// never a path.
-pub fn file_name(message_id: &str) -> String {
-    let name: String = message_id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if name.is_empty() {
-        "media".to_owned()
-    } else {
-        name
-    }
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// The name of a message's file under `--media-dir`: the first [`FILE_NAME_LEN`] hex digits
+/// of the SHA-256 of its chat and id (`chat + "\n" + id`). Ids are unique only within a chat,
+/// and no two ids (`a_b` and `a/b` included) share a name; never hidden, never a path.
+fn file_name(chat: &str, message_id: &str) -> String {
+    let mut name = hex(&Sha256::digest(format!("{chat}\n{message_id}")));
+    name.truncate(FILE_NAME_LEN);
+    name
 }
 
 /// The media of a message of WhatsApp's type `kind`, as far as its model or row tells, before
@@ -342,12 +375,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn message_ids_make_plain_file_names() {
-        assert_eq!(file_name("3EB0C767D26A1B"), "3EB0C767D26A1B");
-        assert_eq!(file_name("../x/.y"), "___x__y");
-        assert_eq!(file_name(".hidden"), "_hidden");
-        assert_eq!(file_name("a b\u{0}ñ"), "a_b__");
-        assert_eq!(file_name(""), "media");
+    fn each_message_has_its_own_plain_file_name() {
+        let chat = "5215550001111@c.us";
+        let name = file_name(chat, "3EB0C767D26A1B");
+        assert_eq!(
+            name, "8bebcb6b560d8f74aa34de818813ad1b",
+            "the start of its SHA-256"
+        );
+        assert_eq!(name.len(), FILE_NAME_LEN);
+        let names = [
+            name,
+            file_name(chat, "3EB0C767D26A1C"),
+            file_name("5215550002222@c.us", "3EB0C767D26A1B"),
+            file_name(chat, "a_b"),
+            file_name(chat, "a/b"),
+            file_name(chat, "../x/.y"),
+            file_name(chat, ""),
+            file_name("", chat),
+        ];
+        let distinct: std::collections::HashSet<_> = names.iter().collect();
+        assert_eq!(distinct.len(), names.len(), "{names:?}");
+        assert_eq!(
+            file_name(chat, "a/b"),
+            names[4],
+            "the same message, the same file"
+        );
     }
 
     #[test]
@@ -382,10 +434,21 @@ mod tests {
             std::thread::current().id()
         ));
         std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(file_name("ABC"));
+        let name = file_name("1@c.us", "ABC");
+        let path = dir.join(&name);
         assert_eq!(already_kept(&path).await, None);
+        std::fs::write(&path, b"").unwrap();
+        assert_eq!(
+            already_kept(&path).await,
+            None,
+            "an empty file is read again"
+        );
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        assert_eq!(already_kept(&path).await, None, "not a file");
+        std::fs::remove_dir(&path).unwrap();
         write(&path, b"abc").await.unwrap();
-        assert!(!dir.join(".ABC.part").exists());
+        assert!(!dir.join(format!(".{name}.part")).exists());
         assert_eq!(
             already_kept(&path).await,
             Some(Fetched::Kept {

@@ -4,9 +4,10 @@
 //! our row among the others are [`super::send`]'s, as for a text.
 //!
 //! 1. With `resume`: open the chat (`BASE/send?phone=DIGITS`, nothing typed) and look for an
-//!    outgoing media row with our caption (and, for a document, our file name) whose id is not
-//!    in the snapshot ([`send::find_earlier`]). Found: once it shows Sent, its id is the answer
-//!    and nothing is sent. Not found: go on as a fresh send.
+//!    outgoing media row of our file's kind, with our caption (and, for a document, our file
+//!    name), whose id is not in the snapshot ([`send::find_earlier`]; without a caption, see
+//!    [`Content::Media`] for what stays ambiguous). Found: once it shows Sent, its id is the
+//!    answer and nothing is sent. Not found: go on as a fresh send.
 //! 2. The file must be there (`Failed` otherwise). The page is given it under the name the
 //!    recipient sees: hard-linked (copied where a link cannot be made) as
 //!    `<upload>/<request_id>/<name>`, the name made safe ([`upload_name`]). The folder goes
@@ -21,8 +22,9 @@
 //!    supervisor's `AttemptRecorded` ([`Link`]). No answer: `Timeout`, nothing pressed.
 //! 6. Click the editor's send button. Should the editor still show a while later, the click
 //!    was lost, and Enter is pressed in its caption box instead.
-//! 7. Ours is the outgoing media row that is not in the snapshot and shows our caption (and, for
-//!    a document, our file name) ([`send::ours`]). Once it shows Sent, its id is the answer.
+//! 7. Ours is the outgoing media row of our file's kind that is not in the snapshot and shows
+//!    our caption (and, for a document, our file name) ([`send::ours`]). Once it shows Sent,
+//!    its id is the answer.
 //!
 //! All of it runs under the send's one deadline (`Timeout`), polling, never sleeping for an
 //! assumed time. The caller checks that the session is linked and runs one send at a time.
@@ -31,7 +33,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use fantoccini::elements::Element;
-use tokio::time::{Instant, sleep, timeout_at};
+use tokio::time::{Instant, sleep};
 use tracing::{debug, info, warn};
 use wamux_proto::{Attempt, MAX_SEEN_ROWS, MediaKind, OutgoingMedia, SendError, SentMessage};
 
@@ -73,12 +75,7 @@ pub async fn send(
     inbox: &mut Inbox,
     link: &mut Link<'_>,
 ) -> Result<Outcome, DriverError> {
-    let deadline = Instant::now() + message.timeout;
-    match timeout_at(deadline, send_within(driver, message, inbox, link)).await {
-        Ok(Err(err)) if !err.is_fatal() => Ok(Err(SendError::Failed(err.to_string()))),
-        Ok(result) => result,
-        Err(_) => Ok(Err(SendError::Timeout)),
-    }
+    send::bounded(message.timeout, send_within(driver, message, inbox, link)).await
 }
 
 async fn send_within(
@@ -91,6 +88,7 @@ async fn send_within(
     let name = upload_name(&media.filename, media.kind, &media.mimetype);
     let content = Content::Media {
         caption: message.caption,
+        kind: media.kind,
         filename: Some(&name),
     };
     let url = send::chat_url(message.base_url, message.phone_number);
@@ -330,8 +328,9 @@ pub fn upload_name(filename: &str, kind: MediaKind, mimetype: &str) -> String {
     cut_name(name)
 }
 
-/// `name` cut to [`MAX_NAME_BYTES`] on a character boundary, its extension kept.
-fn cut_name(name: String) -> String {
+/// `name` cut to [`MAX_NAME_BYTES`] on a character boundary, its extension kept: also what
+/// becomes of an incoming file's name too long for a frame ([`super::incoming::fit`]).
+pub fn cut_name(name: String) -> String {
     if name.len() <= MAX_NAME_BYTES {
         return name;
     }

@@ -535,7 +535,15 @@ pub async fn click(driver: &Driver, target: Target<'_>) -> Result<bool, DriverEr
                 ?target,
                 "pointer click refused ({reason}), clicking through the DOM"
             );
-            driver.execute_on(DOM_CLICK_SCRIPT, &element).await?;
+            match driver.execute_on(DOM_CLICK_SCRIPT, &element).await {
+                Ok(_) => {}
+                // Drawn again meanwhile (a stale element): not clicked, the caller looks again.
+                Err(err) if !err.is_fatal() => {
+                    tracing::debug!(?target, "the element went away before the click ({err})");
+                    return Ok(false);
+                }
+                Err(err) => return Err(err),
+            }
         }
         other => other?,
     }

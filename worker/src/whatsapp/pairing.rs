@@ -5,6 +5,11 @@
 //! 2. Type the number into it and click "Next".
 //! 3. Poll until `div[data-link-code]` shows the code; it is returned without its commas.
 //!
+//! A code already on show is returned at once, whichever number it was asked for: the caller
+//! ([`super::session`]) opens the landing page again first when it may be another number's.
+//! A part of the flow that the page draws again under our feet (a stale element) is tried
+//! again after [`FLOW_POLL_INTERVAL`].
+//!
 //! Entering the code on the phone links the page, which the session's poll loop then sees as
 //! it would after a QR scan. The poll loop also reports each new code the page shows in place of
 //! an expired one.
@@ -12,11 +17,11 @@
 use std::time::Duration;
 
 use anyhow::{Result, anyhow, bail};
-use tokio::time::timeout;
+use tokio::time::{sleep, timeout};
 use tracing::debug;
 
-use super::page::{self, Screen, Target};
-use crate::browser::webdriver::Driver;
+use super::page::{self, FLOW_POLL_INTERVAL, Screen, Target};
+use crate::browser::webdriver::{Driver, DriverError};
 
 /// Only codes of this length are taken: a partly drawn code is not one.
 const CODE_LEN: usize = 8;
@@ -29,7 +34,23 @@ pub fn is_whole(code: &str) -> bool {
 /// Runs the flow under `limit`. A [`crate::browser::webdriver::DriverError`] inside the error
 /// tells that the browser is gone.
 pub async fn request_code(driver: &Driver, phone_number: &str, limit: Duration) -> Result<String> {
-    match timeout(limit, request_within(driver, phone_number)).await {
+    let attempts = async {
+        loop {
+            match request_within(driver, phone_number).await {
+                // The page drew a part of the flow again under our feet: start the flow over.
+                Err(err)
+                    if err
+                        .downcast_ref::<DriverError>()
+                        .is_some_and(|e| !e.is_fatal()) =>
+                {
+                    debug!("asking for the pairing code again: {err:#}");
+                    sleep(FLOW_POLL_INTERVAL).await;
+                }
+                result => return result,
+            }
+        }
+    };
+    match timeout(limit, attempts).await {
         Ok(result) => result,
         Err(_) => bail!("no pairing code appeared within {} s", limit.as_secs()),
     }
@@ -68,7 +89,10 @@ async fn request_within(driver: &Driver, phone_number: &str) -> Result<String> {
         };
         match typed {
             Ok(()) => break,
-            Err(e) if !e.is_fatal() => debug!("typing the phone number again: {e}"),
+            Err(e) if !e.is_fatal() => {
+                debug!("typing the phone number again: {e}");
+                sleep(FLOW_POLL_INTERVAL).await;
+            }
             Err(e) => return Err(e.into()),
         }
     }

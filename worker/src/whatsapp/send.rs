@@ -33,7 +33,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::{Instant, timeout_at};
 use tracing::{debug, info};
 use wamux_proto::{
-    Ack, Attempt, MAX_SEEN_ROWS, SendError, SentMessage, SupervisorCommand, WorkerEvent,
+    Ack, Attempt, MAX_SEEN_ROWS, MediaKind, SendError, SentMessage, SupervisorCommand, WorkerEvent,
 };
 
 use super::incoming::Inbox;
@@ -114,8 +114,15 @@ pub async fn send(
     if message.text.trim().is_empty() {
         return Ok(Err(SendError::Failed("the text is empty".into())));
     }
-    let deadline = Instant::now() + message.timeout;
-    match timeout_at(deadline, send_within(driver, message, inbox, link)).await {
+    bounded(message.timeout, send_within(driver, message, inbox, link)).await
+}
+
+/// Runs a send under `limit`: past it the send timed out, and a page error is a failed send.
+pub async fn bounded(
+    limit: Duration,
+    send: impl std::future::Future<Output = Result<Outcome, DriverError>>,
+) -> Result<Outcome, DriverError> {
+    match timeout_at(Instant::now() + limit, send).await {
         Ok(Err(err)) if !err.is_fatal() => Ok(Err(SendError::Failed(err.to_string()))),
         Ok(result) => result,
         Err(_) => Ok(Err(SendError::Timeout)),
@@ -303,10 +310,20 @@ pub fn outgoing_ids(rows: &[MessageRow]) -> Vec<String> {
 #[derive(Debug, Clone, Copy)]
 pub enum Content<'a> {
     Text(&'a str),
-    /// A media row with this caption (any, when it is empty) and, when the row shows a file
-    /// name (a document), this one.
+    /// A media row of a kind a file of `kind` goes out as (its own, or a document: the page
+    /// sends as a document whatever its "Photos & videos" input does not take), with this
+    /// caption (any, when it is empty) and, when the row shows a file name (a document), this
+    /// one.
+    ///
+    /// Without a caption, an image or a video row shows nothing of ours but its kind: another
+    /// such row sent from the phone after the attempt's snapshot is told from ours by nothing
+    /// the page shows. [`ours`] then takes the first of them (rows are in order, and ours went
+    /// out as soon as the attempt was recorded); only when there is none did ours not go out.
+    /// A planned id ([`planned_row`]) would tell them apart, but the page's modules offer no
+    /// media send to plan one with.
     Media {
         caption: &'a str,
+        kind: MediaKind,
         filename: Option<&'a str>,
     },
 }
@@ -315,22 +332,35 @@ impl Content<'_> {
     fn shown_by(self, row: &MessageRow) -> bool {
         match self {
             Content::Text(text) => shows_text(row, text),
-            Content::Media { caption, filename } => {
+            Content::Media {
+                caption,
+                kind,
+                filename,
+            } => {
                 let Some(media) = &row.media else {
                     return false;
                 };
+                let shown_as = match kind {
+                    MediaKind::Image => "image",
+                    MediaKind::Video => "video",
+                    MediaKind::Audio => "audio",
+                    MediaKind::Document => "document",
+                };
+                let same_kind = media.kind == shown_as || media.kind == "document";
                 let same_name = match (filename, media.name.as_deref()) {
                     (Some(ours), Some(shown)) => ours.trim() == shown.trim(),
                     _ => true,
                 };
-                same_name && (caption.trim().is_empty() || shows_text(row, caption))
+                same_kind && same_name && (caption.trim().is_empty() || shows_text(row, caption))
             }
         }
     }
 }
 
 /// Our message among `rows`: the first outgoing row whose MSGID is not in `seen` (the snapshot
-/// taken before sending) and which shows `content`; with its status.
+/// taken before sending) and which shows `content`, with its status; `None` only when no row
+/// could be ours. Rows are in order, so of several that could (see [`Content::Media`]) the
+/// first sent after the snapshot is taken.
 pub fn ours(
     rows: &[MessageRow],
     seen: &[String],
@@ -488,56 +518,109 @@ mod tests {
         assert!(ours(&[not_cut], &seen, Content::Text("a long text that goes on")).is_none());
     }
 
-    #[test]
-    fn a_media_row_is_ours_by_its_caption_and_its_file_name() {
-        let media_row = |id: &str, caption: Option<&str>, name: Option<&str>| MessageRow {
+    fn media_row(id: &str, kind: &str, caption: Option<&str>, name: Option<&str>) -> MessageRow {
+        MessageRow {
             id: format!("true_1@c.us_{id}"),
             labels: vec![" Sent ".into()],
             text: caption.map(String::from),
             media: Some(page::RowMedia {
-                kind: if name.is_some() { "document" } else { "image" }.into(),
+                kind: kind.into(),
                 blob: None,
                 name: name.map(String::from),
             }),
             ..MessageRow::default()
-        };
+        }
+    }
+
+    fn media<'a>(caption: &'a str, kind: MediaKind, filename: &'a str) -> Content<'a> {
+        Content::Media {
+            caption,
+            kind,
+            filename: Some(filename),
+        }
+    }
+
+    fn ours_id(rows: &[MessageRow], seen: &[String], content: Content<'_>) -> Option<String> {
+        ours(rows, seen, content).map(|(key, _)| key.message_id)
+    }
+
+    #[test]
+    fn a_media_row_is_ours_by_its_caption_and_its_file_name() {
         let seen = vec!["OLD".to_string()];
         let rows = vec![
-            media_row("OLD", Some("look"), None),
+            media_row("OLD", "image", Some("look"), None),
             row("true_1@c.us_TEXT", "look", "Sent"),
-            media_row("OTHER", Some("something else"), None),
-            media_row("PHOTO", Some("  look "), None),
-            media_row("DOC", None, Some("a.pdf")),
+            media_row("OTHER", "image", Some("something else"), None),
+            media_row("PHOTO", "image", Some("  look "), None),
+            media_row("DOC", "document", None, Some("a.pdf")),
         ];
-        let photo = Content::Media {
-            caption: "look",
-            filename: Some("p.jpg"),
-        };
-        assert_eq!(ours(&rows, &seen, photo).unwrap().0.message_id, "PHOTO");
-        let document = |filename| Content::Media {
-            caption: "",
-            filename: Some(filename),
-        };
+        let photo = media("look", MediaKind::Image, "p.jpg");
+        assert_eq!(ours_id(&rows, &seen, photo).as_deref(), Some("PHOTO"));
+        let document = |filename| media("", MediaKind::Document, filename);
         assert_eq!(
-            ours(&rows[3..], &seen, document("a.pdf"))
-                .unwrap()
-                .0
-                .message_id,
-            "PHOTO",
-            "without a caption any new media row of ours"
+            ours_id(&rows, &seen, document("a.pdf")).as_deref(),
+            Some("DOC"),
+            "a photo sent meanwhile is not a caption-less document"
         );
+        assert_eq!(ours_id(&rows, &seen, document("b.pdf")), None);
         assert_eq!(
-            ours(&rows[4..], &seen, document("a.pdf"))
-                .unwrap()
-                .0
-                .message_id,
-            "DOC"
-        );
-        assert!(ours(&rows[4..], &seen, document("b.pdf")).is_none());
-        assert!(
-            ours(&rows[..3], &seen, photo).is_none(),
+            ours_id(&rows[..3], &seen, photo),
+            None,
             "a text is no media row"
         );
+        assert_eq!(
+            ours_id(&rows, &seen, Content::Text("look")).as_deref(),
+            Some("TEXT"),
+            "a text send as before"
+        );
+    }
+
+    /// Without a caption only the kind tells: none of that kind, not found (sent again); one
+    /// or more, the first after the snapshot, the name compared wherever a row shows one.
+    #[test]
+    fn a_caption_less_photo_is_the_first_new_row_that_could_be_it() {
+        let seen = vec!["OLD".to_string()];
+        let photo = media("", MediaKind::Image, "p.jpg");
+        let others = vec![
+            media_row("OLD", "image", None, None),
+            media_row("VOICE", "ptt", None, None),
+            media_row("CLIP", "video", None, None),
+            media_row("FILE", "document", None, Some("x.pdf")),
+            row("true_1@c.us_TEXT", "hola", "Sent"),
+        ];
+        assert_eq!(ours_id(&others, &seen, photo), None);
+
+        let mut rows = others.clone();
+        rows.push(media_row("FIRST", "image", None, None));
+        rows.push(media_row("SECOND", "image", Some("from the phone"), None));
+        rows.push(media_row("THIRD", "image", None, None));
+        assert_eq!(ours_id(&rows, &seen, photo).as_deref(), Some("FIRST"));
+        let first_seen = vec!["OLD".to_string(), "FIRST".to_string()];
+        assert_eq!(
+            ours_id(&rows, &first_seen, photo).as_deref(),
+            Some("SECOND"),
+            "a caption-less send takes a row with a caption too"
+        );
+
+        let as_document = [media_row("DOCP", "document", None, Some("p.jpg"))];
+        assert_eq!(
+            ours_id(&as_document, &seen, photo).as_deref(),
+            Some("DOCP"),
+            "sent as a document when the photos input does not take it"
+        );
+        let clip = media("", MediaKind::Video, "c.mp4");
+        assert_eq!(ours_id(&others, &seen, clip).as_deref(), Some("CLIP"));
+        let song = media("", MediaKind::Audio, "song.mp3");
+        assert_eq!(
+            ours_id(&others, &seen, song),
+            None,
+            "a voice note is not ours"
+        );
+        let played = [
+            media_row("VOICE", "ptt", None, None),
+            media_row("SONG", "audio", None, None),
+        ];
+        assert_eq!(ours_id(&played, &seen, song).as_deref(), Some("SONG"));
     }
 
     #[test]

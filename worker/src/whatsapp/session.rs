@@ -22,8 +22,11 @@
 //!      again ([`Unstored`]), until it answers `IncomingStored`.
 //! 3. Between polls, commands from the supervisor run one at a time ([`super::module_send`]
 //!    or [`super::send`] for texts, [`super::media_send`] for files, [`super::pairing`]); the
-//!    next poll takes up whatever page they leave. Commands that arrive while a send waits for
-//!    the supervisor's `AttemptRecorded` run after that send.
+//!    next poll takes up whatever page they leave. A pairing code asked for a number other
+//!    than the one whose flow the page shows (or while a code not asked for by this worker is
+//!    on show) first opens the web URL again, as the flow answers the code on show. Commands
+//!    that arrive while a send waits for the supervisor's `AttemptRecorded` run after that
+//!    send.
 //!
 //! Nothing here sleeps for an assumed timing: each wait polls for a screen, with a deadline.
 //! The loop ends only by an error (reported as `Fatal` by the caller) or by being dropped when
@@ -93,6 +96,7 @@ pub async fn run(
         number_missing_warned: false,
         last_qr: None,
         last_code: None,
+        code_for: None,
         expired_click: None,
         conflict_click: None,
         unreadable_polls: 0,
@@ -155,6 +159,9 @@ struct Session<'a> {
     last_qr: Option<String>,
     /// The last pairing code reported, so that each code is reported once.
     last_code: Option<String>,
+    /// The number (digits) the phone-number flow on show was run for, so that a code on show
+    /// is known to be that number's; `None` once the page shows anything else.
+    code_for: Option<String>,
     /// When the reload button of an expired QR was last clicked.
     expired_click: Option<Instant>,
     /// When "Use here" was last clicked for the conflict on show.
@@ -188,6 +195,7 @@ impl Session<'_> {
     async fn open_home(&mut self) -> Result<()> {
         self.loading_since = None;
         self.navigate_at = None;
+        self.code_for = None;
         match self.driver.goto(&self.options.web_url).await {
             Ok(()) => {
                 if !self.navigated {
@@ -316,6 +324,7 @@ impl Session<'_> {
             }
             Screen::Qr(payload) => {
                 self.last_code = None;
+                self.code_for = None;
                 self.expired_click = None;
                 if self.last_qr.as_ref() != Some(payload) {
                     info!("new QR code");
@@ -352,6 +361,7 @@ impl Session<'_> {
     async fn on_linked(&mut self, snap: &Snapshot, screen: &Screen) -> Result<()> {
         self.last_qr = None;
         self.last_code = None;
+        self.code_for = None;
         self.expired_click = None;
         if *screen == Screen::Conflict {
             if self.conflict_click.is_none() {
@@ -424,7 +434,8 @@ impl Session<'_> {
         Ok(())
     }
 
-    /// Reports `message`, with its file read first if it has one, and keeps it until stored.
+    /// Reports `message`, with its file read first if it has one and cut to fit in a frame,
+    /// and keeps it until stored.
     async fn report_incoming(&mut self, mut message: IncomingMessage) -> Result<()> {
         media_receive::fetch(
             &self.driver,
@@ -434,6 +445,7 @@ impl Session<'_> {
         )
         .await
         .context("the browser failed while reading a media file")?;
+        let message = incoming::fit(message);
         info!(chat = %message.chat_id, id = %message.message_id, kind = %message.kind, "incoming message");
         self.unstored
             .reported(message.clone(), std::time::Instant::now());
@@ -464,7 +476,7 @@ impl Session<'_> {
                     continue;
                 }
                 self.reported.insert(&key);
-                self.report_incoming(incoming::fit(message)).await?;
+                self.report_incoming(message).await?;
             }
         }
         Ok(())
@@ -660,6 +672,28 @@ impl Session<'_> {
         }
         let digits: String = phone_number.chars().filter(char::is_ascii_digit).collect();
         info!(phone = digits, "asking for a pairing code");
+        // The flow answers the code on show at once: another number's must go first.
+        let another_number = match self.code_for.as_deref() {
+            Some(asked_for) => asked_for != digits,
+            None => self.code_on_show().await?,
+        };
+        if another_number {
+            info!(
+                phone = digits,
+                on_show_for = self.code_for.as_deref(),
+                "the page shows the pairing flow of another number, opening WhatsApp Web again"
+            );
+            self.last_code = None;
+            self.open_home().await?;
+            if self.navigate_at.is_some() {
+                let reason = "cannot open WhatsApp Web again to ask for a new code".to_owned();
+                self.events
+                    .send(WorkerEvent::PairingCodeFailed { reason })
+                    .await;
+                return Ok(());
+            }
+        }
+        self.code_for = Some(digits.clone());
         match pairing::request_code(&self.driver, &digits, self.options.send_timeout).await {
             Ok(code) => {
                 info!("pairing code on show");
@@ -684,6 +718,18 @@ impl Session<'_> {
                 Ok(())
             }
         }
+    }
+
+    /// Whether the page shows a pairing code (whole or being drawn); when it cannot be read,
+    /// whether the last poll saw one.
+    async fn code_on_show(&self) -> Result<bool> {
+        let snap = page::poll(&self.driver)
+            .await
+            .context("cannot read the page")?;
+        Ok(match snap {
+            Some(snap) => matches!(Screen::of(&snap), Screen::PairingCode(_)),
+            None => self.last_code.is_some(),
+        })
     }
 }
 

@@ -442,6 +442,15 @@ impl Worker {
         kill(Pid::from_raw(self.pid()), signal).unwrap();
     }
 
+    /// Shuts the worker down as the supervisor does: it exits 0 and leaves no process on its
+    /// profile.
+    pub async fn shut_down(&mut self) {
+        self.command(SupervisorCommand::Shutdown).await;
+        let status = self.wait_exit(Duration::from_secs(15)).await;
+        assert!(status.success(), "{status}");
+        assert_no_process_on(&self.profile, Duration::from_secs(10)).await;
+    }
+
     /// Waits for the worker to exit; panics after `within`.
     pub async fn wait_exit(&mut self, within: Duration) -> ExitStatus {
         let deadline = Instant::now() + within;
