@@ -20,7 +20,8 @@ What it measures, in this order, with N sessions and M sends each:
    seconds from the request to its 200 answer; each text is then looked for, once, in the
    fake's GET /__fake/sent?from=PHONE.
 5. GET /api/sessions throughput for 5 s: `wrk` when it is on PATH, else Python threads.
-6. DELETE of every session, then the count of the daemon's other processes still alive.
+6. DELETE of every session, then the count of the daemon's other processes still alive (the
+   warm spares still waiting for a session are not counted: they are meant to run).
 
 Both servers listen on 127.0.0.1 port 0 (each prints the port it got), each in a process
 group of its own. On exit, error, Ctrl-C or SIGTERM the daemon gets SIGTERM, and whatever of
@@ -174,6 +175,13 @@ class Tree:
                     kill(target, signal.SIGKILL)
                 except OSError:
                     pass
+
+
+def is_waiting_spare(pgid, tmp):
+    """Whether process group `pgid` is a warm spare (`--warm-spares`) still waiting: its worker
+    runs as `spare.HEX` on a folder that no deleted session took with it."""
+    m = re.search(r"--session-id (spare\.[0-9a-f]{16}) ", cmdline(pgid))
+    return bool(m) and os.path.isdir(os.path.join(tmp, "data", "sessions", m.group(1)))
 
 
 def cpu_percent(tree, seconds):
@@ -409,7 +417,8 @@ def run(args, tmp, held):
     tput = throughput(api, 5, args.client)
     log("deleting the sessions")
     delete(api, sessions)
-    leftovers = [p for p in tree.scan() if p != daemon.pid]
+    leftovers = [p for p, st in tree.scan().items()
+                 if p != daemon.pid and not is_waiting_spare(st[1], tmp)]
     for s in sessions:
         if "error" in s:
             log(f"{s['id']}: {s['error']}")
