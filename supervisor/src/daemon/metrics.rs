@@ -86,6 +86,18 @@ pub enum StartPhase {
     Linked,
 }
 
+/// The steps only the worker sees, each the phase of the same name.
+impl From<wamux_proto::StartStep> for StartPhase {
+    fn from(step: wamux_proto::StartStep) -> Self {
+        use wamux_proto::StartStep;
+        match step {
+            StartStep::ChromedriverReady => StartPhase::ChromedriverReady,
+            StartStep::FirstNavigation => StartPhase::FirstNavigation,
+            StartStep::FirstScreen => StartPhase::FirstScreen,
+        }
+    }
+}
+
 impl StartPhase {
     pub const ALL: [StartPhase; 7] = [
         StartPhase::Connected,

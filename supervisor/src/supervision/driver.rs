@@ -22,7 +22,7 @@ use std::time::Duration;
 use tokio::net::UnixStream;
 use tokio::sync::{AcquireError, OwnedMutexGuard, OwnedSemaphorePermit, mpsc, oneshot};
 use tokio::time::Instant;
-use wamux_proto::{Attempt, StartStep, SupervisorCommand, WorkerEvent};
+use wamux_proto::{Attempt, SupervisorCommand, WorkerEvent};
 
 use crate::daemon::metrics::StartPhase;
 use crate::messaging::inbox::Inbox;
@@ -271,24 +271,16 @@ impl Driver {
         match event {
             WorkerEvent::Starting => None,
             WorkerEvent::StartStep(step) => {
-                self.reached(match step {
-                    StartStep::ChromedriverReady => StartPhase::ChromedriverReady,
-                    StartStep::FirstNavigation => StartPhase::FirstNavigation,
-                    StartStep::FirstScreen => StartPhase::FirstScreen,
-                });
+                self.reached(step.into());
                 None
             }
             WorkerEvent::BrowserStarted {
                 chromedriver_pid,
                 browser_pid,
             } => {
-                self.reached(StartPhase::BrowserSession);
                 tracing::info!(chromedriver_pid, ?browser_pid, "browser started");
                 if let Some(worker) = self.worker.as_mut() {
-                    worker.group.remember(chromedriver_pid);
-                    if let Some(pid) = browser_pid {
-                        worker.group.remember(pid);
-                    }
+                    worker.browser_started(&ctx, chromedriver_pid, browser_pid);
                 }
                 session.update(|s| {
                     s.chromedriver_pid = Some(chromedriver_pid);

@@ -27,7 +27,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
-use wamux_proto::{StartStep, WorkerEvent};
+use wamux_proto::WorkerEvent;
 
 use crate::daemon::metrics::StartPhase;
 use crate::supervision::context::Context;
@@ -394,23 +394,12 @@ fn note(
     event: WorkerEvent,
 ) -> Option<String> {
     match event {
-        WorkerEvent::StartStep(step) => worker.reached(
-            ctx,
-            match step {
-                StartStep::ChromedriverReady => StartPhase::ChromedriverReady,
-                StartStep::FirstNavigation => StartPhase::FirstNavigation,
-                StartStep::FirstScreen => StartPhase::FirstScreen,
-            },
-        ),
+        WorkerEvent::StartStep(step) => worker.reached(ctx, step.into()),
         WorkerEvent::BrowserStarted {
             chromedriver_pid,
             browser_pid,
         } => {
-            worker.reached(ctx, StartPhase::BrowserSession);
-            worker.group.remember(chromedriver_pid);
-            if let Some(pid) = browser_pid {
-                worker.group.remember(pid);
-            }
+            worker.browser_started(ctx, chromedriver_pid, browser_pid);
             shown.chromedriver_pid = Some(chromedriver_pid);
             shown.browser_pid = browser_pid;
         }

@@ -134,6 +134,21 @@ impl Worker {
         }
     }
 
+    /// Its browser runs: the start phase is reached, and chromedriver and Chromium are members
+    /// of the group to end.
+    pub fn browser_started(
+        &mut self,
+        ctx: &Context,
+        chromedriver_pid: u32,
+        browser_pid: Option<u32>,
+    ) {
+        self.reached(ctx, StartPhase::BrowserSession);
+        self.group.remember(chromedriver_pid);
+        if let Some(pid) = browser_pid {
+            self.group.remember(pid);
+        }
+    }
+
     /// Ends the worker's process group: a shutdown command and the grace period first when
     /// `graceful`, then SIGKILL to the group, then any straggler on the profile. Returns once
     /// nothing of this worker runs.
