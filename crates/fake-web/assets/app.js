@@ -577,20 +577,28 @@
     updateSendSlot();
     post("/__fake/page/send", { page: pageId, jid: jid, text: text })
       .then(function (answer) {
-        if (ui.openJid !== jid || !ui.messageRows) return;
-        answer.before.forEach(function (row) {
-          addMessageRow(row);
-        });
-        addMessageRow({
-          data_id: "true_" + jid + "_" + answer.id,
-          from_me: true,
-          text: text,
-          sender: "You",
-          at: Date.now(),
-          status: "Pending",
-        });
+        showSent(jid, answer, text, null, null);
       })
       .catch(function () {});
+  }
+
+  // The server took our message: the rows it had before it (that this page has not drawn
+  // yet), then ours, Pending; `file` is the local file of a media message.
+  function showSent(jid, answer, text, media, file) {
+    if (ui.openJid !== jid || !ui.messageRows) return;
+    answer.before.forEach(function (row) {
+      addMessageRow(row);
+    });
+    var row = {
+      data_id: "true_" + jid + "_" + answer.id,
+      from_me: true,
+      text: text,
+      sender: "You",
+      at: Date.now(),
+      status: "Pending",
+    };
+    if (media) row.media = media;
+    addMessageRow(row, file);
   }
 
   function renderOpenChat(open) {
@@ -815,19 +823,7 @@
         });
       })
       .then(function (answer) {
-        if (ui.openJid !== jid || !ui.messageRows) return;
-        answer.before.forEach(function (row) {
-          addMessageRow(row);
-        });
-        addMessageRow({
-          data_id: "true_" + jid + "_" + answer.id,
-          from_me: true,
-          text: caption,
-          sender: "You",
-          at: Date.now(),
-          status: "Pending",
-          media: answer.media,
-        }, file);
+        showSent(jid, answer, caption, answer.media, file);
       })
       .catch(function (error) {
         console.error(error);
