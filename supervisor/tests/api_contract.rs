@@ -914,9 +914,14 @@ async fn received_messages_are_listed_once_with_the_sent_ones() {
         ..IncomingMessage::default()
     };
     let ana = incoming("WA-A", "5215550002222@c.us", "[10:05, 3/2/2026] Ana: ");
-    assert!(inbox.receive("ventas", ana.clone()).unwrap().is_some());
     assert!(
-        inbox.receive("ventas", ana).unwrap().is_none(),
+        inbox
+            .receive("ventas", "ventas", ana.clone())
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        inbox.receive("ventas", "ventas", ana).unwrap().is_none(),
         "reported again"
     );
     let group = incoming(
@@ -924,7 +929,7 @@ async fn received_messages_are_listed_once_with_the_sent_ones() {
         "120363@g.us",
         "[10:06, 3/2/2026] +52 1 55 5000 3333: ",
     );
-    inbox.receive("ventas", group).unwrap();
+    inbox.receive("ventas", "ventas", group).unwrap();
 
     // Read through the page's modules: nothing shown, WhatsApp's name, author, type and time.
     let modules = IncomingMessage {
@@ -934,7 +939,7 @@ async fn received_messages_are_listed_once_with_the_sent_ones() {
         timestamp: Some(1_767_225_600),
         ..incoming("WA-M", "120363@g.us", "")
     };
-    inbox.receive("ventas", modules).unwrap();
+    inbox.receive("ventas", "ventas", modules).unwrap();
 
     let (status, list) = api.get("/api/sessions/ventas/messages?direction=in").await;
     assert_eq!(status, 200, "{list}");

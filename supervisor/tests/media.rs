@@ -762,7 +762,11 @@ async fn an_incoming_file_is_taken_only_from_its_session_folder_and_when_it_hash
 
     let first = write("in-1", &photo);
     let stored = inbox
-        .receive("ventas", incoming("WA-1", reported(&first, &photo)))
+        .receive(
+            "ventas",
+            "ventas",
+            incoming("WA-1", reported(&first, &photo)),
+        )
         .unwrap()
         .expect("new");
     assert!(!first.exists(), "moved out of media-in");
@@ -779,7 +783,11 @@ async fn an_incoming_file_is_taken_only_from_its_session_folder_and_when_it_hash
     let again = write("in-1-again", &photo);
     assert!(
         inbox
-            .receive("ventas", incoming("WA-1", reported(&again, &photo)))
+            .receive(
+                "ventas",
+                "ventas",
+                incoming("WA-1", reported(&again, &photo))
+            )
             .unwrap()
             .is_none()
     );
@@ -827,7 +835,7 @@ async fn an_incoming_file_is_taken_only_from_its_session_folder_and_when_it_hash
         ),
     ] {
         let stored = inbox
-            .receive("ventas", incoming(id, media))
+            .receive("ventas", "ventas", incoming(id, media))
             .unwrap()
             .expect("stored, without its file");
         let file = stored.media.unwrap();
@@ -999,7 +1007,7 @@ async fn a_later_report_brings_the_file_of_a_message_stored_without_it() {
         missing: Some("the worker stopped before it had the file".into()),
     };
     let stored = inbox
-        .receive("ventas", report(without_bytes))
+        .receive("ventas", "ventas", report(without_bytes))
         .unwrap()
         .expect("new");
     assert_eq!(stored.media.as_ref().unwrap().path, None);
@@ -1027,7 +1035,7 @@ async fn a_later_report_brings_the_file_of_a_message_stored_without_it() {
     };
     let (file, media) = with_bytes("late-1");
     assert_eq!(
-        inbox.receive("ventas", report(media)).unwrap(),
+        inbox.receive("ventas", "ventas", report(media)).unwrap(),
         None,
         "stored before"
     );
@@ -1042,7 +1050,10 @@ async fn a_later_report_brings_the_file_of_a_message_stored_without_it() {
     assert_eq!((status, served), (200, photo.clone()));
 
     let (copy, media) = with_bytes("late-2");
-    assert_eq!(inbox.receive("ventas", report(media)).unwrap(), None);
+    assert_eq!(
+        inbox.receive("ventas", "ventas", report(media)).unwrap(),
+        None
+    );
     assert!(!copy.exists(), "a copy of the file it has now is removed");
     assert_eq!(kept(&api), [sha256(&photo)]);
     assert!(events.try_recv().is_err(), "told of once, when it came");

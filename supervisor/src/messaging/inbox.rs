@@ -59,6 +59,7 @@ impl<'a> Inbox<'a> {
     pub fn receive(
         &self,
         session_id: &str,
+        session_dir: &str,
         message: IncomingMessage,
     ) -> Result<Option<StoredMessage>, StoreError> {
         let shown = Shown::parse(&message.sender);
@@ -67,7 +68,7 @@ impl<'a> Inbox<'a> {
             sender_number(&message.chat_id, message.author.as_deref(), name.as_deref());
         let kind = message_kind(&message.kind);
         let media = match &message.media {
-            Some(m) => Some(self.inspect(session_id, &message.message_id, m)?),
+            Some(m) => Some(self.inspect(session_dir, &message.message_id, m)?),
             None => None,
         };
         let stored = self.store.insert_incoming(NewIncoming {
@@ -118,7 +119,7 @@ impl<'a> Inbox<'a> {
     /// is left alone: wamux removes only what is its own.
     fn inspect(
         &self,
-        session_id: &str,
+        session_dir: &str,
         message_id: &str,
         media: &IncomingMedia,
     ) -> Result<IncomingFile, StoreError> {
@@ -133,12 +134,8 @@ impl<'a> Inbox<'a> {
         let Some(path) = &media.path else {
             return Ok(file);
         };
-        let session_dir = match self.store.get(session_id)? {
-            Some(session) => session.profile_dir.unwrap_or_else(|| session_id.to_owned()),
-            None => session_id.to_owned(),
-        };
         let reported = media.sha256.as_deref();
-        match blocking(|| self.check(&session_dir, Path::new(path), reported)) {
+        match blocking(|| self.check(session_dir, Path::new(path), reported)) {
             Ok(Checked::Here { path, sha256, size }) => {
                 file.file = Some(path);
                 file.sha256 = Some(sha256);
@@ -419,14 +416,21 @@ mod tests {
             kind: "chat".into(),
             ..IncomingMessage::default()
         };
-        let stored = inbox.receive("s", message.clone()).unwrap().expect("new");
+        let stored = inbox
+            .receive("s", "s", message.clone())
+            .unwrap()
+            .expect("new");
         assert_eq!(stored.direction, Direction::In);
         assert_eq!(stored.status, MessageStatus::Received);
         assert_eq!(stored.sender_number.as_deref(), Some("5215550002222"));
         assert_eq!(stored.sender_name.as_deref(), Some("Ana"));
         assert_eq!(stored.shown_at.as_deref(), Some("10:05, 3/2/2026"));
         assert_eq!((stored.kind.as_str(), stored.sent_at), ("chat", None));
-        assert_eq!(inbox.receive("s", message).unwrap(), None, "reported again");
+        assert_eq!(
+            inbox.receive("s", "s", message).unwrap(),
+            None,
+            "reported again"
+        );
 
         let event = live.try_recv().expect("one event");
         assert!(
@@ -456,7 +460,7 @@ mod tests {
             original_len: None,
             media: None,
         };
-        let stored = inbox.receive("s", message).unwrap().expect("new");
+        let stored = inbox.receive("s", "s", message).unwrap().expect("new");
         assert_eq!(stored.sender_name.as_deref(), Some("Beto"));
         assert_eq!(stored.sender_number.as_deref(), Some("5215550003333"));
         assert_eq!(stored.author.as_deref(), Some("5215550003333@c.us"));

@@ -361,7 +361,11 @@ impl Driver {
             WorkerEvent::Incoming(message) => {
                 let message_id = message.message_id.clone();
                 let chat = message.chat_id.clone();
-                match Inbox::new(&ctx.store, &ctx.events).receive(&session.id, *message) {
+                match Inbox::new(&ctx.store, &ctx.events).receive(
+                    &session.id,
+                    &session.dir,
+                    *message,
+                ) {
                     Ok(new) => {
                         tracing::info!(%message_id, %chat, new = new.is_some(), "message received");
                         // Stored: the worker may stop reporting it. Unanswered, it reports the
