@@ -192,13 +192,17 @@ async fn store(
     }
     messages::linked(session)?;
 
+    // Bytes at hand are hashed once, for the key's comparison and for their file; a URL's
+    // are hashed once fetched.
     let sha256 = match &submitted.file {
-        File::Bytes(bytes) => media::sha256_hex(bytes),
-        File::Url(_) => String::new(),
+        File::Bytes(bytes) => Some(media::sha256_hex(bytes)),
+        File::Url(_) => None,
     };
     let origin = match &submitted.file {
         File::Url(url) => Origin::Url(url),
-        File::Bytes(_) => Origin::Bytes { sha256: &sha256 },
+        File::Bytes(_) => Origin::Bytes {
+            sha256: sha256.as_deref().unwrap_or_default(),
+        },
     };
     let request_body = media::request_body(
         &phone,
@@ -241,10 +245,13 @@ async fn store(
         )
     })?;
     // The bytes go with the closure: dropped once staged.
-    let staged = tokio::task::spawn_blocking(move || files.stage(&bytes))
-        .await
-        .map_err(|e| media_store_failed(&e))?
-        .map_err(|e| media_store_failed(&e))?;
+    let staged = tokio::task::spawn_blocking(move || {
+        let sha256 = sha256.unwrap_or_else(|| media::sha256_hex(&bytes));
+        files.stage(&bytes, sha256)
+    })
+    .await
+    .map_err(|e| media_store_failed(&e))?
+    .map_err(|e| media_store_failed(&e))?;
     let staged_path = staged.path.clone();
     let accepted = state.outbox.accept_media(MediaRequest {
         session_id: id,
@@ -265,7 +272,6 @@ async fn store(
         let _ = std::fs::remove_file(&staged_path);
         messages::outbox_error(e)
     })?;
-    tracing::info!(message = message.id, kind = %message.kind, new, "media message accepted");
     Ok((message, new))
 }
 

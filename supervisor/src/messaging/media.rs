@@ -88,8 +88,8 @@ impl MediaFiles {
         self.dir.join(".tmp")
     }
 
-    /// Writes `bytes` under a new temporary name and fsyncs them.
-    pub fn stage(&self, bytes: &[u8]) -> io::Result<Staged> {
+    /// Writes `bytes`, whose SHA-256 is `sha256`, under a new temporary name and fsyncs them.
+    pub fn stage(&self, bytes: &[u8], sha256: String) -> io::Result<Staged> {
         let staging = self.staging();
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -108,7 +108,7 @@ impl MediaFiles {
         }
         Ok(Staged {
             path,
-            sha256: sha256_hex(bytes),
+            sha256,
             size: bytes.len() as u64,
         })
     }
@@ -763,7 +763,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("wamux-media-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let files = MediaFiles::new(dir.join("media"));
-        let staged = files.stage(b"hola").unwrap();
+        let staged = files.stage(b"hola", sha256_hex(b"hola")).unwrap();
         assert_eq!(staged.size, 4);
         assert_eq!(
             staged.sha256,
@@ -784,14 +784,14 @@ mod tests {
         assert_eq!(std::fs::read(&kept).unwrap(), b"hola");
         assert!(!staged.path.exists());
 
-        let again = files.stage(b"hola").unwrap();
+        let again = files.stage(b"hola", sha256_hex(b"hola")).unwrap();
         assert_ne!(again.path, staged.path, "a new name each time");
         files.place(&again.path, &again.sha256).unwrap();
         assert!(!again.path.exists(), "the copy of a kept file is dropped");
         assert_eq!(std::fs::read(&kept).unwrap(), b"hola");
 
         files.sweep_staged();
-        let fresh = files.stage(b"x").unwrap();
+        let fresh = files.stage(b"x", sha256_hex(b"x")).unwrap();
         files.sweep_staged();
         assert!(
             fresh.path.exists(),

@@ -883,7 +883,9 @@ mod tests {
                 kind: "document".into(),
                 mimetype: "application/pdf".into(),
                 filename: "a.pdf".into(),
-                staged: files.stage(b"%PDF").unwrap(),
+                staged: files
+                    .stage(b"%PDF", crate::messaging::media::sha256_hex(b"%PDF"))
+                    .unwrap(),
             };
             let staged = media.staged.path.clone();
             let message = NewMessage {
