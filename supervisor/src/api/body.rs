@@ -54,7 +54,7 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
 }
 
 /// The Content-Type without its parameters, lowercase; `Some("")` when it cannot be read.
-fn declared_media_type(headers: &HeaderMap) -> Option<String> {
+pub(super) fn declared_media_type(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::CONTENT_TYPE)?;
     let text = value.to_str().unwrap_or("");
     let essence = text.split(';').next().unwrap_or("");
@@ -71,14 +71,23 @@ impl RawBody {
                 "request bodies are JSON: send Content-Type: application/json",
             ));
         }
-        let text: &[u8] = if self.bytes.iter().all(u8::is_ascii_whitespace) {
-            b"null"
-        } else {
-            &self.bytes
-        };
-        // Syntax first, shape second: serde alone reports `[1,` as a wrong type.
-        let value: serde_json::Value = serde_json::from_slice(text)
-            .map_err(|e| ApiError::bad_request("invalid_json", format!("malformed JSON: {e}")))?;
-        T::deserialize(value).map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))
+        shaped(json_value(&self.bytes)?)
     }
+}
+
+/// A JSON body's value, its syntax checked; an empty body reads as `null`. Syntax first, shape
+/// second ([`shaped`]): serde alone reports `[1,` as a wrong type.
+pub(super) fn json_value(bytes: &[u8]) -> Result<serde_json::Value, ApiError> {
+    let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"null"
+    } else {
+        bytes
+    };
+    serde_json::from_slice(text)
+        .map_err(|e| ApiError::bad_request("invalid_json", format!("malformed JSON: {e}")))
+}
+
+/// A JSON value as `T`: `invalid_body` when it has another shape.
+pub(super) fn shaped<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    T::deserialize(value).map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))
 }

@@ -40,6 +40,7 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::Semaphore;
 use wamux_proto::MediaKind;
 
+use super::body;
 use super::messages::{self, MAX_MESSAGE_CHARS, SendQuery};
 use super::multipart::{self, Part};
 use super::query::Query;
@@ -136,13 +137,7 @@ async fn store(
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .map(|v| v.to_str().unwrap_or_default());
-    let essence = content_type.map(|c| {
-        c.split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase()
-    });
+    let essence = body::declared_media_type(headers);
     // Each form takes the body and drops it once parsed.
     let submitted = match (essence.as_deref(), content_type) {
         (Some("application/json"), _) => from_json(bytes)?,
@@ -307,18 +302,10 @@ async fn read_body(
 }
 
 fn from_json(bytes: Vec<u8>) -> Result<Submitted, ApiError> {
-    let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-        b"null"
-    } else {
-        &bytes
-    };
-    // Syntax first, shape second, as every JSON body (`body.rs`).
-    let value: serde_json::Value = serde_json::from_slice(text)
-        .map_err(|e| ApiError::bad_request("invalid_json", format!("malformed JSON: {e}")))?;
+    let value = body::json_value(&bytes)?;
     // Its strings are in `value` now, which hands them on to the request without a copy.
     drop(bytes);
-    let request = JsonRequest::deserialize(value)
-        .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
+    let request: JsonRequest = body::shaped(value)?;
     let media = request.media.ok_or_else(|| {
         invalid_media(r#"media is required: {"mimetype", "url" or "base64", "filename"?}"#)
     })?;
