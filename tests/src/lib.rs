@@ -287,6 +287,42 @@ impl Daemon {
         self.wait_status(id, "WORKING").await
     }
 
+    /// Starts `wamux serve` against `fake` with one session `id` linked to the fake phone
+    /// `phone`.
+    pub async fn linked(fake: &FakeServer, extra: &[&str], id: &str, phone: &str) -> Daemon {
+        let daemon = Daemon::start(&fake.url(), extra);
+        daemon.create(id).await;
+        daemon.link(fake, id, phone).await;
+        daemon
+    }
+
+    /// Message `message_id` of session `id`, which must exist.
+    pub async fn message(&self, id: &str, message_id: &str) -> Value {
+        let (code, body) = self
+            .get(&format!("/api/sessions/{id}/messages/{message_id}"))
+            .await;
+        assert_eq!(code, 200, "{body}");
+        body
+    }
+
+    /// Waits until message `message_id` of session `id` is sent (or already delivered or
+    /// read); fails early if it failed or expired instead. Returns it.
+    pub async fn wait_sent(&self, id: &str, message_id: &str) -> Value {
+        eventually(
+            &format!("message {message_id} to be sent"),
+            DEADLINE,
+            || async {
+                let m = self.message(id, message_id).await;
+                assert!(
+                    !matches!(m["status"].as_str(), Some("failed" | "expired")),
+                    "{m}"
+                );
+                matches!(m["status"].as_str(), Some("sent" | "delivered" | "read")).then_some(m)
+            },
+        )
+        .await
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("running daemon");

@@ -17,14 +17,6 @@ use wamux_e2e::*;
 const PHONE: &str = "5215570000001";
 const TO: &str = "5215570000002";
 
-/// A daemon with one linked session `m` on the fake.
-async fn linked(fake: &FakeServer, extra: &[&str]) -> Daemon {
-    let daemon = Daemon::start(&fake.url(), extra);
-    daemon.create("m").await;
-    daemon.link(fake, "m", PHONE).await;
-    daemon
-}
-
 fn sha256(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
@@ -105,20 +97,6 @@ async fn send_multipart(
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-/// Waits until message `id` is sent; returns it.
-async fn wait_sent(daemon: &Daemon, id: &str) -> Value {
-    eventually(&format!("message {id} to be sent"), DEADLINE, || async {
-        let (code, m) = daemon.get(&format!("/api/sessions/m/messages/{id}")).await;
-        assert_eq!(code, 200, "{m}");
-        assert!(
-            !matches!(m["status"].as_str(), Some("failed" | "expired")),
-            "{m}"
-        );
-        matches!(m["status"].as_str(), Some("sent" | "delivered" | "read")).then_some(m)
-    })
-    .await
-}
-
 /// A loopback HTTP server with one file at `/file.pdf`; counts the requests it got.
 async fn file_server(bytes: Vec<u8>) -> (String, Arc<AtomicUsize>) {
     let hits = Arc::new(AtomicUsize::new(0));
@@ -143,7 +121,7 @@ async fn file_server(bytes: Vec<u8>) -> (String, Arc<AtomicUsize>) {
 #[tokio::test(flavor = "multi_thread")]
 async fn files_by_base64_multipart_and_url_reach_whatsapp_once_with_their_bytes() {
     let fake = fake(FakeConfig::default()).await;
-    let daemon = linked(&fake, &["--allow-private-media-urls"]).await;
+    let daemon = Daemon::linked(&fake, &["--allow-private-media-urls"], "m", PHONE).await;
     let image = png(7);
     let document = pdf();
     let (url, hits) = file_server(pdf().repeat(3)).await;
@@ -176,7 +154,9 @@ async fn files_by_base64_multipart_and_url_reach_whatsapp_once_with_their_bytes(
     assert_eq!(hits.load(Ordering::SeqCst), 1, "the URL fetched once");
 
     for m in [&by_base64, &by_multipart, &by_url] {
-        wait_sent(&daemon, m["id"].as_str().expect("an id")).await;
+        daemon
+            .wait_sent("m", m["id"].as_str().expect("an id"))
+            .await;
     }
     let sent = sent(&fake).await;
     assert_eq!(sent.len(), 3, "{sent:#?}");
@@ -201,7 +181,7 @@ async fn files_by_base64_multipart_and_url_reach_whatsapp_once_with_their_bytes(
 #[tokio::test(flavor = "multi_thread")]
 async fn a_loopback_url_is_refused_without_a_fetch_and_a_large_file_is_413() {
     let fake = fake(FakeConfig::default()).await;
-    let daemon = linked(&fake, &["--max-media-size", "1K"]).await;
+    let daemon = Daemon::linked(&fake, &["--max-media-size", "1K"], "m", PHONE).await;
     let (url, hits) = file_server(pdf()).await;
     let (code, body) = send_json(
         &daemon,
@@ -232,7 +212,7 @@ async fn a_loopback_url_is_refused_without_a_fetch_and_a_large_file_is_413() {
 async fn a_received_image_is_delivered_with_its_caption_and_served_with_its_bytes() {
     let fake = fake(FakeConfig::default()).await;
     let receiver = Receiver::start().await;
-    let daemon = linked(&fake, &receiver.flags()).await;
+    let daemon = Daemon::linked(&fake, &receiver.flags(), "m", PHONE).await;
     let image = png(11);
     let (code, body) = fake_post(
         &fake,
@@ -276,7 +256,7 @@ async fn a_worker_killed_while_a_file_is_sending_sends_it_once_after_its_restart
         ..FakeConfig::default()
     })
     .await;
-    let daemon = linked(&fake, &["--send-wait", "1s"]).await;
+    let daemon = Daemon::linked(&fake, &["--send-wait", "1s"], "m", PHONE).await;
     let pid = daemon.detail("m").await["workerPid"]
         .as_u64()
         .expect("a worker") as u32;
@@ -294,7 +274,7 @@ async fn a_worker_killed_while_a_file_is_sending_sends_it_once_after_its_restart
     })
     .await;
     kill9(pid);
-    let m = wait_sent(&daemon, body["id"].as_str().unwrap()).await;
+    let m = daemon.wait_sent("m", body["id"].as_str().unwrap()).await;
     let sent = sent(&fake).await;
     assert_eq!(sent.len(), 1, "no second copy: {sent:#?}");
     assert_eq!(sent[0]["sha256"], sha256(&image).as_str());

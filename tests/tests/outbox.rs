@@ -9,14 +9,6 @@ use wamux_e2e::*;
 const PHONE: &str = "5215560000001";
 const TO: &str = "5215560000002";
 
-/// A daemon with one linked session `s` on the fake.
-async fn linked(fake: &FakeServer, extra: &[&str]) -> Daemon {
-    let daemon = Daemon::start(&fake.url(), extra);
-    daemon.create("s").await;
-    daemon.link(fake, "s", PHONE).await;
-    daemon
-}
-
 async fn send(daemon: &Daemon, text: &str, query: &str, key: Option<&str>) -> (u16, Value) {
     let mut request = reqwest::Client::new()
         .post(format!("{}/api/sessions/s/send-message{query}", daemon.url))
@@ -45,25 +37,6 @@ async fn sent(fake: &FakeServer) -> Vec<(String, String)> {
         .collect()
 }
 
-async fn message(daemon: &Daemon, id: &str) -> Value {
-    let (code, body) = daemon.get(&format!("/api/sessions/s/messages/{id}")).await;
-    assert_eq!(code, 200, "{body}");
-    body
-}
-
-/// Waits until message `id` is sent; returns it.
-async fn wait_sent(daemon: &Daemon, id: &str) -> Value {
-    eventually(&format!("message {id} to be sent"), DEADLINE, || async {
-        let m = message(daemon, id).await;
-        assert!(
-            !matches!(m["status"].as_str(), Some("failed" | "expired")),
-            "{m}"
-        );
-        (m["status"] == "sent" || m["status"] == "delivered" || m["status"] == "read").then_some(m)
-    })
-    .await
-}
-
 fn worker_pid(detail: &Value) -> u32 {
     detail["workerPid"].as_u64().expect("a worker") as u32
 }
@@ -71,13 +44,13 @@ fn worker_pid(detail: &Value) -> u32 {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_worker_killed_right_after_a_202_sends_the_message_once_after_its_restart() {
     let fake = fake(FakeConfig::default()).await;
-    let daemon = linked(&fake, &[]).await;
+    let daemon = Daemon::linked(&fake, &[], "s", PHONE).await;
     let pid = worker_pid(&daemon.detail("s").await);
     let (code, body) = send(&daemon, "uno tras el 202", "?wait=false", None).await;
     assert_eq!(code, 202, "{body}");
     kill9(pid);
     let id = body["id"].as_str().unwrap();
-    let m = wait_sent(&daemon, id).await;
+    let m = daemon.wait_sent("s", id).await;
     let sent = sent(&fake).await;
     let ours: Vec<_> = sent
         .iter()
@@ -90,7 +63,7 @@ async fn a_worker_killed_right_after_a_202_sends_the_message_once_after_its_rest
 #[tokio::test(flavor = "multi_thread")]
 async fn messages_queued_on_a_stopped_session_survive_a_kill_9_of_the_daemon_in_order() {
     let fake = fake(FakeConfig::default()).await;
-    let mut daemon = linked(&fake, &[]).await;
+    let mut daemon = Daemon::linked(&fake, &[], "s", PHONE).await;
     let (code, body) = daemon.post("/api/sessions/s/stop", json!({})).await;
     assert_eq!(code, 200, "{body}");
     let mut ids = Vec::new();
@@ -103,13 +76,13 @@ async fn messages_queued_on_a_stopped_session_survive_a_kill_9_of_the_daemon_in_
     daemon.restart(&fake.url(), &[]);
     assert_eq!(daemon.status("s").await["status"], "STOPPED");
     for id in &ids {
-        assert_eq!(message(&daemon, id).await["status"], "queued");
+        assert_eq!(daemon.message("s", id).await["status"], "queued");
     }
     let (code, body) = daemon.post("/api/sessions/s/start", json!({})).await;
     assert_eq!(code, 200, "{body}");
     daemon.wait_status("s", "WORKING").await;
     for id in &ids {
-        wait_sent(&daemon, id).await;
+        daemon.wait_sent("s", id).await;
     }
     let texts: Vec<String> = sent(&fake).await.into_iter().map(|(_, t)| t).collect();
     assert_eq!(
@@ -127,7 +100,7 @@ async fn a_worker_killed_while_sending_after_whatsapp_got_it_sends_no_second_cop
         ..FakeConfig::default()
     })
     .await;
-    let daemon = linked(&fake, &["--send-wait", "1s"]).await;
+    let daemon = Daemon::linked(&fake, &["--send-wait", "1s"], "s", PHONE).await;
     let pid = worker_pid(&daemon.detail("s").await);
     let (code, body) = send(&daemon, "una sola vez", "", None).await;
     assert_eq!((code, &body["status"]), (202, &json!("sending")), "{body}");
@@ -136,7 +109,7 @@ async fn a_worker_killed_while_sending_after_whatsapp_got_it_sends_no_second_cop
     })
     .await;
     kill9(pid);
-    let m = wait_sent(&daemon, body["id"].as_str().unwrap()).await;
+    let m = daemon.wait_sent("s", body["id"].as_str().unwrap()).await;
     let sent = sent(&fake).await;
     assert_eq!(sent.len(), 1, "no second copy: {sent:?}");
     assert_eq!(m["messageId"], json!(sent[0].0));
@@ -146,7 +119,7 @@ async fn a_worker_killed_while_sending_after_whatsapp_got_it_sends_no_second_cop
 #[tokio::test(flavor = "multi_thread")]
 async fn one_idempotency_key_sends_one_message() {
     let fake = fake(FakeConfig::default()).await;
-    let daemon = linked(&fake, &[]).await;
+    let daemon = Daemon::linked(&fake, &[], "s", PHONE).await;
     let (code, first) = send(&daemon, "pedido 42 listo", "", Some("pedido-42")).await;
     assert_eq!(code, 200, "{first}");
     let (code, again) = send(&daemon, "pedido 42 listo", "", Some("pedido-42")).await;
@@ -169,11 +142,11 @@ async fn a_send_slower_than_the_wait_is_202_then_sent_with_whatsapps_id() {
         ..FakeConfig::default()
     })
     .await;
-    let daemon = linked(&fake, &["--send-wait", "1s"]).await;
+    let daemon = Daemon::linked(&fake, &["--send-wait", "1s"], "s", PHONE).await;
     let (code, body) = send(&daemon, "despacio", "", None).await;
     assert_eq!(code, 202, "{body}");
     assert_eq!(body["messageId"], Value::Null);
-    let m = wait_sent(&daemon, body["id"].as_str().unwrap()).await;
+    let m = daemon.wait_sent("s", body["id"].as_str().unwrap()).await;
     let sent = sent(&fake).await;
     assert_eq!(sent.len(), 1);
     assert_eq!(m["messageId"], json!(sent[0].0));
@@ -182,7 +155,7 @@ async fn a_send_slower_than_the_wait_is_202_then_sent_with_whatsapps_id() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_message_whose_time_runs_out_while_stopped_is_expired_and_never_sent() {
     let fake = fake(FakeConfig::default()).await;
-    let daemon = linked(&fake, &["--watch-interval", "1s"]).await;
+    let daemon = Daemon::linked(&fake, &["--watch-interval", "1s"], "s", PHONE).await;
     daemon.post("/api/sessions/s/stop", json!({})).await;
     let response = reqwest::Client::new()
         .post(format!("{}/api/sessions/s/send-message", daemon.url))
@@ -194,7 +167,7 @@ async fn a_message_whose_time_runs_out_while_stopped_is_expired_and_never_sent()
     let body: Value = response.json().await.unwrap();
     let id = body["id"].as_str().unwrap().to_owned();
     let expired = eventually("the message to expire", DEADLINE, || async {
-        let m = message(&daemon, &id).await;
+        let m = daemon.message("s", &id).await;
         (m["status"] == "expired").then_some(m)
     })
     .await;
@@ -206,13 +179,13 @@ async fn a_message_whose_time_runs_out_while_stopped_is_expired_and_never_sent()
     assert_eq!(code, 200, "{later}");
     let texts: Vec<String> = sent(&fake).await.into_iter().map(|(_, t)| t).collect();
     assert_eq!(texts, ["después"]);
-    assert_eq!(message(&daemon, &id).await["status"], "expired");
+    assert_eq!(daemon.message("s", &id).await["status"], "expired");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_row_that_shows_up_late_with_other_text_is_never_taken_for_ours() {
     let fake = fake(FakeConfig::default()).await;
-    let daemon = linked(&fake, &[]).await;
+    let daemon = Daemon::linked(&fake, &[], "s", PHONE).await;
     let (code, _) = fake_post(
         &fake,
         "/__fake/late-row",

@@ -30,12 +30,6 @@ async fn chat(fake: &FakeServer, jid: &str) -> Value {
         .unwrap_or_else(|| panic!("no chat {jid}: {chats}"))
 }
 
-async fn message(daemon: &Daemon, id: &str) -> Value {
-    let (code, body) = daemon.get(&format!("/api/sessions/m/messages/{id}")).await;
-    assert_eq!(code, 200, "{body}");
-    body
-}
-
 async fn scenario(modules: Modules) {
     let receiver = Receiver::start().await;
     let fake = fake(FakeConfig {
@@ -43,9 +37,7 @@ async fn scenario(modules: Modules) {
         ..FakeConfig::default()
     })
     .await;
-    let mut daemon = Daemon::start(&fake.url(), &receiver.flags());
-    daemon.create("m").await;
-    daemon.link(&fake, "m", PHONE).await;
+    let mut daemon = Daemon::linked(&fake, &receiver.flags(), "m", PHONE).await;
 
     let path = if modules == Modules::None {
         "dom"
@@ -93,7 +85,7 @@ async fn scenario(modules: Modules) {
             fake_post(&fake, "/__fake/ack", json!({"id": wa_id, "status": status})).await;
         assert_eq!(code, 200, "{body}");
         eventually(&format!("the message {status}"), DEADLINE, || async {
-            (message(&daemon, &id).await["status"] == status).then_some(())
+            (daemon.message("m", &id).await["status"] == status).then_some(())
         })
         .await;
     }

@@ -110,7 +110,7 @@ async fn a_new_session_takes_a_warm_spare_with_its_qr_and_keeps_its_profile() {
     })
     .await;
     assert_eq!(d["phoneNumber"], "5215512349001");
-    let profile = sessions_dir(&daemon).join(&spare).join("profile");
+    let profile = daemon.profile(&spare);
     let on_it = processes_mentioning(&format!("--user-data-dir={}", profile.display()));
     assert!(
         !on_it.is_empty(),
@@ -168,7 +168,7 @@ async fn after_a_kill_9_spares_are_swept_and_only_a_taken_one_is_kept() {
         "the untaken spare's folder is gone"
     );
     daemon.qr_payload("uno").await;
-    let profile = sessions_dir(&daemon).join(&taken).join("profile");
+    let profile = daemon.profile(&taken);
     let on_it = processes_mentioning(&format!("--user-data-dir={}", profile.display()));
     assert!(
         !on_it.is_empty(),
