@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use super::body::RawBody;
 use super::sessions::session;
 use super::{ApiError, AppState};
-use crate::messaging::media;
+use crate::messaging::inbox::ReceivedMedia;
 use crate::messaging::outbox::{OutboxError, Request};
 use crate::messaging::policy::valid_idempotency_key;
 use crate::messaging::status::{Direction, MessageStatus};
@@ -212,17 +212,10 @@ fn with_media(view: &mut Value, m: &StoredMessage) {
     let (Some(file), Some(fields)) = (&m.media, view.as_object_mut()) else {
         return;
     };
-    let url = file.path.as_ref().map(|_| media::url(&m.session_id, m.id));
-    for (name, value) in [
-        ("caption", json!(m.text)),
-        ("mimetype", json!(file.mimetype)),
-        ("filename", json!(file.filename)),
-        ("size", json!(file.size)),
-        ("mediaUrl", json!(url)),
-        ("mediaMissing", json!(file.missing)),
-    ] {
-        fields.insert(name.to_owned(), value);
+    if let Value::Object(media) = json!(ReceivedMedia::of(m)) {
+        fields.extend(media);
     }
+    fields.insert("size".to_owned(), json!(file.size));
 }
 
 fn bare_view(m: &StoredMessage) -> Value {

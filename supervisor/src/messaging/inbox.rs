@@ -43,6 +43,22 @@ pub struct ReceivedMedia {
     pub media_missing: Option<String>,
 }
 
+impl ReceivedMedia {
+    /// What a stored message tells of its file: all null for a text.
+    pub fn of(m: &StoredMessage) -> ReceivedMedia {
+        let Some(file) = &m.media else {
+            return ReceivedMedia::default();
+        };
+        ReceivedMedia {
+            caption: Some(m.text.clone()),
+            mimetype: file.mimetype.clone(),
+            filename: file.filename.clone(),
+            media_url: file.path.as_ref().map(|_| media::url(&m.session_id, m.id)),
+            media_missing: file.missing.clone(),
+        }
+    }
+}
+
 /// Over the store and the event bus it is given; cheap to make where they are at hand.
 pub struct Inbox<'a> {
     store: &'a Store,
@@ -86,7 +102,6 @@ impl<'a> Inbox<'a> {
             media,
         })?;
         if let Some(stored) = &stored {
-            let file = stored.media.as_ref();
             self.events.publish(
                 session_id,
                 EventKind::MessageReceived {
@@ -97,15 +112,7 @@ impl<'a> Inbox<'a> {
                     author: message.author,
                     message_type: kind,
                     timestamp: message.timestamp,
-                    media: Box::new(ReceivedMedia {
-                        caption: file.map(|_| message.text.clone()),
-                        mimetype: file.and_then(|m| m.mimetype.clone()),
-                        filename: file.and_then(|m| m.filename.clone()),
-                        media_url: file
-                            .and_then(|m| m.path.as_ref())
-                            .map(|_| media::url(session_id, stored.id)),
-                        media_missing: file.and_then(|m| m.missing.clone()),
-                    }),
+                    media: Box::new(ReceivedMedia::of(stored)),
                     text: message.text,
                 },
             );
