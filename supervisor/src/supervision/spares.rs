@@ -251,31 +251,20 @@ impl Spares {
         });
         tracing::info!("warm spare ready");
         let ended = loop {
-            let frames = worker.frames.as_mut();
-            let child = (!worker.exited).then_some(&mut worker.child);
             tokio::select! {
                 claim = &mut claimed => {
                     let Ok(reply) = claim else { break None };
                     return self.hand_over(worker, name, shown, reply).await;
                 }
                 _ = self.stop.cancelled() => break None,
-                frame = async { frames.expect("guarded").recv().await }, if frames.is_some() => {
-                    match frame {
-                        Some(Ok(Some(event))) => {
-                            if let Some(reason) = note(&mut worker, ctx, &mut shown, event) {
-                                break Some(reason);
-                            }
-                        }
-                        _ => {
-                            worker.disconnected();
-                            break Some("its socket closed".to_owned());
+                event = worker.next_event() => match event {
+                    Ok(event) => {
+                        if let Some(reason) = note(&mut worker, ctx, &mut shown, event) {
+                            break Some(reason);
                         }
                     }
-                }
-                status = async { child.expect("guarded").wait().await }, if child.is_some() => {
-                    worker.exited = true;
-                    break Some(format!("its worker exited ({})", describe(status)));
-                }
+                    Err(reason) => break Some(reason),
+                },
             }
         };
         // Taken off the offer first, then a claim that came in meanwhile still gets the worker.
@@ -284,16 +273,14 @@ impl Spares {
         if let Ok(reply) = claimed.try_recv() {
             return self.hand_over(worker, name, shown, reply).await;
         }
-        match ended {
-            Some(reason) => {
-                tracing::warn!(%reason, "a warm spare ended");
-                self.discard(worker, name).await;
-                Outcome::Failed
-            }
-            None => {
-                self.discard(worker, name).await;
-                Outcome::Stopped
-            }
+        if let Some(reason) = &ended {
+            tracing::warn!(%reason, "a warm spare ended");
+        }
+        self.discard(worker, name).await;
+        if ended.is_some() {
+            Outcome::Failed
+        } else {
+            Outcome::Stopped
         }
     }
 
@@ -315,18 +302,7 @@ impl Spares {
         worker.admitted(stream);
         worker.reached(ctx, StartPhase::Connected);
         loop {
-            let frames = worker.frames.as_mut().ok_or(None)?;
-            let frame = tokio::select! {
-                frame = frames.recv() => frame,
-                status = worker.child.wait() => {
-                    worker.exited = true;
-                    return Err(Some(format!("the worker exited ({})", describe(status))));
-                }
-            };
-            let Some(Ok(Some(event))) = frame else {
-                worker.disconnected();
-                return Err(Some("its socket closed".into()));
-            };
+            let event = worker.next_event().await.map_err(Some)?;
             if let Some(reason) = note(worker, ctx, shown, event) {
                 return Err(Some(reason));
             }

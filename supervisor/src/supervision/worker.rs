@@ -108,6 +108,29 @@ impl Worker {
         self.writer = None;
     }
 
+    /// The worker's next event; `Err(why)` once its socket closed or it exited.
+    pub async fn next_event(&mut self) -> Result<WorkerEvent, String> {
+        if self.exited {
+            return Err("the worker exited".into());
+        }
+        let Some(frames) = self.frames.as_mut() else {
+            return Err("its socket closed".into());
+        };
+        tokio::select! {
+            frame = frames.recv() => match frame {
+                Some(Ok(Some(event))) => Ok(event),
+                _ => {
+                    self.disconnected();
+                    Err("its socket closed".into())
+                }
+            },
+            status = self.child.wait() => {
+                self.exited = true;
+                Err(format!("the worker exited ({})", describe(status)))
+            }
+        }
+    }
+
     /// Sends `command`; false when the worker cannot be told (no socket, or it broke).
     pub async fn send(&mut self, command: &SupervisorCommand) -> bool {
         let Some(writer) = self.writer.as_mut() else {
