@@ -21,7 +21,8 @@
 //!    `Starting`. In a namespace, serve the browser's proxy to the egress socket
 //!    ([`process::socks`]); failing to enter the namespace is fatal, never a silent fallback.
 //! 3. Prepare the folders beside the profile: `--media-dir` for incoming files (created 0700),
-//!    and `upload` next to the profile for files on their way out. Start chromedriver and
+//!    and `upload` next to the profile for files on their way out (emptied of what a killed
+//!    worker left there, created 0700). Start chromedriver and
 //!    Chromium on the session's profile ([`browser`]), report their pids.
 //! 4. Follow the page and serve commands ([`whatsapp::session`]) until a stop: the `Shutdown`
 //!    command, SIGTERM/SIGINT, or the supervisor's end of the socket closing ([`process::stop`]).
@@ -169,6 +170,10 @@ async fn run(args: Args, namespace: Option<Result<netns::Entered>>) -> Result<Ex
         Ok(dir) => dir,
         Err(err) => return fail(&mut events, None, err).await,
     };
+    let upload_dir = match prepare_upload_dir(&profile_dir).await {
+        Ok(dir) => dir,
+        Err(err) => return fail(&mut events, None, err).await,
+    };
     let browser_options = BrowserOptions {
         chromedriver: args.chromedriver.clone(),
         chromium: args.chromium.clone(),
@@ -200,10 +205,7 @@ async fn run(args: Args, namespace: Option<Result<netns::Entered>>) -> Result<Ex
     let session_options = SessionOptions {
         web_url: args.web_url.trim_end_matches('/').to_owned(),
         send_timeout,
-        upload_dir: profile_dir
-            .parent()
-            .unwrap_or(&profile_dir)
-            .join(UPLOAD_DIR),
+        upload_dir,
         media: MediaStore {
             dir: media_dir,
             max_size: args.max_media_size,
@@ -243,6 +245,24 @@ fn prepare_media_dir(dir: &std::path::Path) -> Result<std::path::PathBuf> {
         .mode(0o700)
         .create(&dir)
         .with_context(|| format!("cannot create the media directory {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// The `upload` folder beside `profile_dir` (absolute), emptied of what a killed worker left
+/// there and created (0700).
+async fn prepare_upload_dir(profile_dir: &std::path::Path) -> Result<std::path::PathBuf> {
+    let dir = profile_dir.parent().unwrap_or(profile_dir).join(UPLOAD_DIR);
+    match tokio::fs::remove_dir_all(&dir).await {
+        Ok(()) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => warn!(dir = %dir.display(), "cannot clear the upload folder: {err}"),
+    }
+    tokio::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .await
+        .with_context(|| format!("cannot create the upload folder {}", dir.display()))?;
     Ok(dir)
 }
 

@@ -13,8 +13,8 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use common::{
-    Fake, Launch, Outcome, PHONE, TempDir, Worker, assert_no_process_on, killed_and_restarted,
-    linked_worker, sent_eventually,
+    Fake, Launch, Outcome, PHONE, TempDir, Worker, killed_and_restarted, linked_worker,
+    sent_eventually,
 };
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
@@ -281,15 +281,9 @@ async fn incoming_media(
     content: &[u8],
     caption: &str,
 ) -> String {
-    let (status, answer) = fake
-        .post(
-            "/__fake/incoming",
-            json!({"to": PHONE, "from": SENDER, "name": "Ana", "caption": caption,
-                   "media": {"type": kind, "mimetype": mimetype, "base64": BASE64.encode(content)}}),
-        )
-        .await;
-    assert_eq!(status, 200, "{answer}");
-    answer["id"].as_str().unwrap().to_owned()
+    fake.incoming(json!({"to": PHONE, "from": SENDER, "name": "Ana", "caption": caption,
+                         "media": {"type": kind, "mimetype": mimetype, "base64": BASE64.encode(content)}}))
+        .await
 }
 
 async fn expect_incoming(worker: &mut Worker, id: &str) -> IncomingMessage {
@@ -362,16 +356,12 @@ async fn incoming_photos_are_read_into_the_media_dir_unless_too_large() {
         );
 
         let pdf = bytes(b"%PDF-1.4\n", 10_000, 9);
-        let (status, answer) = fake
-            .post(
-                "/__fake/incoming",
-                json!({"to": PHONE, "from": SENDER, "name": "Ana",
-                       "media": {"type": "document", "mimetype": "application/pdf",
-                                 "filename": "factura.pdf", "base64": BASE64.encode(&pdf)}}),
-            )
+        let id = fake
+            .incoming(json!({"to": PHONE, "from": SENDER, "name": "Ana",
+                             "media": {"type": "document", "mimetype": "application/pdf",
+                                       "filename": "factura.pdf", "base64": BASE64.encode(&pdf)}}))
             .await;
-        assert_eq!(status, 200, "{answer}");
-        let message = expect_incoming(&mut worker, answer["id"].as_str().unwrap()).await;
+        let message = expect_incoming(&mut worker, &id).await;
         assert_eq!(message.kind, "document");
         let media = message.media.expect("a document has a file");
         assert_eq!(media.filename.as_deref(), Some("factura.pdf"));
@@ -448,8 +438,6 @@ async fn a_resumed_media_send_whose_first_attempt_went_out_does_not_send_again()
     assert_eq!(sent[1]["id"], json!(second_id));
     assert_eq!(sent[1]["sha256"], json!(photo.sha256));
 
-    worker.command(SupervisorCommand::Shutdown).await;
-    assert!(worker.wait_exit(secs(15)).await.success());
-    assert_no_process_on(&profile, secs(10)).await;
+    worker.shut_down().await;
     fake.server.shutdown().await;
 }

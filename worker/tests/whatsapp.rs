@@ -105,14 +105,9 @@ async fn a_scanned_session_sends_receives_takes_back_a_conflict_and_survives_a_r
     );
 
     let sender = "5215550002222";
-    let (status, answer) = fake
-        .post(
-            "/__fake/incoming",
-            json!({"to": PHONE, "from": sender, "name": "Ana", "text": "hi there"}),
-        )
+    let first_id = fake
+        .incoming(json!({"to": PHONE, "from": sender, "name": "Ana", "text": "hi there"}))
         .await;
-    assert_eq!(status, 200);
-    let first_id = answer["id"].as_str().unwrap().to_owned();
     let incoming = worker
         .expect("Incoming", secs(30), |e| match e {
             WorkerEvent::Incoming(message) => Some((**message).clone()),
@@ -125,11 +120,8 @@ async fn a_scanned_session_sends_receives_takes_back_a_conflict_and_survives_a_r
     assert_eq!(incoming.name.as_deref(), Some("Ana"));
     assert_eq!(incoming.kind, "chat");
     assert!(incoming.timestamp.is_some_and(|t| t > 1_700_000_000));
-    fake.post(
-        "/__fake/incoming",
-        json!({"to": PHONE, "from": sender, "name": "Ana", "text": "and again"}),
-    )
-    .await;
+    fake.incoming(json!({"to": PHONE, "from": sender, "name": "Ana", "text": "and again"}))
+        .await;
     let again = worker
         .expect("a second Incoming", secs(30), |e| match e {
             WorkerEvent::Incoming(message) => Some((**message).clone()),
@@ -144,14 +136,11 @@ async fn a_scanned_session_sends_receives_takes_back_a_conflict_and_survives_a_r
         (&json!(2), &json!(0), &json!(0)),
         "{chat}"
     );
-    let (status, answer) = fake
-        .post(
-            "/__fake/incoming",
-            json!({"to": PHONE, "from": sender, "name": "Ana", "text": "in the group",
-                   "group": "120363000000000001", "group_name": "Ventas"}),
-        )
-        .await;
-    assert_eq!(status, 200, "{answer}");
+    fake.incoming(
+        json!({"to": PHONE, "from": sender, "name": "Ana", "text": "in the group",
+                         "group": "120363000000000001", "group_name": "Ventas"}),
+    )
+    .await;
     let in_group = worker
         .expect("a group Incoming", secs(30), |e| match e {
             WorkerEvent::Incoming(message) if message.text == "in the group" => {
@@ -176,10 +165,7 @@ async fn a_scanned_session_sends_receives_takes_back_a_conflict_and_survives_a_r
     let incomings = count(&worker.events, |e| matches!(e, WorkerEvent::Incoming(_)));
     assert_eq!(incomings, 3, "each message once");
 
-    worker.command(SupervisorCommand::Shutdown).await;
-    let status = worker.wait_exit(secs(15)).await;
-    assert!(status.success(), "{status}");
-    assert_no_process_on(&profile, secs(10)).await;
+    worker.shut_down().await;
     drop(worker);
 
     let mut launch = Launch::new(&url);
@@ -190,9 +176,7 @@ async fn a_scanned_session_sends_receives_takes_back_a_conflict_and_survives_a_r
         count(&worker.events, |e| matches!(e, WorkerEvent::Qr { .. })),
         0
     );
-    worker.command(SupervisorCommand::Shutdown).await;
-    assert!(worker.wait_exit(secs(15)).await.success());
-    assert_no_process_on(&profile, secs(10)).await;
+    worker.shut_down().await;
     fake.server.shutdown().await;
 }
 
@@ -653,9 +637,7 @@ async fn a_planned_id_makes_a_resumed_send_through_the_modules_go_out_once() {
         (&json!(0), &json!(0)),
         "{chat}"
     );
-    worker.command(SupervisorCommand::Shutdown).await;
-    assert!(worker.wait_exit(secs(15)).await.success());
-    assert_no_process_on(&profile, secs(10)).await;
+    worker.shut_down().await;
     fake.server.shutdown().await;
 }
 
@@ -699,14 +681,11 @@ async fn a_module_that_disappears_moves_its_capability_to_the_dom_and_back() {
         .expect("sent");
     assert!(fake.page_loads().await > loads, "the DOM path navigates");
 
-    let (status, answer) = fake
-        .post(
-            "/__fake/incoming",
+    let incoming_id = fake
+        .incoming(
             json!({"to": PHONE, "from": "5215550002222", "name": "Ana", "text": "¿sigue ahí?"}),
         )
         .await;
-    assert_eq!(status, 200);
-    let incoming_id = answer["id"].as_str().unwrap().to_owned();
     worker
         .expect("the Incoming", secs(30), |e| match e {
             WorkerEvent::Incoming(m) if m.message_id == incoming_id => Some(()),

@@ -199,8 +199,10 @@ fn capabilities(
     binary: &std::path::Path,
 ) -> serde_json::Map<String, Value> {
     let mut args = Vec::new();
-    // The headless shell is headless by itself and knows no `--headless=new`.
-    if options.headless && !is_headless_shell(&options.chromium) {
+    // The headless shell is headless by itself and knows no `--headless=new`; it alone is
+    // started through a launcher ([`launcher`]) rather than as itself.
+    let headless_shell = binary != options.chromium;
+    if options.headless && !headless_shell {
         args.push("--headless=new".to_owned());
     }
     if options.no_sandbox {

@@ -33,11 +33,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncWriteExt as _;
-use tokio::time::{sleep, timeout};
+use tokio::time::timeout;
 use tracing::{debug, info, warn};
 use wamux_proto::{IncomingMedia, IncomingMessage, MAX_SEEN_ROWS};
 
-use super::page::{self, FLOW_POLL_INTERVAL, MessageKey};
+use super::page::{self, MessageKey};
 use super::send;
 use crate::browser::webdriver::{Driver, DriverError};
 
@@ -239,38 +239,32 @@ async fn read_into(
 async fn blob_url(driver: &Driver, row: &RowRef<'_>) -> Result<Option<String>, DriverError> {
     let mut opened = false;
     loop {
-        match page::snapshot_with_rows(driver, MAX_SEEN_ROWS).await {
-            Ok(snap) => {
-                let shown = snap.messages.iter().find(|shown| {
-                    MessageKey::parse(&shown.id).is_some_and(|key| {
-                        !key.from_me && key.chat_id == row.chat && key.message_id == row.id
-                    })
-                });
-                match shown.map(|shown| &shown.media) {
-                    Some(Some(media)) if media.blob.is_some() => return Ok(media.blob.clone()),
-                    Some(Some(media)) if media.kind == "document" => return Ok(None),
-                    Some(_) if row.kind == "document" => return Ok(None),
-                    Some(_) => debug!(id = row.id, "the row does not show its file yet"),
-                    None if !opened => {
-                        let Some(digits) = page::phone_of_chat(row.chat) else {
-                            debug!(chat = row.chat, "its chat cannot be opened by a link");
-                            return Ok(None);
-                        };
-                        info!(
-                            chat = row.chat,
-                            id = row.id,
-                            "opening the chat to read a file"
-                        );
-                        driver.goto(&send::chat_url(row.base_url, digits)).await?;
-                        opened = true;
-                    }
-                    None => debug!(id = row.id, "waiting for the row"),
-                }
+        let snap = page::poll_until_read(driver, MAX_SEEN_ROWS).await?;
+        let shown = snap.messages.iter().find(|shown| {
+            MessageKey::parse(&shown.id).is_some_and(|key| {
+                !key.from_me && key.chat_id == row.chat && key.message_id == row.id
+            })
+        });
+        match shown.map(|shown| &shown.media) {
+            Some(Some(media)) if media.blob.is_some() => return Ok(media.blob.clone()),
+            Some(Some(media)) if media.kind == "document" => return Ok(None),
+            Some(_) if row.kind == "document" => return Ok(None),
+            Some(_) => debug!(id = row.id, "the row does not show its file yet"),
+            None if !opened => {
+                let Some(digits) = page::phone_of_chat(row.chat) else {
+                    debug!(chat = row.chat, "its chat cannot be opened by a link");
+                    return Ok(None);
+                };
+                info!(
+                    chat = row.chat,
+                    id = row.id,
+                    "opening the chat to read a file"
+                );
+                driver.goto(&send::chat_url(row.base_url, digits)).await?;
+                opened = true;
             }
-            Err(err) if err.is_fatal() => return Err(err),
-            Err(err) => debug!("page not readable yet: {err}"),
+            None => debug!(id = row.id, "waiting for the row"),
         }
-        sleep(FLOW_POLL_INTERVAL).await;
     }
 }
 

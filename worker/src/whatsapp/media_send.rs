@@ -11,7 +11,8 @@
 //! 2. The file must be there (`Failed` otherwise). The page is given it under the name the
 //!    recipient sees: hard-linked (copied where a link cannot be made) as
 //!    `<upload>/<request_id>/<name>`, the name made safe ([`upload_name`]). The folder goes
-//!    when the send ends, and with it whatever a killed worker left there.
+//!    when the send ends; what a killed worker left in `<upload>` goes when the next one
+//!    starts.
 //! 3. Open the chat; click the attach button (any of its forms) and give the file's absolute
 //!    path, as WebDriver keys, to the hidden file input of "Photos & videos" (an image or a
 //!    video that its `accept` takes) or of "Document" (anything else, audio included, which
@@ -35,11 +36,11 @@ use std::time::Duration;
 use fantoccini::elements::Element;
 use tokio::time::{Instant, sleep};
 use tracing::{debug, info, warn};
-use wamux_proto::{Attempt, MAX_SEEN_ROWS, MediaKind, OutgoingMedia, SendError, SentMessage};
+use wamux_proto::{Attempt, MAX_SEEN_ROWS, MediaKind, OutgoingMedia, SendError};
 
 use super::incoming::Inbox;
-use super::page::{self, FLOW_POLL_INTERVAL, Screen, Target};
-use super::send::{self, Content, Link, Outcome};
+use super::page::{self, FLOW_POLL_INTERVAL, Target};
+use super::send::{self, Content, Fallback, Link, Outcome};
 use crate::browser::webdriver::{Driver, DriverError};
 
 /// How long the attach menu may take to show its file inputs before the button is clicked
@@ -64,7 +65,8 @@ pub struct MediaMessage<'a> {
     /// What an earlier attempt of this message recorded, if there was one.
     pub resume: Option<&'a Attempt>,
     pub timeout: Duration,
-    /// The session's folder for files on their way to the page.
+    /// The session's folder for files on their way to the page: absolute, emptied and created
+    /// at start-up.
     pub upload_dir: &'a Path,
 }
 
@@ -123,11 +125,7 @@ async fn send_within(
         type_caption(driver, &caption_box, message.caption).await?;
     }
 
-    let snap = loop {
-        if let Some(snap) = page::poll_with_rows(driver, MAX_SEEN_ROWS).await? {
-            break snap;
-        }
-    };
+    let snap = page::poll_until_read(driver, MAX_SEEN_ROWS).await?;
     let seen = send::outgoing_ids(&snap.messages);
     let attempt = Attempt {
         seen: seen.clone(),
@@ -141,47 +139,19 @@ async fn send_within(
             "the media editor shows no send button".into(),
         )));
     }
-    let pressed = Instant::now();
-    let mut pressed_enter = false;
-    loop {
-        let Some(snap) = page::poll(driver).await? else {
-            continue;
-        };
-        if Screen::of(&snap).is_landing() {
-            return Ok(Err(SendError::NotLinked));
-        }
-        match send::ours(&snap.messages, &seen, content) {
-            Some((key, Some(status))) if status.is_sent() => {
-                info!(message_id = %key.message_id, ?status, "media message sent");
-                return Ok(Ok(SentMessage {
-                    message_id: key.message_id,
-                }));
-            }
-            Some((key, status)) => {
-                debug!(message_id = %key.message_id, ?status, "waiting for the media message to leave");
-            }
-            None if !pressed_enter && pressed.elapsed() >= RETRY_GRACE => {
-                if let Some(caption_box) = page::find(driver, Target::Caption).await? {
-                    info!("the send button did not send, pressing Enter in the media editor");
-                    let enter = char::from(fantoccini::key::Key::Enter).to_string();
-                    driver.send_keys(&caption_box, &enter).await?;
-                }
-                pressed_enter = true;
-            }
-            None => {}
-        }
-    }
+    send::await_sent(
+        driver,
+        &seen,
+        content,
+        RETRY_GRACE,
+        Fallback::EnterInCaption,
+    )
+    .await
 }
 
 /// Step 3: the attach menu's file input for `media`, clicking the attach button until it shows.
 async fn file_input(driver: &Driver, media: &OutgoingMedia) -> Result<Element, DriverError> {
-    let essence = media
-        .mimetype
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
+    let essence = essence(&media.mimetype);
     let photos_for = matches!(media.kind, MediaKind::Image | MediaKind::Video).then_some(&*essence);
     let mut clicked: Option<Instant> = None;
     loop {
@@ -258,14 +228,7 @@ impl Upload {
                 ));
             }
         }
-        let root = std::path::absolute(message.upload_dir)
-            .map_err(|err| format!("cannot resolve {}: {err}", message.upload_dir.display()))?;
-        match tokio::fs::remove_dir_all(&root).await {
-            Ok(()) => {}
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-            Err(err) => warn!(dir = %root.display(), "cannot clear the upload folder: {err}"),
-        }
-        let folder = root.join(message.request_id.to_string());
+        let folder = message.upload_dir.join(message.request_id.to_string());
         tokio::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -341,21 +304,27 @@ pub fn cut_name(name: String) -> String {
         _ => (name.as_str(), None),
     };
     let room = MAX_NAME_BYTES - extension.map_or(0, |ext| ext.len() + 1);
-    let mut end = room.min(stem.len());
-    while !stem.is_char_boundary(end) {
-        end -= 1;
-    }
+    let end = stem.floor_char_boundary(room);
     match extension {
         Some(ext) => format!("{}.{ext}", &stem[..end]),
         None => stem[..end].to_owned(),
     }
 }
 
+/// The essence of `mimetype` (`type/subtype`, lower case), without its parameters.
+fn essence(mimetype: &str) -> String {
+    mimetype
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
+}
+
 /// The extensions browsers give the MIME types WhatsApp sends as photos and videos, the usual
 /// one first; none for the others.
 fn extensions(mimetype: &str) -> &'static [&'static str] {
-    let essence = mimetype.split(';').next().unwrap_or_default().trim();
-    match essence.to_ascii_lowercase().as_str() {
+    match essence(mimetype).as_str() {
         "image/jpeg" | "image/jpg" => &["jpg", "jpeg", "jfif", "jpe"],
         "image/png" => &["png"],
         "image/gif" => &["gif"],

@@ -22,12 +22,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::Value;
-use tokio::time::{Instant, sleep, timeout_at};
+use tokio::time::{Instant, sleep};
 use tracing::{debug, info, warn};
 use wamux_proto::{Attempt, SendError, SentMessage};
 
 use super::page::{self, FLOW_POLL_INTERVAL, ModuleCall};
-use super::send::{Link, Message, Outcome};
+use super::send::{self, Link, Message, Outcome};
 use crate::browser::webdriver::{Driver, DriverError};
 
 /// How long the page may lack a message it was handed before it is handed over again.
@@ -70,12 +70,7 @@ pub async fn send(
     if message.text.trim().is_empty() {
         return Ok(Some(Err(SendError::Failed("the text is empty".into()))));
     }
-    let deadline = Instant::now() + message.timeout;
-    match timeout_at(deadline, send_within(driver, message, link)).await {
-        Ok(Err(err)) if !err.is_fatal() => Ok(Some(Err(SendError::Failed(err.to_string())))),
-        Ok(result) => result,
-        Err(_) => Ok(Some(Err(SendError::Timeout))),
-    }
+    send::bounded(message.timeout, send_within(driver, message, link)).await
 }
 
 async fn send_within(

@@ -32,8 +32,6 @@ const BLOCKED_STATES: [&str; 4] = [
 pub struct ModuleFacts {
     /// `Debug.VERSION`, the build.
     pub version: String,
-    /// The hook was installed by this very call: a new page load.
-    pub fresh: bool,
     pub caps: Caps,
     /// `Socket.state`.
     pub state: Option<String>,
@@ -400,7 +398,6 @@ mod tests {
     fn queued_events_become_messages_and_acks() {
         let facts: ModuleFacts = serde_json::from_value(json!({
             "version": "2.3000.1",
-            "fresh": true,
             "caps": {"socket": true, "msgEvents": true, "somethingNew": true},
             "state": "CONNECTED",
             "synced": true,

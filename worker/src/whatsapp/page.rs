@@ -485,6 +485,15 @@ pub async fn poll_with_rows(driver: &Driver, rows: usize) -> Result<Option<Snaps
     }
 }
 
+/// [`poll_with_rows`] until the page reads.
+pub async fn poll_until_read(driver: &Driver, rows: usize) -> Result<Snapshot, DriverError> {
+    loop {
+        if let Some(snap) = poll_with_rows(driver, rows).await? {
+            return Ok(snap);
+        }
+    }
+}
+
 /// A call into the page's own modules.
 #[derive(Debug, Clone, Copy)]
 pub enum ModuleCall<'a> {

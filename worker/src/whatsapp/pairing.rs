@@ -7,8 +7,8 @@
 //!
 //! A code already on show is returned at once, whichever number it was asked for: the caller
 //! ([`super::session`]) opens the landing page again first when it may be another number's.
-//! A part of the flow that the page draws again under our feet (a stale element) is tried
-//! again after [`FLOW_POLL_INTERVAL`].
+//! Should the page draw a part of the flow again under our feet (a stale element), the flow
+//! starts over after [`FLOW_POLL_INTERVAL`].
 //!
 //! Entering the code on the phone links the page, which the session's poll loop then sees as
 //! it would after a QR scan. The poll loop also reports each new code the page shows in place of
@@ -78,24 +78,11 @@ async fn request_within(driver: &Driver, phone_number: &str) -> Result<String> {
         }
     }
 
-    // The form may be drawn again under our feet (a stale element): find the input anew.
-    loop {
-        let input = page::find(driver, Target::PhoneInput)
-            .await?
-            .ok_or_else(|| anyhow!("the phone-number input vanished"))?;
-        let typed = match driver.clear(&input).await {
-            Ok(()) => driver.send_keys(&input, phone_number).await,
-            Err(e) => Err(e),
-        };
-        match typed {
-            Ok(()) => break,
-            Err(e) if !e.is_fatal() => {
-                debug!("typing the phone number again: {e}");
-                sleep(FLOW_POLL_INTERVAL).await;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
+    let input = page::find(driver, Target::PhoneInput)
+        .await?
+        .ok_or_else(|| anyhow!("the phone-number input vanished"))?;
+    driver.clear(&input).await?;
+    driver.send_keys(&input, phone_number).await?;
     let mut submitted = false;
     loop {
         if !submitted {

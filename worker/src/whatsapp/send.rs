@@ -22,8 +22,9 @@
 //!
 //! All of it runs under one deadline (`Timeout`). The caller checks that the session is linked
 //! before calling, and runs one send at a time. Opening a chat ([`open_chat`]), finding an
-//! earlier attempt ([`find_earlier`]) and telling our row ([`ours`], by its [`Content`]) serve
-//! media sends as well ([`super::media_send`]). Afterwards the chat stays open, and [`AckWatch`]
+//! earlier attempt ([`find_earlier`]), telling our row ([`ours`], by its [`Content`]) and
+//! waiting for it to show Sent ([`await_sent`]) serve media sends as well
+//! ([`super::media_send`]). Afterwards the chat stays open, and [`AckWatch`]
 //! turns the later statuses of the messages sent into `Ack` events.
 
 use std::collections::VecDeque;
@@ -118,14 +119,15 @@ pub async fn send(
 }
 
 /// Runs a send under `limit`: past it the send timed out, and a page error is a failed send.
-pub async fn bounded(
+/// `T` is what the send answers: an [`Outcome`], or one that may be missing.
+pub async fn bounded<T: From<Outcome>>(
     limit: Duration,
-    send: impl std::future::Future<Output = Result<Outcome, DriverError>>,
-) -> Result<Outcome, DriverError> {
+    send: impl std::future::Future<Output = Result<T, DriverError>>,
+) -> Result<T, DriverError> {
     match timeout_at(Instant::now() + limit, send).await {
-        Ok(Err(err)) if !err.is_fatal() => Ok(Err(SendError::Failed(err.to_string()))),
+        Ok(Err(err)) if !err.is_fatal() => Ok(Err(SendError::Failed(err.to_string())).into()),
         Ok(result) => result,
-        Err(_) => Ok(Err(SendError::Timeout)),
+        Err(_) => Ok(Err(SendError::Timeout).into()),
     }
 }
 
@@ -169,14 +171,53 @@ async fn send_within(
     let compose = page::find(driver, Target::Compose)
         .await?
         .ok_or_else(|| DriverError::Page("the compose box vanished".into()))?;
-    driver
-        .send_keys(
-            &compose,
-            &char::from(fantoccini::key::Key::Enter).to_string(),
-        )
-        .await?;
-    let entered = Instant::now();
-    let mut clicked_button = false;
+    driver.send_keys(&compose, &enter_key()).await?;
+    await_sent(driver, &seen, content, ENTER_GRACE, Fallback::SendButton).await
+}
+
+/// What is tried once when our row has not shown a grace period after the send was pressed.
+#[derive(Debug, Clone, Copy)]
+pub enum Fallback {
+    /// The text still sits in the compose box (the Enter was lost): click the send button.
+    SendButton,
+    /// The media editor's caption box still shows (the click was lost): press Enter in it.
+    EnterInCaption,
+}
+
+impl Fallback {
+    /// Tries it on `screen`; whether it is done with, not to be tried again.
+    async fn try_on(self, driver: &Driver, screen: &Screen) -> Result<bool, DriverError> {
+        match self {
+            Fallback::SendButton => {
+                if matches!(screen, Screen::Chat { compose } if !compose.trim().is_empty()) {
+                    info!("Enter did not send the message, clicking the send button");
+                    return page::click(driver, Target::SendButton).await;
+                }
+                Ok(false)
+            }
+            Fallback::EnterInCaption => {
+                if let Some(caption_box) = page::find(driver, Target::Caption).await? {
+                    info!("the send button did not send, pressing Enter in the media editor");
+                    driver.send_keys(&caption_box, &enter_key()).await?;
+                }
+                Ok(true)
+            }
+        }
+    }
+}
+
+/// The last step of a send just pressed: polls until our row ([`ours`] of `content`, not in
+/// `seen`) shows Sent or later and answers its id; `NotLinked` should the landing screen show.
+/// Should no row of ours show `grace` after the press, `fallback` is tried.
+pub async fn await_sent(
+    driver: &Driver,
+    seen: &[String],
+    content: Content<'_>,
+    grace: Duration,
+    fallback: Fallback,
+) -> Result<Outcome, DriverError> {
+    let pressed = Instant::now();
+    let mut fell_back = false;
     loop {
         let Some(snap) = page::poll(driver).await? else {
             continue;
@@ -185,7 +226,7 @@ async fn send_within(
         if screen.is_landing() {
             return Ok(Err(SendError::NotLinked));
         }
-        match ours(&snap.messages, &seen, content) {
+        match ours(&snap.messages, seen, content) {
             Some((key, Some(status))) if status.is_sent() => {
                 info!(message_id = %key.message_id, ?status, "message sent");
                 return Ok(Ok(SentMessage {
@@ -195,15 +236,17 @@ async fn send_within(
             Some((key, status)) => {
                 debug!(message_id = %key.message_id, ?status, "waiting for the message to leave")
             }
-            None if !clicked_button && entered.elapsed() >= ENTER_GRACE => {
-                if matches!(&screen, Screen::Chat { compose } if !compose.trim().is_empty()) {
-                    info!("Enter did not send the message, clicking the send button");
-                    clicked_button = page::click(driver, Target::SendButton).await?;
-                }
+            None if !fell_back && pressed.elapsed() >= grace => {
+                fell_back = fallback.try_on(driver, &screen).await?;
             }
             None => {}
         }
     }
+}
+
+/// The Enter key, as WebDriver keys.
+fn enter_key() -> String {
+    char::from(fantoccini::key::Key::Enter).to_string()
 }
 
 /// The `/send` link that opens the chat with `phone_number`, with nothing in its compose box.
@@ -245,11 +288,7 @@ pub async fn find_earlier(
             None if found.is_none() && shown.elapsed() >= RESUME_SETTLE => return Ok(None),
             None => {}
         }
-        snap = loop {
-            if let Some(snap) = page::poll_with_rows(driver, MAX_SEEN_ROWS).await? {
-                break snap;
-            }
-        };
+        snap = page::poll_until_read(driver, MAX_SEEN_ROWS).await?;
         if Screen::of(&snap).is_landing() {
             return Ok(Some(Err(SendError::NotLinked)));
         }
@@ -340,13 +379,7 @@ impl Content<'_> {
                 let Some(media) = &row.media else {
                     return false;
                 };
-                let shown_as = match kind {
-                    MediaKind::Image => "image",
-                    MediaKind::Video => "video",
-                    MediaKind::Audio => "audio",
-                    MediaKind::Document => "document",
-                };
-                let same_kind = media.kind == shown_as || media.kind == "document";
+                let same_kind = media.kind == kind.as_str() || media.kind == "document";
                 let same_name = match (filename, media.name.as_deref()) {
                     (Some(ours), Some(shown)) => ours.trim() == shown.trim(),
                     _ => true,

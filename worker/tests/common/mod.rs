@@ -89,6 +89,13 @@ impl Fake {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// Has the fake's phone receive `body` (a POST of `/__fake/incoming`); the message's id.
+    pub async fn incoming(&self, body: Value) -> String {
+        let (status, answer) = self.post("/__fake/incoming", body).await;
+        assert_eq!(status, 200, "{answer}");
+        answer["id"].as_str().expect("the message's id").to_owned()
+    }
+
     /// A GET of the control API; its JSON answer.
     pub async fn get(&self, path: &str) -> Value {
         self.http
@@ -119,15 +126,7 @@ impl Fake {
 
     /// What `from` has sent, oldest first.
     pub async fn sent(&self, from: &str) -> Vec<Value> {
-        let answer: Value = self
-            .http
-            .get(format!("{}/__fake/sent?from={from}", self.url()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let answer = self.get(&format!("/__fake/sent?from={from}")).await;
         answer.as_array().cloned().unwrap_or_default()
     }
 

@@ -33,10 +33,8 @@ const wamuxModules = ((drain) => {
   };
   const isFn = (o, k) => !!o && typeof o[k] === 'function';
   const wid = (x) => (x == null ? null : typeof x === 'string' ? x : x._serialized || null);
-  let fresh = false;
   let hook = w.__wamux;
   if (!hook) {
-    fresh = true;
     const socketModule = need('WAWebSocketModel');
     const cmdModule = need('WAWebCmd');
     const collections = need('WAWebCollections');
@@ -153,7 +151,6 @@ const wamuxModules = ((drain) => {
   const events = drain ? hook.queue.splice(0, hook.queue.length) : [];
   return {
     version: w.Debug.VERSION,
-    fresh,
     caps: hook.caps,
     state: Socket && Socket.state != null ? String(Socket.state) : null,
     synced,
