@@ -845,9 +845,14 @@
     });
   }
 
-  // Posts until the fake answers: a 4xx is final, anything else is tried again (the fake takes
-  // the page's MSGID once, so a repeat is harmless).
-  function postUntilTaken(path, body) {
+  // Posts until the fake answers: a status that isFinal (any 4xx if not given) is a refusal,
+  // anything else is tried again (the fake takes the page's MSGID once, so a repeat is harmless).
+  // Resolves with the answer; rejects with an Error carrying the refusal's status and reason, or
+  // with stopped set when the page stops first.
+  function postUntilTaken(path, body, isFinal) {
+    var refused = isFinal || function (status) {
+      return status >= 400 && status < 500;
+    };
     var request = JSON.stringify(body);
     return new Promise(function (resolve, reject) {
       function retry() {
@@ -855,7 +860,9 @@
       }
       function attempt() {
         if (stopped) {
-          reject(new Error("the page stopped"));
+          var error = new Error("the page stopped");
+          error.stopped = true;
+          reject(error);
           return;
         }
         fetch(path, {
@@ -865,11 +872,14 @@
           cache: "no-store",
         }).then(function (response) {
           if (response.ok) return response.json().then(resolve, retry);
-          if (response.status >= 400 && response.status < 500) {
+          if (refused(response.status)) {
             return response.json().catch(function () {
               return {};
             }).then(function (answer) {
-              reject(new Error(answer.error || path + " answered " + response.status));
+              var refusal = new Error(answer.error || path + " answered " + response.status);
+              refusal.status = response.status;
+              refusal.reason = answer.error;
+              reject(refusal);
             });
           }
           retry();
@@ -1402,38 +1412,21 @@
         target.msgs.add(msg);
         msgs.add(msg);
       }
-      var request = JSON.stringify({ page: pageId, jid: target.id._serialized, text: msg.body, id: key.id });
-      var sendResult = new Promise(function (resolve) {
-        function retry() {
-          setTimeout(attempt, SEND_RETRY_MS);
+      var sendResult = postUntilTaken(
+        "/__fake/page/send",
+        { page: pageId, jid: target.id._serialized, text: msg.body, id: key.id },
+        function (status) {
+          return status === 400 || status === 409;
         }
-        function attempt() {
-          // A page going away stops; the next page load's feed shows the message if it went out.
-          if (stopped) return;
-          fetch("/__fake/page/send", {
-            method: "POST",
-            headers: { "content-type": "application/json" },
-            body: request,
-            cache: "no-store",
-          }).then(function (response) {
-            if (response.ok) {
-              resolve({ messageSendResult: "OK" });
-              return null;
-            }
-            if (response.status === 400 || response.status === 409) {
-              // Refused for good (empty text, not a person's chat, id taken, page not linked).
-              return response.json().catch(function () {
-                return {};
-              }).then(function (answer) {
-                msg.set({ ack: -1 });
-                resolve({ messageSendResult: "ERROR", error: answer.error || "HTTP " + response.status });
-              });
-            }
-            retry();
-            return null;
-          }, retry);
-        }
-        attempt();
+      ).then(function () {
+        return { messageSendResult: "OK" };
+      }, function (error) {
+        // A page going away never settles; the next page load's feed shows the message if it
+        // went out.
+        if (error.stopped) return new Promise(function () {});
+        // Refused for good (empty text, not a person's chat, id taken, page not linked).
+        msg.set({ ack: -1 });
+        return { messageSendResult: "ERROR", error: error.reason || "HTTP " + error.status };
       });
       return [Promise.resolve(msg), sendResult];
     }

@@ -91,91 +91,6 @@ impl FakeConfig {
     }
 }
 
-/// The generation of the real site the pages imitate (contract: "older builds" vs "newer").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Variant {
-    /// Current selectors and texts; QR payloads sometimes carry a fifth field or a URL prefix.
-    #[default]
-    Modern,
-    /// Older selectors and texts ("Scan me!", `last-wid`, `msg-check` icons, …).
-    Legacy,
-}
-
-impl Variant {
-    /// The lowercase name used on the command line and sent to the page script.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Variant::Modern => "modern",
-            Variant::Legacy => "legacy",
-        }
-    }
-}
-
-impl fmt::Display for Variant {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Variant {
-    type Err = anyhow::Error;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "modern" => Ok(Variant::Modern),
-            "legacy" => Ok(Variant::Legacy),
-            other => anyhow::bail!("unknown variant {other:?} (expected \"modern\" or \"legacy\")"),
-        }
-    }
-}
-
-/// Which build of the page's own modules (contract section 10) the page script offers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Modules {
-    /// `window.require` with every module of [`MODULE_NAMES`]; `WAWebUserPrefsMeUser` has
-    /// `getMaybeMePnUser` only.
-    #[default]
-    Current,
-    /// The same, but `WAWebUserPrefsMeUser` has only the older `getMaybeMeUser`.
-    Older,
-    /// The DOM-only site: no `window.require` and no `window.Debug` at all.
-    None,
-}
-
-impl Modules {
-    /// The lowercase name used on the command line and sent to the page script.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Modules::Current => "current",
-            Modules::Older => "older",
-            Modules::None => "none",
-        }
-    }
-}
-
-impl fmt::Display for Modules {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Modules {
-    type Err = anyhow::Error;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "current" => Ok(Modules::Current),
-            "older" => Ok(Modules::Older),
-            "none" => Ok(Modules::None),
-            other => anyhow::bail!(
-                "unknown modules {other:?} (expected \"current\", \"older\" or \"none\")"
-            ),
-        }
-    }
-}
-
 /// Implements `as_str` (the command-line name, also sent to the page script), `Display` and
 /// `FromStr` (any case) for a knob whose names are listed once here.
 macro_rules! named_knob {
@@ -217,6 +132,40 @@ macro_rules! named_knob {
         }
     };
 }
+
+/// The generation of the real site the pages imitate (contract: "older builds" vs "newer").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Variant {
+    /// Current selectors and texts; QR payloads sometimes carry a fifth field or a URL prefix.
+    #[default]
+    Modern,
+    /// Older selectors and texts ("Scan me!", `last-wid`, `msg-check` icons, …).
+    Legacy,
+}
+
+named_knob!(Variant, "variant", {
+    Modern => "modern",
+    Legacy => "legacy",
+});
+
+/// Which build of the page's own modules (contract section 10) the page script offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Modules {
+    /// `window.require` with every module of [`MODULE_NAMES`]; `WAWebUserPrefsMeUser` has
+    /// `getMaybeMePnUser` only.
+    #[default]
+    Current,
+    /// The same, but `WAWebUserPrefsMeUser` has only the older `getMaybeMeUser`.
+    Older,
+    /// The DOM-only site: no `window.require` and no `window.Debug` at all.
+    None,
+}
+
+named_knob!(Modules, "modules", {
+    Current => "current",
+    Older => "older",
+    None => "none",
+});
 
 /// The attach button of an open chat (contract section 11), by the years of the real site.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]

@@ -481,6 +481,10 @@ impl Account {
         self.chats.insert(0, chat);
         &mut self.chats[0]
     }
+
+    fn chat_mut(&mut self, jid: &str) -> Option<&mut Chat> {
+        self.chats.iter_mut().find(|chat| chat.jid == jid)
+    }
 }
 
 #[derive(Debug)]
@@ -780,33 +784,47 @@ impl State {
 
     /// After "Starting chat" of a linked `/send` page: open the chat or show the invalid dialog.
     fn resolve_route(&mut self, page_id: &str) {
-        let Some(page) = self.pages.get_mut(page_id) else {
+        let Some(Route::Send {
+            phone,
+            resolved: false,
+        }) = self.pages.get(page_id).map(|page| &page.route)
+        else {
             return;
         };
-        let Route::Send { phone, resolved } = &mut page.route else {
+        let jid = self.on_whatsapp(phone).then(|| person_jid(phone));
+        // `view` resolves the route of a linked page only.
+        let Ok(account) = self.page_phone(page_id).map(str::to_owned) else {
             return;
         };
-        if *resolved {
-            return;
+        let page = self.pages.get_mut(page_id).expect("found above");
+        if let Route::Send { resolved, .. } = &mut page.route {
+            *resolved = true;
         }
-        *resolved = true;
-        if !plausible_number(phone) || self.invalid.contains(phone.as_str()) {
+        let Some(jid) = jid else {
             page.dialog = Some(Dialog::Invalid);
             return;
-        }
-        let jid = person_jid(phone);
+        };
         page.open_chat = Some(jid.clone());
-        if let Some(chat) = page
-            .token
-            .as_ref()
-            .and_then(|token| self.devices.get(token))
-            .and_then(|device| self.accounts.get_mut(&device.phone))
-            .and_then(|account| account.chats.iter_mut().find(|chat| chat.jid == jid))
+        self.chat_opened(&account, &jid);
+    }
+
+    /// A page of the account `phone` opened the chat `jid`: counted even for a chat the server
+    /// does not know.
+    fn chat_opened(&mut self, phone: &str, jid: &str) {
+        match self
+            .accounts
+            .get_mut(phone)
+            .and_then(|account| account.chat_mut(jid))
         {
-            chat.opened_by_a_page(&mut self.stats);
-        } else {
-            self.stats.chats_opened += 1;
+            Some(chat) => chat.opened_by_a_page(&mut self.stats),
+            None => self.stats.chats_opened += 1,
         }
+    }
+
+    /// Whether `phone` is on WhatsApp: the rule of the invalid-number dialog of `/send` and of
+    /// `queryWidExists`.
+    fn on_whatsapp(&self, phone: &str) -> bool {
+        plausible_number(phone) && !self.invalid.contains(phone)
     }
 
     fn app_view(&self, page_id: &str, now: Instant) -> AppView {
@@ -1011,17 +1029,25 @@ impl State {
         Ok(page)
     }
 
+    /// The phone of the account the page is linked to.
+    fn page_phone(&self, page_id: &str) -> Outcome<&str> {
+        let page = self
+            .pages
+            .get(page_id)
+            .ok_or_else(|| Failure::NotFound(format!("no page {page_id}")))?;
+        page.token
+            .as_ref()
+            .and_then(|token| self.devices.get(token))
+            .map(|device| device.phone.as_str())
+            .ok_or_else(|| Failure::Conflict("the page is not linked".into()))
+    }
+
     fn linked_page(&mut self, page_id: &str) -> Outcome<(&mut Page, String)> {
+        let phone = self.page_phone(page_id)?.to_owned();
         let page = self
             .pages
             .get_mut(page_id)
-            .ok_or_else(|| Failure::NotFound(format!("no page {page_id}")))?;
-        let phone = page
-            .token
-            .as_ref()
-            .and_then(|token| self.devices.get(token))
-            .map(|device| device.phone.clone())
-            .ok_or_else(|| Failure::Conflict("the page is not linked".into()))?;
+            .expect("page_phone found the page");
         Ok((page, phone))
     }
 
@@ -1029,14 +1055,7 @@ impl State {
     pub fn open_chat(&mut self, page_id: &str, jid: &str) -> Outcome<()> {
         let (page, phone) = self.linked_page(page_id)?;
         page.open_chat = Some(jid.to_owned());
-        match self
-            .accounts
-            .get_mut(&phone)
-            .and_then(|account| account.chats.iter_mut().find(|chat| chat.jid == jid))
-        {
-            Some(chat) => chat.opened_by_a_page(&mut self.stats),
-            None => self.stats.chats_opened += 1,
-        }
+        self.chat_opened(&phone, jid);
         Ok(())
     }
 
@@ -1048,7 +1067,7 @@ impl State {
         if let Some(chat) = self
             .accounts
             .get_mut(&phone)
-            .and_then(|account| account.chats.iter_mut().find(|chat| chat.jid == jid))
+            .and_then(|account| account.chat_mut(jid))
         {
             chat.unread = 0;
             chat.seen += 1;
@@ -1057,11 +1076,10 @@ impl State {
         Ok(())
     }
 
-    /// Whether `phone` is on WhatsApp, as `queryWidExists` asks it: the rule of the
-    /// invalid-number dialog of `/send`.
-    pub fn exists(&mut self, page_id: &str, phone: &str) -> Outcome<bool> {
-        self.linked_page(page_id)?;
-        Ok(plausible_number(phone) && !self.invalid.contains(phone))
+    /// Whether `phone` is on WhatsApp, as `queryWidExists` of a linked page asks it.
+    pub fn exists(&self, page_id: &str, phone: &str) -> Outcome<bool> {
+        self.page_phone(page_id)?;
+        Ok(self.on_whatsapp(phone))
     }
 
     /// The page's user closed a dialog ("OK" of the invalid-number dialog, "Use here").
@@ -1452,19 +1470,10 @@ impl State {
 
     /// The file of the media message `id`, as `(mimetype, bytes)`, for a page of its account.
     pub fn media(&self, page_id: &str, id: &str) -> Outcome<(String, Bytes)> {
-        let page = self
-            .pages
-            .get(page_id)
-            .ok_or_else(|| Failure::NotFound(format!("no page {page_id}")))?;
-        let phone = page
-            .token
-            .as_ref()
-            .and_then(|token| self.devices.get(token))
-            .map(|device| &device.phone)
-            .ok_or_else(|| Failure::Conflict("the page is not linked".into()))?;
+        let phone = self.page_phone(page_id)?;
         self.messages
             .get(id)
-            .filter(|message| &message.account == phone)
+            .filter(|message| message.account == phone)
             .and_then(|message| message.media.as_ref())
             .map(|media| (media.mimetype.clone(), media.bytes.clone()))
             .ok_or_else(|| Failure::NotFound(format!("no media message {id}")))
