@@ -236,7 +236,7 @@ impl Registry {
     /// spare), and the pid the worker of that name has now. A spare's worker keeps its name
     /// when a session takes it, and the session keeps the spare's folder.
     pub fn worker_named(&self, name: &str) -> Option<(Option<String>, u32)> {
-        if let Some(&pid) = self.spares.worker_pids().get(name) {
+        if let Some(pid) = self.spares.pid_of(name) {
             return Some((None, pid));
         }
         let table = self.table();

@@ -161,6 +161,11 @@ impl Spares {
         lock(&self.running).clone()
     }
 
+    /// The worker pid of the spare `name`, while it is one.
+    pub fn pid_of(&self, name: &str) -> Option<u32> {
+        lock(&self.running).get(name).copied()
+    }
+
     /// Ends every spare and removes its folder; returns once none runs.
     pub async fn shutdown(&self) {
         self.stop.cancel();
