@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up and runs every test: formatting, lints, unit tests and the end-to-end tests
-# (real chromedriver and Chromium against the fake WhatsApp Web).
+# (real chromedriver and Chromium against the fake WhatsApp Web; the multi-node ones also against
+# a PostgreSQL server that scripts/postgres.sh starts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
@@ -27,6 +28,9 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # The end-to-end tests run the built binaries.
 cargo build --workspace --bins --locked
+# The multi-node tests (tests/tests/cluster.rs) need PostgreSQL: a server of their own, up from
+# here until this script exits (scripts/postgres.sh sets the EXIT trap that stops it).
+source scripts/postgres.sh
 # With cargo-nextest (on the project's machines), test binaries run side by side with at most
 # two Chromium-starting tests at a time (.config/nextest.toml); without it, one binary after the
 # other. Either way one run shows every failing test, not only the first.

@@ -17,11 +17,14 @@
 //! - [`messaging`]: the durable outbox (a message accepted is sent once, in order, and can be
 //!   asked about), the inbox (each incoming message stored once), and the webhooks (every
 //!   event, signed, in order, to every endpoint that subscribes).
-//! - [`store`]: everything that must survive a restart, in SQLite.
+//! - [`store`]: everything that must survive a restart, in SQLite, or in PostgreSQL shared by
+//!   several nodes.
+//! - [`cluster`]: several nodes on one PostgreSQL: leases, profiles that travel, forwarding.
 //! - [`laravel`]: the Laravel assignments and the `.env` they rewrite.
 
 pub mod api;
 pub mod cli;
+pub mod cluster;
 pub mod daemon;
 pub mod egress;
 pub mod laravel;

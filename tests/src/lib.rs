@@ -5,6 +5,7 @@
 //! A [`Daemon`] dropped by a failing test still ends its process tree and every browser on
 //! its data directory, so no test leaves a process behind.
 
+pub mod cluster;
 pub mod fake_worker;
 pub mod webhook_receiver;
 
@@ -345,6 +346,19 @@ impl Daemon {
         wait_child(&mut child, Duration::from_secs(60)).expect("wamux exits after two signals")
     }
 
+    /// SIGKILL to every process of this data directory (workers, their chromedrivers, browsers)
+    /// until none is left, for at most ten seconds: what a dead machine leaves of its daemon.
+    pub fn kill_leftovers(&self) {
+        // Every process of the daemon names a path inside the directory; the slash keeps
+        // `data-1` from matching `data-10`.
+        let dir = format!("{}/", self.data_dir.path().to_string_lossy());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !processes_mentioning(&dir).is_empty() && Instant::now() < deadline {
+            kill_mentioning(&dir);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Runs the `wamux` CLI against this daemon.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
         Command::new(bin("wamux"))
@@ -419,14 +433,8 @@ impl Drop for Daemon {
                 let _ = child.wait();
             }
         }
-        // Whatever happened above, nothing may outlive the test. Every process of the daemon
-        // names a path inside the directory; the slash keeps `data-1` from matching `data-10`.
-        let dir = format!("{}/", self.data_dir.path().to_string_lossy());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !processes_mentioning(&dir).is_empty() && Instant::now() < deadline {
-            kill_mentioning(&dir);
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        // Whatever happened above, nothing may outlive the test.
+        self.kill_leftovers();
     }
 }
 

@@ -119,7 +119,7 @@ mod tests {
             rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
             Some("disk I/O error on /srv/wamux/data/wamux.db".into()),
         );
-        let e = ApiError::from(RegistryError::Store(StoreError::Sqlite(sqlite)));
+        let e = ApiError::from(RegistryError::Store(StoreError::Sql(sqlite.into())));
         assert_eq!(
             (e.status, e.code),
             (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable")

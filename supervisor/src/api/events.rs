@@ -84,6 +84,7 @@ pub async fn stream(
     }
     let last_seen = last_event_id(&headers)?;
     let rx = state.events.subscribe();
+    let remote = state.events.subscribe_remote();
     let replayed = match last_seen {
         Some(after) => replay(&state, after, query.session.as_deref())?,
         None => Vec::new(),
@@ -99,7 +100,7 @@ pub async fn stream(
     }));
     let shutdown = state.shutdown.clone();
     let filter = query.session;
-    let live = futures_util::stream::unfold(rx, move |mut rx| {
+    let live = futures_util::stream::unfold((rx, remote), move |(mut rx, mut remote)| {
         let shutdown = shutdown.clone();
         let filter = filter.clone();
         async move {
@@ -107,6 +108,16 @@ pub async fn stream(
                 let received = tokio::select! {
                     _ = shutdown.cancelled() => return None,
                     received = rx.recv() => received,
+                    // Another node's event, as it logged it.
+                    logged = remote.recv() => match logged {
+                        Ok(e) if e.id <= floor => continue,
+                        Ok(e) if filter.as_ref().is_none_or(|id| *id == e.session_id) => {
+                            let sse = SseEvent::default().id(e.id.to_string()).event(e.kind).data(e.data);
+                            return Some((Ok(sse), (rx, remote)));
+                        }
+                        Ok(_) | Err(RecvError::Lagged(_)) => continue,
+                        Err(RecvError::Closed) => return None,
+                    },
                 };
                 let event = match received {
                     // An event the store could not log has no id (0): sent all the same.
@@ -128,7 +139,7 @@ pub async fn stream(
                     }
                     Err(RecvError::Closed) => return None,
                 };
-                return Some((Ok(event), rx));
+                return Some((Ok(event), (rx, remote)));
             }
         }
     });

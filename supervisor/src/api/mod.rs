@@ -13,6 +13,7 @@ mod events;
 mod media;
 mod messages;
 mod multipart;
+mod nodes;
 pub mod openapi;
 mod paging;
 mod qr_png;
@@ -32,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 pub use doors::{Doors, check_allowed_host, check_public_url};
 pub use error::ApiError;
 
+use crate::cluster::Cluster;
 use crate::daemon::metrics::Metrics;
 use crate::laravel::assignments::Assignments;
 use crate::messaging::outbox::Outbox;
@@ -39,6 +41,7 @@ use crate::messaging::webhooks::Webhooks;
 use crate::sessions::events::EventBus;
 use crate::sessions::registry::Registry;
 use crate::store::Store;
+use crate::supervision::context::Context;
 
 /// Request bodies larger than this are refused with 413 before they are read whole.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -78,6 +81,13 @@ pub struct AppParts {
     /// Cancelled when the daemon stops, so that endless responses (event streams) end and the
     /// graceful shutdown of the HTTP server is not held up by them.
     pub shutdown: CancellationToken,
+    /// With several nodes: this node's part, and what forwards requests to the others.
+    pub cluster: Option<Arc<Cluster>>,
+    pub forwarder: reqwest::Client,
+    /// The largest body forwarded to another node.
+    pub forward_limit: usize,
+    /// What a drain needs; `None` in tests that assemble no daemon.
+    pub context: Option<Arc<Context>>,
 }
 
 /// The configuration the API reads.
@@ -297,16 +307,30 @@ routes! {
         "The dashboard's scripts (ES modules) and style, by file name", guarded: false, body: None,
         [200 => "text/javascript or text/css", 404 => "asset_not_found"]
     }
+    get "/api/nodes" => nodes::list {
+        "The nodes sharing the database: their sessions, capacity and last heartbeat", guarded: true, body: None,
+        [200 => "NodeList"]
+    }
+    post "/api/nodes/{nodeId}/drain" => nodes::drain {
+        "Hand a node's sessions over to the others, one by one, profiles saved; answered at once", guarded: true, body: None,
+        [202 => "Draining", 404 => "node_not_found", 409 => "single_node", 503 => "owner_unreachable"]
+    }
     get "/metrics" => system::metrics {
         "Prometheus text format", guarded: true, body: None, [200 => "text/plain; version=0.0.4"]
     }
 }
 
 pub fn app(state: AppState) -> Router {
-    let guarded = guarded_routes().layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        auth::require_key,
-    ));
+    // The key is checked before a request goes to another node, which checks it again.
+    let guarded = guarded_routes()
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::cluster::forward::forward,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_key,
+        ));
     // The last layer is the outermost: the Host first, then the Origin, then (on guarded
     // routes) the key, so that neither a rebinding page nor another site learns whether its
     // key would have worked.

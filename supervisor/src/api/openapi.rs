@@ -244,6 +244,25 @@ fn schemas() -> Value {
             },
             "required": ["sessions", "stats"]
         },
+        "NodeList": {
+            "type": "object",
+            "properties": {"nodes": {"type": "array", "items": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string"}, "advertiseUrl": {"type": ["string", "null"]},
+                    "sessions": {"type": "array", "items": {"type": "string"}},
+                    "capacity": {"type": "integer"}, "lastHeartbeat": {"type": "integer"},
+                    "alive": {"type": "boolean"}, "draining": {"type": "boolean"}
+                },
+                "required": ["id", "sessions", "capacity", "lastHeartbeat", "alive", "draining"]
+            }}},
+            "required": ["nodes"]
+        },
+        "Draining": {
+            "type": "object",
+            "properties": {"node": {"type": "string"}, "draining": {"type": "boolean"}},
+            "required": ["node", "draining"]
+        },
         "Qr": {
             "type": "object",
             "properties": {"qr": {"type": "string"}, "png": {"type": "string", "contentEncoding": "base64"}},

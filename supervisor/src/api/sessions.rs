@@ -45,10 +45,10 @@ pub async fn create(State(state): State<AppState>, body: RawBody) -> Result<Resp
         }
         None => generate_session_id(),
     };
-    let session = state.sessions.create(id, body.proxy)?;
-    let base = format!("/api/sessions/{}", session.id);
+    let id = state.sessions.create(id, body.proxy)?;
+    let base = format!("/api/sessions/{id}");
     let body = json!({
-        "sessionId": session.id,
+        "sessionId": id,
         "qrUrl": format!("{base}/qr"),
         "statusUrl": format!("{base}/status"),
     });

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
-use crate::daemon::config::{self, ServeConfig};
+use crate::daemon::config::{self, ClusterConfig, ServeConfig};
 use crate::daemon::notify::Notifier;
 use crate::messaging::media::MediaConfig;
 use crate::messaging::outbox::OutboxConfig;
@@ -134,6 +134,30 @@ pub struct ServeArgs {
     #[arg(long, env = "WAMUX_WEBHOOK_RETRY_BASE", default_value = "5s", hide = true,
           value_parser = parse_retry_base)]
     webhook_retry_base: Duration,
+    /// Share the sessions, messages, webhooks and events with other wamux nodes in this
+    /// PostgreSQL database, e.g. postgres://wamux@db:5432/wamux [default: SQLite in --data-dir,
+    /// one node].
+    #[arg(long = "database", env = "WAMUX_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// This node's name among the nodes of one database [default: the host name].
+    #[arg(long, env = "WAMUX_NODE_ID")]
+    node_id: Option<String>,
+    /// How the other nodes reach this node's API, e.g. http://10.0.0.5:3000 [default: the
+    /// --public-url].
+    #[arg(long, env = "WAMUX_ADVERTISE_URL")]
+    advertise_url: Option<String>,
+    /// A node's hold on a session lapses this long after its last renewal (renewed every
+    /// third of it); another node then takes the session over.
+    #[arg(long, env = "WAMUX_LEASE_TTL", default_value = "30s", value_parser = config::parse_duration)]
+    lease_ttl: Duration,
+    /// Keep the saved profiles of sessions in this folder, shared by every node, rather than
+    /// in the database.
+    #[arg(long, env = "WAMUX_PROFILE_STORE")]
+    profile_store: Option<PathBuf>,
+    /// On SIGTERM, hand every session over to the other nodes (one by one, profiles saved)
+    /// before exiting.
+    #[arg(long, env = "WAMUX_DRAIN_ON_STOP")]
+    drain_on_stop: bool,
 }
 
 /// `--webhook-retry-base` may be in milliseconds, so that tests run the schedule in seconds.
@@ -187,8 +211,34 @@ impl ServeArgs {
             .worker
             .or_else(config::default_worker)
             .context("wamux-worker not found beside wamux nor on PATH: pass --worker")?;
+        if let Some(url) = &self.advertise_url {
+            crate::api::check_public_url(url)
+                .map_err(|e| anyhow::anyhow!("--advertise-url: {e}"))?;
+        }
+        anyhow::ensure!(
+            self.lease_ttl >= Duration::from_secs(3),
+            "--lease-ttl must be at least 3s: a node renews every third of it"
+        );
+        let cluster = match self.database_url.filter(|u| !u.is_empty()) {
+            Some(database_url) => Some(ClusterConfig {
+                database_url,
+                node_id: match self.node_id {
+                    Some(id) => id,
+                    None => std::fs::read_to_string("/proc/sys/kernel/hostname")
+                        .context("reading the host name for --node-id")?
+                        .trim()
+                        .to_owned(),
+                },
+                advertise_url: self.advertise_url,
+                lease_ttl: self.lease_ttl,
+                profile_store: self.profile_store,
+                drain_on_stop: self.drain_on_stop,
+            }),
+            None => None,
+        };
         Ok(ServeConfig {
             listen: self.listen,
+            cluster,
             data_dir: self.data_dir,
             web_url: self.web_url,
             max_sessions: self.max_sessions,

@@ -50,6 +50,25 @@ pub struct ServeConfig {
     /// With `--auto-switch`: how long an assigned session may be unusable before its
     /// assignment moves to another WORKING session.
     pub auto_switch: Option<Duration>,
+    /// With `--database`: this node among others sharing one PostgreSQL (`cluster`).
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// One node of several on a shared PostgreSQL database.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// `--database` (`WAMUX_DATABASE_URL`); holds a password, so never logged.
+    pub database_url: String,
+    /// `--node-id`: the host name by default.
+    pub node_id: String,
+    /// `--advertise-url`: how the other nodes reach this node's API; the public URL when `None`.
+    pub advertise_url: Option<String>,
+    /// `--lease-ttl`: a lease not renewed for this long lapses.
+    pub lease_ttl: Duration,
+    /// `--profile-store`: saved profiles go to this shared folder rather than the database.
+    pub profile_store: Option<PathBuf>,
+    /// `--drain-on-stop`: SIGTERM drains the node before it exits.
+    pub drain_on_stop: bool,
 }
 
 /// Where things live under `--data-dir`.

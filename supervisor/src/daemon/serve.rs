@@ -27,13 +27,14 @@ use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{AppParts, AppState, Doors, Settings, app};
+use crate::cluster::Cluster;
 use crate::daemon::config::{DataDir, ServeConfig};
 use crate::daemon::lock::DataDirLock;
 use crate::egress::{self, Egress, isolation::Isolation};
 use crate::laravel::assignments::Assignments;
 use crate::process::{reaper, sweep};
 use crate::sessions::registry::Registry;
-use crate::store::Store;
+use crate::store::{Fence, Store};
 use crate::supervision::context::Context;
 use crate::supervision::link::{WorkerLink, bind_private};
 
@@ -114,8 +115,26 @@ pub async fn run(
         }
     }
 
-    let store = Store::open(&data.database())
-        .with_context(|| format!("cannot open {}", data.database().display()))?;
+    let (store, leases) = match &config.cluster {
+        None => (
+            Store::open(&data.database())
+                .with_context(|| format!("cannot open {}", data.database().display()))?,
+            None,
+        ),
+        Some(cluster) => {
+            let mut store = Store::open_postgres(&cluster.database_url, data.root())
+                .context("cannot open the --database")?;
+            store.set_fence(Fence::new(
+                cluster.node_id.clone(),
+                crate::cluster::node::ms(cluster.lease_ttl),
+            ));
+            // Its own connection: a busy store never holds up a renewal.
+            let leases = Store::open_postgres(&cluster.database_url, data.root())
+                .context("cannot open the --database")?;
+            tracing::info!(node = %cluster.node_id, "sharing the database with other nodes");
+            (store, Some(Arc::new(leases)))
+        }
+    };
 
     anyhow::ensure!(
         socket.as_os_str().len() <= MAX_SOCKET_PATH,
@@ -179,6 +198,18 @@ pub async fn run(
     let webhooks = tokio::spawn(ctx.webhooks.clone().deliver(stop_webhooks.clone()));
     let restored = sessions.restore().context("cannot restore the sessions")?;
     sessions.warm_spares();
+    let stop_cluster = CancellationToken::new();
+    let cluster_tasks = leases.map(|leases| {
+        (
+            tokio::spawn(crate::cluster::node::run(
+                ctx.clone(),
+                sessions.clone(),
+                leases,
+                stop_cluster.clone(),
+            )),
+            tokio::spawn(crate::cluster::feed::run(ctx.clone(), stop_cluster.clone())),
+        )
+    });
     let stop_housekeeping = CancellationToken::new();
     let housekeeping = tokio::spawn(housekeeping(
         ctx.clone(),
@@ -189,6 +220,31 @@ pub async fn run(
     tracing::info!(%addr, restored, data_dir = %ctx.data.root().display(), "wamux is serving");
     on_listening(addr);
 
+    let drain = ctx.cluster.as_ref().is_some_and(|c| c.config.drain_on_stop);
+    // A drain closes the sessions one after the other.
+    let bound = if drain {
+        (ctx.config.stop_grace + SHUTDOWN_MARGIN) * (ctx.config.max_sessions as u32 + 1)
+    } else {
+        ctx.config.stop_grace + SHUTDOWN_MARGIN
+    };
+    let stop_workers = {
+        let (ctx, sessions, stop_cluster) = (ctx.clone(), sessions.clone(), stop_cluster.clone());
+        async move {
+            if drain {
+                crate::cluster::node::drain(ctx.clone(), sessions.clone()).await;
+            }
+            // No claim after this point; what is still held is closed cleanly and given back.
+            stop_cluster.cancel();
+            sessions.shutdown().await;
+            if let Some(cluster) = &ctx.cluster {
+                for (id, generation) in cluster.fence.all() {
+                    if let Err(e) = ctx.store.release(cluster.node_id(), &id, generation) {
+                        tracing::warn!(session = %id, error = %e, "could not release the lease; it lapses instead");
+                    }
+                }
+            }
+        }
+    };
     let served = serve_until(
         http,
         app(state),
@@ -196,11 +252,16 @@ pub async fn run(
             shutdown.await;
             stop_streams.cancel();
         },
-        sessions.shutdown(),
-        ctx.config.stop_grace + SHUTDOWN_MARGIN,
+        stop_workers,
+        bound,
         reaper::kill_all_worker_groups,
     )
     .await;
+    stop_cluster.cancel();
+    if let Some((node, feed)) = cluster_tasks {
+        let _ = node.await;
+        let _ = feed.await;
+    }
     stop_housekeeping.cancel();
     let _ = housekeeping.await;
     stop_webhooks.cancel();
@@ -234,7 +295,25 @@ pub fn assemble(
     link: Arc<WorkerLink>,
     stop_streams: CancellationToken,
 ) -> Parts {
-    let ctx = Arc::new(Context::new(config, data, Arc::new(store), link));
+    let store = Arc::new(store);
+    let cluster = match (&config.cluster, store.fence()) {
+        (Some(cluster), Some(fence)) => Some(Cluster::new(
+            cluster.clone(),
+            cluster
+                .advertise_url
+                .clone()
+                .or_else(|| config.public_url.clone())
+                .unwrap_or_else(|| format!("http://{}", config.listen)),
+            fence.clone(),
+            store.clone(),
+        )),
+        _ => None,
+    };
+    let forward_limit = usize::try_from(config.outbox.media.max_size)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(2)
+        .saturating_add(1 << 20);
+    let ctx = Arc::new(Context::new(config, data, store, link).with_cluster(cluster));
     let sessions = Arc::new(Registry::new(ctx.clone()));
     let assignments = Arc::new(Assignments::new(
         ctx.config.laravel_env.clone(),
@@ -257,12 +336,19 @@ pub fn assemble(
             doors: Doors::new(
                 ctx.config.listen,
                 ctx.config.public_url.as_deref(),
-                &ctx.config.allowed_hosts,
+                &served_hosts(&ctx),
             ),
         }),
         started: ctx.started,
         list_cache: Default::default(),
         shutdown: stop_streams,
+        cluster: ctx.cluster.clone(),
+        forwarder: reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .build()
+            .unwrap_or_default(),
+        forward_limit,
+        context: Some(ctx.clone()),
     });
     Parts {
         ctx,
@@ -270,6 +356,19 @@ pub fn assemble(
         assignments,
         state,
     }
+}
+
+/// The hosts the API answers to beyond its own: `--allowed-host`, and the host of this node's
+/// advertise URL, which the other nodes forward to.
+fn served_hosts(ctx: &Context) -> Vec<String> {
+    let mut hosts = ctx.config.allowed_hosts.clone();
+    if let Some(cluster) = &ctx.cluster
+        && let Ok(url) = cluster.advertise_url.parse::<axum::http::Uri>()
+        && let Some(authority) = url.authority()
+    {
+        hosts.push(authority.to_string());
+    }
+    hosts
 }
 
 /// Serves HTTP until `shutdown`; then stops taking connections and, at the same time, stops the

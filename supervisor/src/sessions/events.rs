@@ -12,6 +12,11 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio::sync::{Notify, broadcast};
 
+use crate::store::StoredEvent;
+
+/// How many ids of events logged here are remembered for the feed to skip.
+const LOGGED_HERE_KEPT: usize = 10_000;
+
 use crate::messaging::inbox::ReceivedMedia;
 use crate::messaging::status::MessageStatus;
 use crate::messaging::webhooks::webhook_type;
@@ -132,6 +137,10 @@ impl Event {
 #[derive(Clone)]
 pub struct EventBus {
     tx: broadcast::Sender<Event>,
+    /// Events other nodes logged, as logged (`cluster::feed`).
+    remote: broadcast::Sender<StoredEvent>,
+    /// The ids of the events this node logged lately, which the feed leaves out.
+    logged_here: Arc<std::sync::Mutex<std::collections::BTreeSet<i64>>>,
     store: Arc<Store>,
     /// Told when an event made webhook deliveries.
     deliveries: Arc<Notify>,
@@ -141,6 +150,8 @@ impl EventBus {
     pub fn new(store: Arc<Store>) -> Self {
         EventBus {
             tx: broadcast::channel(CAPACITY).0,
+            remote: broadcast::channel(CAPACITY).0,
+            logged_here: Default::default(),
             store,
             deliveries: Arc::new(Notify::new()),
         }
@@ -169,7 +180,14 @@ impl EventBus {
         };
         let (tx, deliveries) = (self.tx.clone(), self.deliveries.clone());
         let logged = event.clone();
+        let here = self.logged_here.clone();
         let appended = self.store.append_event(new, move |id, made| {
+            let mut here = here.lock().unwrap_or_else(|e| e.into_inner());
+            here.insert(id);
+            while here.len() > LOGGED_HERE_KEPT {
+                here.pop_first();
+            }
+            drop(here);
             // No subscriber is not an error: nobody is watching.
             let _ = tx.send(Event { id, ..logged });
             if made > 0 {
@@ -184,6 +202,27 @@ impl EventBus {
 
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.tx.subscribe()
+    }
+
+    /// The events other nodes log, as the feed finds them.
+    pub fn subscribe_remote(&self) -> broadcast::Receiver<StoredEvent> {
+        self.remote.subscribe()
+    }
+
+    /// Hands on an event from the log unless this node logged it; answers whether it was
+    /// another node's. Webhook deliveries it made are looked at again.
+    pub fn from_log(&self, event: StoredEvent) -> bool {
+        if self
+            .logged_here
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&event.id)
+        {
+            return false;
+        }
+        let _ = self.remote.send(event);
+        self.deliveries.notify_one();
+        true
     }
 
     pub fn store(&self) -> &Arc<Store> {

@@ -13,10 +13,11 @@ use tokio::sync::oneshot;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use crate::cluster::Cluster;
 use crate::egress::upstream::ProxyUrl;
 use crate::sessions::events::EventKind;
 use crate::sessions::session::{Control, Session, SessionState, Status, now_ms};
-use crate::store::{Desired, StoreError, StoredSession};
+use crate::store::{Claimed, Desired, StoreError, StoredSession};
 use crate::supervision::context::Context;
 use crate::supervision::driver::run_session;
 use crate::supervision::lifecycle::Initial;
@@ -42,6 +43,8 @@ pub struct Registry {
     sessions: Mutex<HashMap<String, Arc<Session>>>,
     /// Counts sessions added and removed (see [`Registry::revision`]).
     membership: std::sync::atomic::AtomicU64,
+    /// Counts the reads of the revision with several nodes.
+    lists: std::sync::atomic::AtomicU64,
     tasks: TaskTracker,
 }
 
@@ -51,6 +54,8 @@ pub struct Revision {
     membership: u64,
     /// The sum of the sessions' own revisions, each of which only grows.
     states: u64,
+    /// With several nodes, a new number at every read.
+    shared: Option<u64>,
 }
 
 /// A stored proxy URL as the API shows it.
@@ -77,6 +82,7 @@ impl Registry {
             ctx,
             sessions: Mutex::new(HashMap::new()),
             membership: std::sync::atomic::AtomicU64::new(0),
+            lists: std::sync::atomic::AtomicU64::new(0),
             tasks: TaskTracker::new(),
         }
     }
@@ -87,6 +93,12 @@ impl Registry {
 
     /// Loads every stored session and starts those a person left running; returns how many.
     pub fn restore(&self) -> Result<usize, RegistryError> {
+        if let Some(cluster) = &self.ctx.cluster {
+            // The sessions are everyone's: this node runs those it claims (`cluster::node`),
+            // and none of what a node of its name held before runs any more.
+            self.ctx.store.release_all(cluster.node_id())?;
+            return Ok(0);
+        }
         let stored = self.ctx.store.all()?;
         let mut table = self.table();
         let mut started = 0;
@@ -131,7 +143,10 @@ impl Registry {
 
     /// Creates a session; all its traffic goes through `proxy`, an upstream proxy URL the
     /// caller has validated, when given.
-    pub fn create(&self, id: String, proxy: Option<String>) -> Result<Arc<Session>, RegistryError> {
+    pub fn create(&self, id: String, proxy: Option<String>) -> Result<String, RegistryError> {
+        if let Some(cluster) = &self.ctx.cluster {
+            return self.create_shared(cluster, id, proxy);
+        }
         let mut table = self.table();
         if table.contains_key(&id) {
             return Err(RegistryError::Exists(id));
@@ -169,7 +184,112 @@ impl Registry {
         );
         let mut state = SessionState::new(Status::Starting, None);
         state.proxy = masked_proxy(proxy.as_deref());
-        Ok(self.launch(&mut table, id, dir, created_at, state, Initial::Run, spare))
+        Ok(self
+            .launch(&mut table, id, dir, created_at, state, Initial::Run, spare)
+            .id
+            .clone())
+    }
+
+    /// With several nodes: the session is stored for every node to see, held by none; the
+    /// nodes claim it (`cluster::node`), this one woken at once.
+    fn create_shared(
+        &self,
+        cluster: &Cluster,
+        id: String,
+        proxy: Option<String>,
+    ) -> Result<String, RegistryError> {
+        let status = Status::Starting.as_str();
+        if !self
+            .ctx
+            .store
+            .insert_with(&id, now_ms(), status, proxy.as_deref(), None)?
+        {
+            return Err(RegistryError::Exists(id));
+        }
+        tracing::info!(session = %id, "session created for the nodes to claim");
+        self.ctx.events.publish(&id, EventKind::Created);
+        self.ctx.events.publish(
+            &id,
+            EventKind::Status {
+                status: Status::Starting,
+                last_error: None,
+                phone_number: None,
+            },
+        );
+        cluster.wake.notify_one();
+        Ok(id)
+    }
+
+    /// Starts a session this node just claimed (its profile restored already).
+    pub fn adopt(&self, claimed: Claimed) -> Result<(), RegistryError> {
+        let s = claimed.session;
+        let initial = initial(&s);
+        let status = match initial {
+            Initial::Run => Status::Starting,
+            Initial::Stopped => Status::Stopped,
+            Initial::Failed => Status::Failed,
+        };
+        let mut state = SessionState::new(status, s.phone_number);
+        state.restarts = s.restarts;
+        state.last_error = s.last_error;
+        state.proxy = masked_proxy(self.ctx.store.proxy(&s.id)?.as_deref());
+        state.node = self.ctx.cluster.as_ref().map(|c| c.node_id().to_owned());
+        let mut table = self.table();
+        if table.contains_key(&s.id) {
+            return Err(RegistryError::Exists(s.id));
+        }
+        self.launch(
+            &mut table,
+            s.id,
+            s.profile_dir,
+            s.created_at,
+            state,
+            initial,
+            None,
+        );
+        Ok(())
+    }
+
+    /// Lets go of a session this node runs: with `kill`, its lease is lost already and its
+    /// browser is killed at once, nothing of it recorded any more; otherwise its browser
+    /// closes cleanly (and its profile is saved). Returns once its task ended.
+    pub async fn let_go(&self, id: &str, kill: bool) {
+        let Ok(session) = self.get_local(id) else {
+            return;
+        };
+        if kill {
+            session.evict();
+            if let Some(pid) = session.state().worker_pid {
+                wamux_procfs::Group::led_by(pid).kill();
+            }
+        }
+        let (reply, done) = oneshot::channel();
+        if session.control(Control::Shutdown { reply }) {
+            let _ = done.await;
+        }
+        self.table().remove(id);
+        self.membership
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
+
+    /// The ids of the sessions this node runs.
+    pub fn local_ids(&self) -> Vec<String> {
+        self.list_local()
+            .into_iter()
+            .map(|s| s.id.clone())
+            .collect()
+    }
+
+    /// A session this node does not run, as the database shows it: its view, no task.
+    fn remote(&self, stored: StoredSession, owner: Option<String>) -> Arc<Session> {
+        let mut state = SessionState::new(
+            Status::parse(&stored.status).unwrap_or(Status::Starting),
+            stored.phone_number,
+        );
+        state.restarts = stored.restarts;
+        state.last_error = stored.last_error;
+        state.node = owner;
+        Arc::new(Session::new(stored.id, stored.profile_dir, stored.created_at, state).0)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -196,7 +316,28 @@ impl Registry {
         session
     }
 
+    /// The session: this node's, or with several nodes, as the database shows one that
+    /// runs elsewhere or nowhere (its control channel is closed: requests for it are answered
+    /// by its node, `cluster::forward`).
     pub fn get(&self, id: &str) -> Result<Arc<Session>, RegistryError> {
+        if let Ok(session) = self.get_local(id) {
+            return Ok(session);
+        }
+        if self.ctx.cluster.is_some()
+            && let Some(stored) = self.ctx.store.get(id)?
+        {
+            let owner = self.ctx.store.owner(id)?.map(|o| o.node);
+            return Ok(self.remote(stored, owner));
+        }
+        Err(RegistryError::NotFound(id.to_owned()))
+    }
+
+    /// Whether this node runs session `id`.
+    pub fn runs_here(&self, id: &str) -> bool {
+        self.table().contains_key(id)
+    }
+
+    fn get_local(&self, id: &str) -> Result<Arc<Session>, RegistryError> {
         self.table()
             .get(id)
             .cloned()
@@ -210,11 +351,40 @@ impl Registry {
         Revision {
             membership: self.membership.load(std::sync::atomic::Ordering::Acquire),
             states: table.values().map(|s| s.revision()).sum(),
+            // Other nodes' sessions change unseen: with several nodes, no two lists match.
+            shared: self.ctx.cluster.as_ref().map(|_| {
+                self.lists
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            }),
         }
     }
 
-    /// Every session, oldest first.
+    /// Every session, oldest first: with several nodes, every node's.
     pub fn list(&self) -> Vec<Arc<Session>> {
+        let mut all = self.list_local();
+        if self.ctx.cluster.is_some() {
+            let stored = self.ctx.store.all();
+            let owners = self.ctx.store.owners();
+            match (stored, owners) {
+                (Ok(stored), Ok(mut owners)) => {
+                    let local: std::collections::HashSet<String> =
+                        all.iter().map(|s| s.id.clone()).collect();
+                    for s in stored.into_iter().filter(|s| !local.contains(&s.id)) {
+                        let owner = owners.remove(&s.id);
+                        all.push(self.remote(s, owner));
+                    }
+                }
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::warn!(error = %e, "listing only this node's sessions: the database is out of reach");
+                }
+            }
+        }
+        all.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        all
+    }
+
+    /// The sessions this node runs, oldest first.
+    pub fn list_local(&self) -> Vec<Arc<Session>> {
         let mut all: Vec<_> = self.table().values().cloned().collect();
         all.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         all
@@ -267,7 +437,20 @@ impl Registry {
     /// Ends the worker and its whole browser tree, removes the profile and forgets the
     /// session; returns once all of that is done.
     pub async fn delete(&self, id: &str) -> Result<(), RegistryError> {
-        self.ask(id, |reply| Control::Delete { reply }).await?;
+        if let Some(cluster) = &self.ctx.cluster
+            && self.get_local(id).is_err()
+        {
+            // No node runs it (a request for one that runs elsewhere went to its node): its
+            // rows are all there is of it.
+            self.get(id)?;
+            self.ctx.store.delete(id)?;
+            self.ctx.outbox.forget_session(id)?;
+            if let Err(e) = cluster.profiles.forget(id) {
+                tracing::warn!(session = %id, error = %e, "could not remove the saved profile");
+            }
+        } else {
+            self.ask(id, |reply| Control::Delete { reply }).await?;
+        }
         self.table().remove(id);
         self.membership
             .fetch_add(1, std::sync::atomic::Ordering::Release);

@@ -73,6 +73,8 @@ pub struct SessionState {
     pub proxy: Option<String>,
     /// Which path each capability of the running worker uses; `None` until it tells.
     pub engine: Option<Engines>,
+    /// With several nodes, the node that runs it.
+    pub node: Option<String>,
 }
 
 /// Which path each capability uses, as the API shows it: `"modules"` or `"dom"` each.
@@ -198,6 +200,8 @@ pub struct Session {
     /// Counts the changes of `state`, so that what is built from it can be kept until then.
     revision: AtomicU64,
     control: mpsc::UnboundedSender<Control>,
+    /// Its lease went to another node: nothing this node still does for it is news.
+    evicted: std::sync::atomic::AtomicBool,
 }
 
 /// The JSON shape of a session in the API.
@@ -220,6 +224,9 @@ pub struct SessionView {
     pub memory_bytes: Option<u64>,
     pub proxy: Option<String>,
     pub engine: Option<EngineView>,
+    /// With several nodes, the one running it (absent while none does).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 impl Session {
@@ -238,6 +245,7 @@ impl Session {
             state: Mutex::new(initial),
             revision: AtomicU64::new(0),
             control,
+            evicted: std::sync::atomic::AtomicBool::new(false),
         };
         (session, rx)
     }
@@ -269,6 +277,15 @@ impl Session {
         self.update(|s| s.engine = Some(engines));
     }
 
+    /// Marks the session as another node's from now on.
+    pub fn evict(&self) {
+        self.evicted.store(true, Ordering::Release);
+    }
+
+    pub fn evicted(&self) -> bool {
+        self.evicted.load(Ordering::Acquire)
+    }
+
     /// Hands a request to the supervising task; `false` once that task has ended.
     pub fn control(&self, control: Control) -> bool {
         self.control.send(control).is_ok()
@@ -293,6 +310,7 @@ impl Session {
             memory_bytes: s.memory_bytes,
             proxy: s.proxy.clone(),
             engine: s.engine.map(EngineView::from),
+            node: s.node.clone(),
         }
     }
 }
@@ -313,6 +331,7 @@ impl SessionState {
             memory_bytes: None,
             proxy: None,
             engine: None,
+            node: None,
         }
     }
 

@@ -4,7 +4,7 @@
 //! Each method is one statement or one transaction on the store's thread, durable when it
 //! returns.
 
-use rusqlite::{Row, params};
+use super::sql::{Dialect, Row, SqlError, params};
 
 use super::{Store, StoreError};
 
@@ -30,7 +30,7 @@ pub struct StoredEvent {
     pub data: String,
 }
 
-fn read(row: &Row<'_>) -> rusqlite::Result<StoredEvent> {
+fn read(row: &Row) -> Result<StoredEvent, SqlError> {
     Ok(StoredEvent {
         id: row.get(0)?,
         session_id: row.get(1)?,
@@ -50,26 +50,53 @@ impl Store {
     ) -> Result<i64, StoreError> {
         self.call(move |conn| {
             let tx = conn.transaction()?;
-            tx.execute(
-                "INSERT INTO events (session_id, type, at, data) VALUES (?1, ?2, ?3, ?4)",
+            let id: i64 = tx.query_row(
+                "INSERT INTO events (session_id, type, at, data) VALUES (?1, ?2, ?3, ?4) \
+                 RETURNING id",
                 params![event.session_id, event.kind, event.at, event.data],
+                |row| row.get(0),
             )?;
-            let id = tx.last_insert_rowid();
             let deliveries = match event.webhook_type {
                 Some(webhook_type) => tx.execute(
-                    "INSERT INTO webhook_deliveries \
-                     (webhook_id, event_id, session_id, status, created_at, started_at, next_attempt_at) \
-                     SELECT w.id, ?1, ?2, 'pending', ?3, ?3, ?3 FROM webhooks w \
-                     WHERE w.enabled = 1 \
-                     AND EXISTS (SELECT 1 FROM json_each(w.events) WHERE value IN ('*', ?4)) \
-                     AND EXISTS (SELECT 1 FROM json_each(w.sessions) WHERE value IN ('*', ?2))",
+                    match tx.dialect() {
+                        Dialect::Sqlite => {
+                            "INSERT INTO webhook_deliveries \
+                             (webhook_id, event_id, session_id, status, created_at, started_at, next_attempt_at) \
+                             SELECT w.id, ?1, ?2, 'pending', ?3, ?3, ?3 FROM webhooks w \
+                             WHERE w.enabled = 1 \
+                             AND EXISTS (SELECT 1 FROM json_each(w.events) WHERE value IN ('*', ?4)) \
+                             AND EXISTS (SELECT 1 FROM json_each(w.sessions) WHERE value IN ('*', ?2))"
+                        }
+                        Dialect::Postgres => {
+                            "INSERT INTO webhook_deliveries \
+                             (webhook_id, event_id, session_id, status, created_at, started_at, next_attempt_at) \
+                             SELECT w.id, ?1, ?2, 'pending', ?3, ?3, ?3 FROM webhooks w \
+                             WHERE w.enabled = 1 \
+                             AND EXISTS (SELECT 1 FROM jsonb_array_elements_text(w.events::jsonb) e \
+                                         WHERE e IN ('*', ?4)) \
+                             AND EXISTS (SELECT 1 FROM jsonb_array_elements_text(w.sessions::jsonb) s \
+                                         WHERE s IN ('*', ?2))"
+                        }
+                    },
                     params![id, event.session_id, event.at, webhook_type],
                 )?,
                 None => 0,
             };
+            super::cluster::notify(&tx, super::cluster::EVENTS_CHANNEL)?;
             tx.commit()?;
             committed(id, deliveries);
             Ok(id)
+        })
+    }
+
+    /// The newest event's id; 0 for an empty log.
+    pub fn last_event_id(&self) -> Result<i64, StoreError> {
+        self.call(|conn| {
+            Ok(conn.query_row(
+                "SELECT COALESCE(MAX(id), 0) FROM events",
+                params![],
+                |row| row.get(0),
+            )?)
         })
     }
 
@@ -82,14 +109,12 @@ impl Store {
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let session_id = session_id.map(str::to_owned);
         self.call(move |conn| {
-            let mut statement = conn.prepare(
+            Ok(conn.query(
                 "SELECT id, session_id, type, at, data FROM events \
-                 WHERE id > ?1 AND (?2 IS NULL OR session_id = ?2) ORDER BY id LIMIT ?3",
-            )?;
-            let events = statement
-                .query_map(params![after, session_id, limit], read)?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(events)
+                 WHERE id > ?1 AND (session_id = ?2 OR ?2 IS NULL) ORDER BY id LIMIT ?3",
+                params![after, session_id, limit],
+                read,
+            )?)
         })
     }
 

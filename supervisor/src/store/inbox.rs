@@ -12,10 +12,10 @@
 
 use std::path::PathBuf;
 
-use rusqlite::{OptionalExtension, params};
+use super::sql::params;
 
 use super::outbox::by_id;
-use super::{Store, StoreError, StoredMessage};
+use super::{SessionRef, Store, StoreError, StoredMessage};
 use crate::messaging::media::valid_sha256;
 
 /// An incoming message to store.
@@ -65,7 +65,8 @@ impl Store {
         mut message: NewIncoming,
     ) -> Result<Option<StoredMessage>, StoreError> {
         let files = self.media_files();
-        self.call(move |conn| {
+        let session = SessionRef::Id(message.session_id.clone());
+        self.call_fenced(session, move |conn| {
             let files = files.as_ref();
             let media = message.media.take();
             // Kept only where this store keeps files, and only while they are there: a file
@@ -81,13 +82,13 @@ impl Store {
                 (_, missing) => missing.clone(),
             });
             let tx = conn.transaction()?;
-            let inserted = tx.execute(
-                "INSERT OR IGNORE INTO messages (session_id, direction, to_number, text, status, \
+            let inserted: Option<i64> = tx.query_opt(
+                "INSERT INTO messages (session_id, direction, to_number, text, status, \
                  wa_id, chat_id, sender_number, sender_name, shown_at, created_at, expires_at, \
                  author, kind, sent_at, has_media, media_mimetype, media_filename, media_size, \
                  media_sha256, media_missing) \
                  VALUES (?1, 'in', '', ?2, 'received', ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, \
-                 ?12, ?13, ?14, ?15, ?16, ?17)",
+                 ?12, ?13, ?14, ?15, ?16, ?17) ON CONFLICT DO NOTHING RETURNING id",
                 params![
                     message.session_id,
                     message.text,
@@ -107,20 +108,20 @@ impl Store {
                     kept,
                     missing,
                 ],
+                |row| row.get(0),
             )?;
             let worker_file = media.as_ref().and_then(|m| m.file.as_ref());
-            if inserted == 0 {
+            let Some(inserted) = inserted else {
                 // Stored already, without its bytes (an earlier worker reported it before it
                 // had them): this report's bytes are its file now.
                 if let (Some(files), Some(sha), Some(media)) = (files, kept, &media) {
                     let lacking: Option<i64> = tx
-                        .query_row(
+                        .query_opt(
                             "SELECT id FROM messages WHERE session_id = ?1 AND wa_id = ?2 \
                              AND direction = 'in' AND has_media = 1 AND media_sha256 IS NULL",
                             params![message.session_id, message.wa_id],
                             |row| row.get(0),
-                        )
-                        .optional()?;
+                        )?;
                     if let Some(id) = lacking {
                         if let Some(file) = worker_file {
                             files.place(file, sha)?;
@@ -150,11 +151,11 @@ impl Store {
                     tracing::warn!(error = %e, file = %file.display(), "could not remove the worker's copy of a stored file");
                 }
                 return Ok(None);
-            }
+            };
             if let (Some(file), Some(files), Some(sha)) = (worker_file, files, kept) {
                 files.place(file, sha)?;
             }
-            let stored = by_id(&tx, tx.last_insert_rowid(), files)?;
+            let stored = by_id(&tx, inserted, files)?;
             tx.commit()?;
             Ok(stored)
         })

@@ -12,15 +12,18 @@
 //! Schema changes are numbered migrations applied in order and recorded in `user_version`.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+mod cluster;
 mod events;
 mod inbox;
 mod outbox;
+pub(crate) mod sql;
 mod webhooks;
 
+pub use cluster::{Claimed, EVENTS_CHANNEL, Fence, NodeRow, Owner, SESSIONS_CHANNEL};
 pub use events::{NewEvent, StoredEvent};
 pub use inbox::{IncomingFile, NewIncoming};
 pub use outbox::{
@@ -30,8 +33,10 @@ pub use webhooks::{
     Attempt, Delivery, DeliveryStats, DeliveryStatus, Endpoint, EndpointChange, Head,
 };
 
-use rusqlite::{Connection, OptionalExtension, params};
 use thiserror::Error;
+
+pub use sql::SqlError;
+use sql::{Conn, Dialect, Row, Value, params};
 
 use crate::daemon::config::DataDir;
 use crate::messaging::media::MediaFiles;
@@ -39,11 +44,14 @@ use crate::messaging::media::MediaFiles;
 #[derive(Debug, Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sql(#[from] SqlError),
     #[error("database schema version {found} is newer than this wamux understands ({known})")]
     TooNew { found: u32, known: u32 },
     #[error("the database thread is gone")]
     Closed,
+    /// This node no longer holds the session's lease: another may run it now.
+    #[error("this node no longer holds session {0:?}")]
+    Fenced(String),
     /// A media file could not be placed or found, or this store keeps none (in memory).
     #[error("media file: {0}")]
     Media(#[from] std::io::Error),
@@ -187,12 +195,34 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE messages ADD COLUMN media_sha256 TEXT;
     ALTER TABLE messages ADD COLUMN media_missing TEXT;
     CREATE INDEX messages_by_media ON messages (media_sha256) WHERE media_sha256 IS NOT NULL;",
+    // Several nodes on one database (`cluster.rs`). A session's `owner` holds it until
+    // `lease_expires_at` (ms, the database's clock); `generation` grows at every claim and
+    // fences the writes of an owner that lost it. A node's row is its heartbeat; a profile
+    // is the archive of what keeps a session linked, as a clean close left it.
+    "ALTER TABLE sessions ADD COLUMN owner TEXT;
+    ALTER TABLE sessions ADD COLUMN lease_expires_at INTEGER;
+    ALTER TABLE sessions ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX sessions_by_owner ON sessions (owner);
+    CREATE TABLE nodes (
+        id            TEXT PRIMARY KEY NOT NULL,
+        advertise_url TEXT NOT NULL,
+        capacity      INTEGER NOT NULL,
+        started_at    INTEGER NOT NULL,
+        heartbeat_at  INTEGER NOT NULL,
+        draining      INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE profiles (
+        session_id TEXT PRIMARY KEY NOT NULL,
+        generation INTEGER NOT NULL,
+        saved_at   INTEGER NOT NULL,
+        data       BLOB NOT NULL
+    );",
 ];
 
 /// How long a write waits for a lock another connection holds before it fails.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+type Job = Box<dyn FnOnce(&mut Conn) + Send>;
 
 pub struct Store {
     /// `None` only while dropping, so that the thread sees its channel close.
@@ -201,14 +231,26 @@ pub struct Store {
     /// The data directory the database is in (`DATA_DIR/wamux.db`), whose `media/` holds the
     /// files of media messages; `None` in memory, which keeps no files.
     data_dir: Option<PathBuf>,
+    /// On a database shared by nodes, the leases this node holds: the writes it makes for a
+    /// session go through only while it holds that session (`cluster.rs`).
+    fence: Option<Arc<Fence>>,
+}
+
+/// What a write for one session names it by.
+enum SessionRef {
+    Id(String),
+    /// A message of the session.
+    Message(i64),
 }
 
 /// Where the connection comes from, opened on the store's thread.
 enum Source {
     File(PathBuf),
     Memory,
+    /// A PostgreSQL URL, shared by every node.
+    Postgres(String),
     #[cfg(test)]
-    Connection(Connection),
+    Connection(rusqlite::Connection),
 }
 
 impl Store {
@@ -216,14 +258,37 @@ impl Store {
         Self::start(Source::File(path.to_owned()), BUSY_TIMEOUT)
     }
 
+    /// A database of its own that keeps no files. Unit tests run with `WAMUX_TEST_STORE` set
+    /// to a PostgreSQL URL get a fresh database on that server instead, so that the same tests
+    /// check both backends.
     pub fn open_in_memory() -> Result<Store, StoreError> {
+        #[cfg(test)]
+        if let Ok(url) = std::env::var("WAMUX_TEST_STORE") {
+            // The synchronous client runs a runtime of its own, which cannot start on a test's.
+            let database = std::thread::spawn(move || test_database(&url))
+                .join()
+                .map_err(|_| StoreError::Closed)??;
+            return Self::start(Source::Postgres(database), BUSY_TIMEOUT);
+        }
         Self::start(Source::Memory, BUSY_TIMEOUT)
+    }
+
+    /// Opens the PostgreSQL database at `url`, shared with the other nodes, migrating it if
+    /// needed; media files stay in the node's own `data_dir`.
+    pub fn open_postgres(url: &str, data_dir: &Path) -> Result<Store, StoreError> {
+        let mut store = Self::start(Source::Postgres(url.to_owned()), BUSY_TIMEOUT)?;
+        store.data_dir = Some(data_dir.to_owned());
+        Ok(store)
     }
 
     /// Starts the thread, which opens and migrates the database before taking jobs.
     fn start(source: Source, busy_timeout: Duration) -> Result<Store, StoreError> {
         let data_dir = match &source {
             Source::File(path) => path.parent().map(Path::to_path_buf),
+            _ => None,
+        };
+        let reconnect = match &source {
+            Source::Postgres(url) => Some(url.clone()),
             _ => None,
         };
         let (jobs, queue) = mpsc::channel::<Job>();
@@ -242,9 +307,19 @@ impl Store {
                     }
                 };
                 for job in queue {
-                    // A panicking job drops its reply, so its caller gets `Closed`; SQLite is not
-                    // left half-written (each job is one statement or transaction), and the
-                    // next jobs still run.
+                    // A PostgreSQL connection that broke is replaced before the next job; if
+                    // the database is still out of reach, that job fails on the closed one.
+                    if let Some(url) = &reconnect
+                        && conn.is_closed()
+                    {
+                        match connect_postgres(url) {
+                            Ok(client) => conn = Conn::postgres(client),
+                            Err(e) => tracing::warn!(error = %e, "the database is out of reach"),
+                        }
+                    }
+                    // A panicking job drops its reply, so its caller gets `Closed`; the
+                    // database is not left half-written (each job is one statement or
+                    // transaction, rolled back as it unwinds), and the next jobs still run.
                     let _ =
                         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut conn)));
                 }
@@ -254,6 +329,7 @@ impl Store {
             jobs: Some(jobs),
             thread: Some(thread),
             data_dir,
+            fence: None,
         };
         wait(|| opened.recv()).map_err(|_| StoreError::Closed)??;
         Ok(store)
@@ -262,7 +338,7 @@ impl Store {
     /// Runs `job` on the store's thread and waits for its answer.
     fn call<T: Send + 'static>(
         &self,
-        job: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+        job: impl FnOnce(&mut Conn) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (reply, answer) = mpsc::sync_channel(1);
         self.jobs
@@ -273,6 +349,45 @@ impl Store {
             }))
             .map_err(|_| StoreError::Closed)?;
         wait(|| answer.recv()).map_err(|_| StoreError::Closed)?
+    }
+
+    /// The leases this store fences writes with, on a shared database.
+    pub fn fence(&self) -> Option<&Arc<Fence>> {
+        self.fence.as_ref()
+    }
+
+    /// Fences every write made for a session with the leases `fence` holds.
+    pub fn set_fence(&mut self, fence: Arc<Fence>) {
+        self.fence = Some(fence);
+    }
+
+    /// Runs `job` in a transaction that first checks, when this store is fenced, that this
+    /// node still holds the session `session` names.
+    fn call_fenced<T: Send + 'static>(
+        &self,
+        session: SessionRef,
+        job: impl FnOnce(&Conn) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let Some(fence) = self.fence.clone() else {
+            return self.call(move |conn| job(conn));
+        };
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            let id = match session {
+                SessionRef::Id(id) => Some(id),
+                SessionRef::Message(message) => tx.query_opt(
+                    "SELECT session_id FROM messages WHERE id = ?1",
+                    params![message],
+                    |row| row.get(0),
+                )?,
+            };
+            if let Some(id) = id {
+                cluster::check(&tx, &fence, &id)?;
+            }
+            let answer = job(&tx)?;
+            tx.commit()?;
+            Ok(answer)
+        })
     }
 
     /// The data directory the database is in; `None` for a database in memory.
@@ -289,11 +404,18 @@ impl Store {
     /// Whether a write could go through now: takes the write lock and gives it back.
     pub fn check_writable(&self) -> Result<(), StoreError> {
         self.call(|conn| {
-            conn.execute_batch(
-                "BEGIN IMMEDIATE;
-                 INSERT INTO sessions (id, created_at, status) VALUES (' probe', 0, '');
-                 ROLLBACK;",
-            )?;
+            conn.execute_batch(match conn.dialect() {
+                Dialect::Sqlite => {
+                    "BEGIN IMMEDIATE;
+                     INSERT INTO sessions (id, created_at, status) VALUES (' probe', 0, '');
+                     ROLLBACK;"
+                }
+                Dialect::Postgres => {
+                    "BEGIN;
+                     INSERT INTO sessions (id, created_at, status) VALUES (' probe', 0, '');
+                     ROLLBACK;"
+                }
+            })?;
             Ok(())
         })
     }
@@ -303,7 +425,7 @@ impl Store {
         let (id, status) = (id.to_owned(), status.to_owned());
         self.call(move |conn| {
             let n = conn.execute(
-                "INSERT OR IGNORE INTO sessions (id, created_at, status) VALUES (?1, ?2, ?3)",
+                "INSERT INTO sessions (id, created_at, status) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
                 params![id, created_at, status],
             )?;
             Ok(n == 1)
@@ -325,10 +447,11 @@ impl Store {
         let (proxy, profile_dir) = (proxy.map(str::to_owned), profile_dir.map(str::to_owned));
         self.call(move |conn| {
             let n = conn.execute(
-                "INSERT OR IGNORE INTO sessions (id, created_at, status, proxy, profile_dir)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO sessions (id, created_at, status, proxy, profile_dir)
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
                 params![id, created_at, status, proxy, profile_dir],
             )?;
+            cluster::notify(conn, cluster::SESSIONS_CHANNEL)?;
             Ok(n == 1)
         })
     }
@@ -338,18 +461,17 @@ impl Store {
         let id = id.to_owned();
         self.call(move |conn| {
             Ok(conn
-                .query_row(
+                .query_opt(
                     "SELECT proxy FROM sessions WHERE id = ?1",
                     params![id],
                     |r| r.get(0),
-                )
-                .optional()?
+                )?
                 .flatten())
         })
     }
 
     pub fn delete(&self, id: &str) -> Result<(), StoreError> {
-        self.execute("DELETE FROM sessions WHERE id = ?1", (id.to_owned(),))
+        self.execute("DELETE FROM sessions WHERE id = ?1", params![id])
     }
 
     /// Records the status with the session's whole `last_error` (`None` clears it).
@@ -359,34 +481,42 @@ impl Store {
         status: &str,
         last_error: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.execute(
-            "UPDATE sessions SET status = ?2, last_error = ?3 WHERE id = ?1",
-            (
-                id.to_owned(),
-                status.to_owned(),
-                last_error.map(str::to_owned),
-            ),
-        )
+        let session = SessionRef::Id(id.to_owned());
+        let values = params![id, status, last_error];
+        self.call_fenced(session, move |conn| {
+            conn.execute(
+                "UPDATE sessions SET status = ?2, last_error = ?3 WHERE id = ?1",
+                values,
+            )?;
+            Ok(())
+        })
     }
 
     pub fn set_phone_number(&self, id: &str, phone: Option<&str>) -> Result<(), StoreError> {
-        self.execute(
-            "UPDATE sessions SET phone_number = ?2 WHERE id = ?1",
-            (id.to_owned(), phone.map(str::to_owned)),
-        )
+        let session = SessionRef::Id(id.to_owned());
+        let values = params![id, phone];
+        self.call_fenced(session, move |conn| {
+            conn.execute(
+                "UPDATE sessions SET phone_number = ?2 WHERE id = ?1",
+                values,
+            )?;
+            Ok(())
+        })
     }
 
     pub fn set_restarts(&self, id: &str, restarts: u32) -> Result<(), StoreError> {
-        self.execute(
-            "UPDATE sessions SET restarts = ?2 WHERE id = ?1",
-            (id.to_owned(), restarts),
-        )
+        let session = SessionRef::Id(id.to_owned());
+        let values = params![id, restarts];
+        self.call_fenced(session, move |conn| {
+            conn.execute("UPDATE sessions SET restarts = ?2 WHERE id = ?1", values)?;
+            Ok(())
+        })
     }
 
     pub fn set_desired(&self, id: &str, desired: Desired) -> Result<(), StoreError> {
         self.execute(
             "UPDATE sessions SET desired = ?2 WHERE id = ?1",
-            (id.to_owned(), desired.as_str()),
+            params![id, desired.as_str()],
         )
     }
 
@@ -395,20 +525,18 @@ impl Store {
         self.execute(
             "INSERT INTO assignments (kind, session_id, assigned_at) VALUES (?1, ?2, ?3)
              ON CONFLICT(kind) DO UPDATE SET session_id = ?2, assigned_at = ?3",
-            (kind.to_owned(), session_id.to_owned(), at),
+            params![kind, session_id, at],
         )
     }
 
     pub fn assignment(&self, kind: &str) -> Result<Option<String>, StoreError> {
         let kind = kind.to_owned();
         self.call(move |conn| {
-            Ok(conn
-                .query_row(
-                    "SELECT session_id FROM assignments WHERE kind = ?1",
-                    params![kind],
-                    |r| r.get(0),
-                )
-                .optional()?)
+            Ok(conn.query_opt(
+                "SELECT session_id FROM assignments WHERE kind = ?1",
+                params![kind],
+                |r| r.get(0),
+            )?)
         })
     }
 
@@ -416,7 +544,7 @@ impl Store {
     pub fn unassign_session(&self, session_id: &str) -> Result<(), StoreError> {
         self.execute(
             "DELETE FROM assignments WHERE session_id = ?1",
-            (session_id.to_owned(),),
+            params![session_id],
         )
     }
 
@@ -424,34 +552,29 @@ impl Store {
         let id = id.to_owned();
         self.call(move |conn| {
             Ok(conn
-                .query_row(
+                .query_opt(
                     "SELECT id, created_at, status, phone_number, restarts, last_error, desired, profile_dir
                      FROM sessions WHERE id = ?1",
                     params![id],
                     row_to_session,
-                )
-                .optional()?)
+                )?)
         })
     }
 
     /// Every session, oldest first.
     pub fn all(&self) -> Result<Vec<StoredSession>, StoreError> {
         self.call(|conn| {
-            let mut stmt = conn.prepare(
+            Ok(conn.query(
                 "SELECT id, created_at, status, phone_number, restarts, last_error, desired, profile_dir
                  FROM sessions ORDER BY created_at, id",
-            )?;
-            let rows = stmt.query_map([], row_to_session)?;
-            Ok(rows.collect::<Result<_, _>>()?)
+                params![],
+                row_to_session,
+            )?)
         })
     }
 
     /// One statement with owned parameters, its row count ignored.
-    fn execute(
-        &self,
-        sql: &'static str,
-        params: impl rusqlite::Params + Send + 'static,
-    ) -> Result<(), StoreError> {
+    fn execute(&self, sql: &'static str, params: Vec<Value>) -> Result<(), StoreError> {
         self.call(move |conn| {
             conn.execute(sql, params)?;
             Ok(())
@@ -482,17 +605,55 @@ fn wait<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
-fn init(source: Source, busy_timeout: Duration) -> Result<Connection, StoreError> {
-    let mut conn = match source {
-        Source::File(path) => Connection::open(path)?,
-        Source::Memory => Connection::open_in_memory()?,
+/// A connection to PostgreSQL that notices a dead peer within seconds, so that a node cut off
+/// from the database finds out while its leases still hold.
+pub fn connect_postgres(url: &str) -> Result<postgres::Client, SqlError> {
+    let mut config: postgres::Config = url.parse()?;
+    config
+        .application_name("wamux")
+        .connect_timeout(Duration::from_secs(5))
+        .tcp_user_timeout(Duration::from_secs(5))
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(5));
+    Ok(config.connect(postgres::NoTls)?)
+}
+
+/// A connection of its own, for `LISTEN`.
+pub fn connect_listener(url: &str) -> Result<postgres::Client, StoreError> {
+    Ok(connect_postgres(url)?)
+}
+
+/// A migration as PostgreSQL reads it: 64-bit integers, identity keys and byte arrays.
+fn for_postgres(migration: &str) -> String {
+    migration
+        .replace(
+            "INTEGER PRIMARY KEY AUTOINCREMENT",
+            "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+        )
+        .replace("INTEGER", "BIGINT")
+        .replace("BLOB", "BYTEA")
+}
+
+/// Every node migrates at start; the advisory lock lets one do it while the others wait.
+const MIGRATION_LOCK: i64 = 0x0077_616d_7578;
+
+fn init(source: Source, busy_timeout: Duration) -> Result<Conn, StoreError> {
+    let conn = match source {
+        Source::File(path) => rusqlite::Connection::open(path).map_err(SqlError::from)?,
+        Source::Memory => rusqlite::Connection::open_in_memory().map_err(SqlError::from)?,
+        Source::Postgres(url) => return init_postgres(Conn::postgres(connect_postgres(&url)?)),
         #[cfg(test)]
         Source::Connection(conn) => conn,
     };
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.busy_timeout(busy_timeout)?;
-    let version: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let conn = Conn::sqlite(conn);
+    let version = conn
+        .with_sqlite(|c| {
+            c.pragma_update(None, "journal_mode", "WAL")?;
+            c.pragma_update(None, "synchronous", "FULL")?;
+            c.busy_timeout(busy_timeout)?;
+            c.pragma_query_value(None, "user_version", |r| r.get::<_, u32>(0))
+        })
+        .expect("a SQLite connection")?;
     let known = MIGRATIONS.len() as u32;
     if version > known {
         return Err(StoreError::TooNew {
@@ -503,13 +664,71 @@ fn init(source: Source, busy_timeout: Duration) -> Result<Connection, StoreError
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", (i + 1) as u32)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
         tx.commit()?;
     }
     Ok(conn)
 }
 
-fn row_to_session(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredSession> {
+/// The same migrations as SQLite's, their version in `wamux_schema`.
+fn init_postgres(conn: Conn) -> Result<Conn, StoreError> {
+    conn.execute("SELECT pg_advisory_lock(?1)", params![MIGRATION_LOCK])?;
+    let migrated = (|| {
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS wamux_schema (version BIGINT NOT NULL);
+             INSERT INTO wamux_schema (version) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM wamux_schema);",
+        )?;
+        let version: u32 =
+            conn.query_row("SELECT version FROM wamux_schema", params![], |r| r.get(0))?;
+        let known = MIGRATIONS.len() as u32;
+        if version > known {
+            return Err(StoreError::TooNew {
+                found: version,
+                known,
+            });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = conn.transaction()?;
+            tx.execute_batch(&for_postgres(sql))?;
+            tx.execute(
+                "UPDATE wamux_schema SET version = ?1",
+                params![(i + 1) as i64],
+            )?;
+            tx.commit()?;
+        }
+        Ok(())
+    })();
+    conn.execute("SELECT pg_advisory_unlock(?1)", params![MIGRATION_LOCK])?;
+    migrated.map(|()| conn)
+}
+
+/// A new, empty database on the PostgreSQL server at `url`; answers its URL.
+#[cfg(test)]
+fn test_database(url: &str) -> Result<String, StoreError> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let name = format!(
+        "wamux_unit_{}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed),
+        rand::random::<u32>()
+    );
+    let mut admin = connect_postgres(url)?;
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .map_err(SqlError::from)?;
+    let mut config: postgres::Config = url.parse().map_err(SqlError::from)?;
+    config.dbname(&name);
+    let host = match config.get_hosts().first() {
+        Some(postgres::config::Host::Tcp(host)) => host.clone(),
+        _ => "127.0.0.1".into(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let user = config.get_user().unwrap_or("postgres").to_owned();
+    Ok(format!("postgres://{user}@{host}:{port}/{name}"))
+}
+
+fn row_to_session(row: &Row) -> Result<StoredSession, SqlError> {
     let desired: String = row.get(6)?;
     Ok(StoredSession {
         id: row.get(0)?,
@@ -596,7 +815,7 @@ mod tests {
     /// and they are all texts.
     #[test]
     fn the_v5_migration_keeps_earlier_messages() {
-        let conn = Connection::open_in_memory().unwrap();
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
         let before = MIGRATIONS.len() - 1;
         for sql in &MIGRATIONS[..before] {
             conn.execute_batch(sql).unwrap();
@@ -624,7 +843,7 @@ mod tests {
 
     #[test]
     fn a_newer_schema_is_refused() {
-        let conn = Connection::open_in_memory().unwrap();
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
         conn.pragma_update(None, "user_version", 99).unwrap();
         assert!(matches!(
             Store::start(Source::Connection(conn), BUSY_TIMEOUT),
@@ -641,7 +860,7 @@ mod tests {
         let path = dir.join("wamux.db");
         let busy = Duration::from_millis(500);
         let store = std::sync::Arc::new(Store::start(Source::File(path.clone()), busy).unwrap());
-        let other = Connection::open(&path).unwrap();
+        let other = rusqlite::Connection::open(&path).unwrap();
         other.execute_batch("BEGIN IMMEDIATE;").unwrap();
 
         let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -13,10 +13,10 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use super::sql::{Conn, Row, SqlError, Value, params};
 use wamux_proto::Attempt;
 
-use super::{Store, StoreError};
+use super::{SessionRef, Store, StoreError};
 use crate::daemon::config::DataDir;
 use crate::messaging::media::{MediaFiles, Staged, sweep_worker_files};
 use crate::messaging::status::{Direction, MessageStatus};
@@ -139,7 +139,7 @@ pub(super) const COLUMNS: &str = "id, session_id, to_number, text, status, wa_id
      media_filename, media_size, media_sha256, media_missing";
 
 /// A row of [`COLUMNS`]; a kept file's path is in `files`.
-pub(super) fn read(row: &Row<'_>, files: Option<&MediaFiles>) -> rusqlite::Result<StoredMessage> {
+pub(super) fn read(row: &Row, files: Option<&MediaFiles>) -> Result<StoredMessage, SqlError> {
     let status: String = row.get(4)?;
     let seen: Option<String> = row.get(12)?;
     let planned: Option<String> = row.get(19)?;
@@ -165,7 +165,7 @@ pub(super) fn read(row: &Row<'_>, files: Option<&MediaFiles>) -> rusqlite::Resul
         attempts: row.get(11)?,
         attempt,
         request_body: row.get(13)?,
-        direction: if row.get::<_, String>(14)? == Direction::In.as_str() {
+        direction: if row.get::<String>(14)? == Direction::In.as_str() {
             Direction::In
         } else {
             Direction::Out
@@ -193,37 +193,39 @@ pub(super) fn read(row: &Row<'_>, files: Option<&MediaFiles>) -> rusqlite::Resul
 }
 
 pub(super) fn by_id(
-    conn: &Connection,
+    conn: &Conn,
     id: i64,
     files: Option<&MediaFiles>,
-) -> rusqlite::Result<Option<StoredMessage>> {
-    conn.query_row(
+) -> Result<Option<StoredMessage>, SqlError> {
+    conn.query_opt(
         &format!("SELECT {COLUMNS} FROM messages WHERE id = ?1"),
         params![id],
         |row| read(row, files),
     )
-    .optional()
 }
 
 /// The files named by the rows `selected` picks (an SQL condition on `messages`).
-fn files_of(
-    conn: &Connection,
-    selected: &str,
-    params: impl rusqlite::Params,
-) -> rusqlite::Result<BTreeSet<String>> {
-    let mut statement = conn.prepare(&format!(
-        "SELECT DISTINCT media_sha256 FROM messages WHERE media_sha256 IS NOT NULL AND ({selected})"
-    ))?;
-    statement.query_map(params, |row| row.get(0))?.collect()
+fn files_of(conn: &Conn, selected: &str, params: Vec<Value>) -> Result<BTreeSet<String>, SqlError> {
+    let files = conn.query(
+        &format!(
+            "SELECT DISTINCT media_sha256 FROM messages WHERE media_sha256 IS NOT NULL AND ({selected})"
+        ),
+        params,
+        |row| row.get(0),
+    )?;
+    Ok(files.into_iter().collect())
 }
 
 /// Of these files, those no message names any more.
-fn unused(conn: &Connection, candidates: BTreeSet<String>) -> rusqlite::Result<Vec<String>> {
-    let mut statement =
-        conn.prepare("SELECT EXISTS (SELECT 1 FROM messages WHERE media_sha256 = ?1)")?;
+fn unused(conn: &Conn, candidates: BTreeSet<String>) -> Result<Vec<String>, SqlError> {
     let mut unused = Vec::new();
     for sha in candidates {
-        if !statement.query_row(params![sha], |row| row.get::<_, bool>(0))? {
+        let named = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM messages WHERE media_sha256 = ?1)",
+            params![sha],
+            |row| row.get::<bool>(0),
+        )?;
+        if !named {
             unused.push(sha);
         }
     }
@@ -270,16 +272,14 @@ impl Store {
         let (session_id, key) = (session_id.to_owned(), key.to_owned());
         let files = self.media_files();
         self.call(move |conn| {
-            let found = conn
-                .query_row(
-                    &format!(
-                        "SELECT {COLUMNS} FROM messages \
+            let found = conn.query_opt(
+                &format!(
+                    "SELECT {COLUMNS} FROM messages \
                          WHERE session_id = ?1 AND idempotency_key = ?2 AND created_at >= ?3"
-                    ),
-                    params![session_id, key, key_since],
-                    |row| read(row, files.as_ref()),
-                )
-                .optional()?;
+                ),
+                params![session_id, key, key_since],
+                |row| read(row, files.as_ref()),
+            )?;
             Ok(found)
         })
     }
@@ -300,16 +300,14 @@ impl Store {
             let files = files.as_ref();
             let tx = conn.transaction()?;
             if let Some(key) = &message.idempotency_key {
-                let found = tx
-                    .query_row(
-                        &format!(
-                            "SELECT {COLUMNS} FROM messages \
+                let found = tx.query_opt(
+                    &format!(
+                        "SELECT {COLUMNS} FROM messages \
                              WHERE session_id = ?1 AND idempotency_key = ?2"
-                        ),
-                        params![message.session_id, key],
-                        |row| read(row, files),
-                    )
-                    .optional()?;
+                    ),
+                    params![message.session_id, key],
+                    |row| read(row, files),
+                )?;
                 match found {
                     Some(existing) if existing.created_at >= key_since => {
                         if let Some(media) = &media {
@@ -326,11 +324,12 @@ impl Store {
                     None => {}
                 }
             }
-            tx.execute(
+            let id: i64 = tx.query_row(
                 "INSERT INTO messages (session_id, to_number, text, status, created_at, \
                  expires_at, idempotency_key, request_body, kind, has_media, media_mimetype, \
                  media_filename, media_size, media_sha256) \
-                 VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                 VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+                 RETURNING id",
                 params![
                     message.session_id,
                     message.to,
@@ -346,12 +345,12 @@ impl Store {
                     media.as_ref().map(|m| m.staged.size),
                     media.as_ref().map(|m| &m.staged.sha256),
                 ],
+                |row| row.get(0),
             )?;
-            let id = tx.last_insert_rowid();
             if let (Some(media), Some(files)) = (&media, files) {
                 files.place(&media.staged.path, &media.staged.sha256)?;
             }
-            let stored = by_id(&tx, id, files)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+            let stored = by_id(&tx, id, files)?.ok_or(SqlError::NoRow)?;
             tx.commit()?;
             Ok(Inserted::New(stored))
         })
@@ -362,16 +361,14 @@ impl Store {
         let (session_id, id) = (session_id.to_owned(), id.to_owned());
         let files = self.media_files();
         self.call(move |conn| {
-            let found = conn
-                .query_row(
-                    &format!(
-                        "SELECT {COLUMNS} FROM messages WHERE session_id = ?1 \
+            let found = conn.query_opt(
+                &format!(
+                    "SELECT {COLUMNS} FROM messages WHERE session_id = ?1 \
                          AND (wa_id = ?2 OR CAST(id AS TEXT) = ?2) ORDER BY id LIMIT 1"
-                    ),
-                    params![session_id, id],
-                    |row| read(row, files.as_ref()),
-                )
-                .optional()?;
+                ),
+                params![session_id, id],
+                |row| read(row, files.as_ref()),
+            )?;
             Ok(found)
         })
     }
@@ -393,25 +390,23 @@ impl Store {
         } = query;
         let files = self.media_files();
         self.call(move |conn| {
-            let mut statement = conn.prepare(&format!(
-                "SELECT {COLUMNS} FROM messages WHERE session_id = ?1 \
-                 AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR id < ?3) \
-                 AND (?4 IS NULL OR direction = ?4) AND (?5 IS NULL OR created_at >= ?5) \
+            let messages = conn.query(
+                &format!(
+                    "SELECT {COLUMNS} FROM messages WHERE session_id = ?1 \
+                 AND (status = ?2 OR ?2 IS NULL) AND (id < ?3 OR ?3 IS NULL) \
+                 AND (direction = ?4 OR ?4 IS NULL) AND (created_at >= ?5 OR ?5 IS NULL) \
                  ORDER BY id DESC LIMIT ?6"
-            ))?;
-            let messages = statement
-                .query_map(
-                    params![
-                        session_id,
-                        status.map(MessageStatus::as_str),
-                        before,
-                        direction.map(Direction::as_str),
-                        since,
-                        limit
-                    ],
-                    |row| read(row, files.as_ref()),
-                )?
-                .collect::<Result<Vec<_>, _>>()?;
+                ),
+                params![
+                    session_id,
+                    status.map(MessageStatus::as_str),
+                    before,
+                    direction.map(Direction::as_str),
+                    since,
+                    limit
+                ],
+                |row| read(row, files.as_ref()),
+            )?;
             let next_before = (messages.len() == limit as usize)
                 .then(|| messages.last().map(|m| m.id))
                 .flatten();
@@ -427,23 +422,21 @@ impl Store {
         let session_id = session_id.to_owned();
         let files = self.media_files();
         self.call(move |conn| {
-            let found = conn
-                .query_row(
-                    &format!(
-                        "SELECT {COLUMNS} FROM messages WHERE session_id = ?1 \
+            let found = conn.query_opt(
+                &format!(
+                    "SELECT {COLUMNS} FROM messages WHERE session_id = ?1 \
                          AND status IN ('queued', 'sending') ORDER BY id LIMIT 1"
-                    ),
-                    params![session_id],
-                    |row| read(row, files.as_ref()),
-                )
-                .optional()?;
+                ),
+                params![session_id],
+                |row| read(row, files.as_ref()),
+            )?;
             Ok(found)
         })
     }
 
     /// Marks a message as handed to a worker, one more attempt; before the worker is told.
     pub fn mark_sending(&self, id: i64) -> Result<Option<StoredMessage>, StoreError> {
-        self.update(id, move |conn| {
+        self.update(id, true, move |conn| {
             conn.execute(
                 "UPDATE messages SET status = 'sending', attempts = attempts + 1 \
                  WHERE id = ?1 AND status IN ('queued', 'sending')",
@@ -455,10 +448,14 @@ impl Store {
     /// Records what identifies the attempt about to go out, both halves together.
     pub fn record_send_attempt(&self, id: i64, attempt: &Attempt) -> Result<(), StoreError> {
         let seen = serde_json::to_string(&attempt.seen).unwrap_or_else(|_| "[]".into());
-        self.execute(
-            "UPDATE messages SET seen = ?2, planned_wa_id = ?3 WHERE id = ?1 AND status = 'sending'",
-            (id, seen, attempt.planned.clone()),
-        )
+        let values = params![id, seen, attempt.planned];
+        self.call_fenced(SessionRef::Message(id), move |conn| {
+            conn.execute(
+                "UPDATE messages SET seen = ?2, planned_wa_id = ?3 WHERE id = ?1 AND status = 'sending'",
+                values,
+            )?;
+            Ok(())
+        })
     }
 
     pub fn mark_sent(
@@ -468,7 +465,7 @@ impl Store {
         at: i64,
     ) -> Result<Option<StoredMessage>, StoreError> {
         let wa_id = wa_id.to_owned();
-        self.update(id, move |conn| {
+        self.update(id, true, move |conn| {
             conn.execute(
                 "UPDATE messages SET status = 'sent', wa_id = ?2, sent_at = ?3, error_code = NULL, \
                  error_message = NULL WHERE id = ?1 AND status IN ('queued', 'sending')",
@@ -486,7 +483,8 @@ impl Store {
         message: &str,
     ) -> Result<Option<StoredMessage>, StoreError> {
         let (code, message) = (code.to_owned(), message.to_owned());
-        self.update(id, move |conn| {
+        // Expiry is decided by time alone: any node may end a message that never went out.
+        self.update(id, false, move |conn| {
             conn.execute(
                 "UPDATE messages SET status = ?2, error_code = ?3, error_message = ?4 \
                  WHERE id = ?1 AND status IN ('queued', 'sending')",
@@ -504,7 +502,7 @@ impl Store {
         message: &str,
     ) -> Result<Option<StoredMessage>, StoreError> {
         let (code, message) = (code.to_owned(), message.to_owned());
-        self.update(id, move |conn| {
+        self.update(id, true, move |conn| {
             conn.execute(
                 "UPDATE messages SET \
                  status = CASE WHEN seen IS NULL AND planned_wa_id IS NULL \
@@ -519,13 +517,12 @@ impl Store {
     /// Pending messages whose time to live ran out by `now`.
     pub fn due_to_expire(&self, now: i64) -> Result<Vec<i64>, StoreError> {
         self.call(move |conn| {
-            let mut statement = conn.prepare(
+            let ids = conn.query(
                 "SELECT id FROM messages WHERE status IN ('queued', 'sending') \
                  AND expires_at <= ?1 ORDER BY id",
+                params![now],
+                |row| row.get(0),
             )?;
-            let ids = statement
-                .query_map(params![now], |row| row.get(0))?
-                .collect::<Result<Vec<i64>, _>>()?;
             Ok(ids)
         })
     }
@@ -539,15 +536,13 @@ impl Store {
     ) -> Result<Option<StoredMessage>, StoreError> {
         let (session_id, wa_id) = (session_id.to_owned(), wa_id.to_owned());
         let files = self.media_files();
-        self.call(move |conn| {
+        self.call_fenced(SessionRef::Id(session_id.clone()), move |conn| {
             let files = files.as_ref();
-            let Some(message) = conn
-                .query_row(
-                    &format!("SELECT {COLUMNS} FROM messages WHERE session_id = ?1 AND wa_id = ?2"),
-                    params![session_id, wa_id],
-                    |row| read(row, files),
-                )
-                .optional()?
+            let Some(message) = conn.query_opt(
+                &format!("SELECT {COLUMNS} FROM messages WHERE session_id = ?1 AND wa_id = ?2"),
+                params![session_id, wa_id],
+                |row| read(row, files),
+            )?
             else {
                 return Ok(None);
             };
@@ -565,19 +560,18 @@ impl Store {
     /// Each session's pending messages and the creation time of its oldest.
     pub fn queues(&self) -> Result<Vec<QueueStats>, StoreError> {
         self.call(|conn| {
-            let mut statement = conn.prepare(
+            let stats = conn.query(
                 "SELECT session_id, COUNT(*), MIN(created_at) FROM messages \
                  WHERE status IN ('queued', 'sending') GROUP BY session_id ORDER BY session_id",
-            )?;
-            let stats = statement
-                .query_map([], |row| {
+                params![],
+                |row| {
                     Ok(QueueStats {
                         session_id: row.get(0)?,
                         pending: row.get(1)?,
                         oldest_created_at: row.get(2)?,
                     })
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
+                },
+            )?;
             Ok(stats)
         })
     }
@@ -620,7 +614,7 @@ impl Store {
         };
         let sessions = DataDir::new(root.to_path_buf()).sessions();
         self.call(move |conn| {
-            let in_use = files_of(conn, "TRUE", ())?;
+            let in_use = files_of(conn, "TRUE", params![])?;
             files.sweep_unused(&in_use);
             sweep_worker_files(&sessions);
             Ok(())
@@ -631,9 +625,7 @@ impl Store {
     /// rows named); once committed, removes those files that no message names any more.
     fn delete_with_files<T: Send + 'static>(
         &self,
-        delete: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<(T, BTreeSet<String>)>
-        + Send
-        + 'static,
+        delete: impl FnOnce(&Conn) -> Result<(T, BTreeSet<String>), SqlError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let files = self.media_files();
         self.call(move |conn| {
@@ -651,18 +643,25 @@ impl Store {
     }
 
     /// Runs one conditional update and reads the row back; `None` when it changed nothing.
+    /// A `fenced` update is the session owner's, refused once it lost the session.
     fn update(
         &self,
         id: i64,
-        change: impl FnOnce(&Connection) -> rusqlite::Result<usize> + Send + 'static,
+        fenced: bool,
+        change: impl FnOnce(&Conn) -> Result<usize, SqlError> + Send + 'static,
     ) -> Result<Option<StoredMessage>, StoreError> {
         let files = self.media_files();
-        self.call(move |conn| {
+        let job = move |conn: &Conn| {
             if change(conn)? == 0 {
                 return Ok(None);
             }
             Ok(by_id(conn, id, files.as_ref())?)
-        })
+        };
+        if fenced {
+            self.call_fenced(SessionRef::Message(id), job)
+        } else {
+            self.call(move |conn| job(conn))
+        }
     }
 }
 

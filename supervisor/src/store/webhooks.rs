@@ -4,7 +4,7 @@
 //! Each method is one statement or one transaction on the store's thread, durable when it
 //! returns. An endpoint's secret is read only by [`Store::delivery_heads`], for signing.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use super::sql::{Conn, Row, SqlError, params};
 
 use super::{Store, StoreError};
 
@@ -120,8 +120,8 @@ pub struct DeliveryStats {
 
 const ENDPOINT: &str = "id, url, events, sessions, enabled, disabled_reason, created_at";
 
-fn read_endpoint(row: &Row<'_>) -> rusqlite::Result<Endpoint> {
-    let list = |i| -> rusqlite::Result<Vec<String>> {
+fn read_endpoint(row: &Row) -> Result<Endpoint, SqlError> {
+    let list = |i| -> Result<Vec<String>, SqlError> {
         let text: String = row.get(i)?;
         Ok(serde_json::from_str(&text).unwrap_or_default())
     };
@@ -136,20 +136,19 @@ fn read_endpoint(row: &Row<'_>) -> rusqlite::Result<Endpoint> {
     })
 }
 
-fn endpoint(conn: &Connection, id: &str) -> rusqlite::Result<Option<Endpoint>> {
-    conn.query_row(
+fn endpoint(conn: &Conn, id: &str) -> Result<Option<Endpoint>, SqlError> {
+    conn.query_opt(
         &format!("SELECT {ENDPOINT} FROM webhooks WHERE id = ?1"),
         params![id],
         read_endpoint,
     )
-    .optional()
 }
 
 const DELIVERY: &str = "d.id, d.webhook_id, d.event_id, d.session_id, e.type, d.status, \
                         d.attempts, d.created_at, d.next_attempt_at, d.last_attempt_at, \
                         d.last_status, d.last_body, d.last_error, d.finished_at";
 
-fn read_delivery(row: &Row<'_>) -> rusqlite::Result<Delivery> {
+fn read_delivery(row: &Row) -> Result<Delivery, SqlError> {
     let status: String = row.get(5)?;
     Ok(Delivery {
         id: row.get(0)?,
@@ -216,11 +215,12 @@ impl Store {
 
     pub fn webhooks(&self) -> Result<Vec<Endpoint>, StoreError> {
         self.call(|conn| {
-            let mut statement = conn.prepare(&format!(
-                "SELECT {ENDPOINT} FROM webhooks ORDER BY created_at, id"
-            ))?;
-            let rows = statement.query_map([], read_endpoint)?;
-            Ok(rows.collect::<Result<_, _>>()?)
+            let rows = conn.query(
+                &format!("SELECT {ENDPOINT} FROM webhooks ORDER BY created_at, id"),
+                params![],
+                read_endpoint,
+            )?;
+            Ok(rows)
         })
     }
 
@@ -289,34 +289,57 @@ impl Store {
     }
 
     /// The oldest pending delivery of every (enabled endpoint, session) pair.
+    /// With several nodes, only the heads this node delivers: those of the sessions it runs,
+    /// and, when it is the oldest live node, those of sessions no node runs.
     pub fn delivery_heads(&self) -> Result<Vec<Head>, StoreError> {
-        self.call(|conn| {
-            let mut statement = conn.prepare(
-                "SELECT d.id, d.webhook_id, d.session_id, d.attempts, d.started_at, \
+        let shared = self.fence.as_ref().map(|f| (f.node.clone(), f.ttl_ms));
+        self.call(move |conn| {
+            let (mine, values) = match &shared {
+                None => (String::new(), params![]),
+                Some((node, ttl_ms)) => {
+                    let now = super::cluster::now(conn);
+                    (
+                        format!(
+                            " AND (EXISTS (SELECT 1 FROM sessions s WHERE s.id = d.session_id \
+                               AND s.owner = ?1 AND s.lease_expires_at > {now}) \
+                             OR (NOT EXISTS (SELECT 1 FROM sessions s WHERE s.id = d.session_id \
+                               AND s.owner IS NOT NULL AND s.lease_expires_at > {now}) \
+                             AND ?1 = (SELECT id FROM nodes WHERE heartbeat_at > {now} - ?2 \
+                               ORDER BY started_at, id LIMIT 1)))"
+                        ),
+                        params![node, ttl_ms],
+                    )
+                }
+            };
+            let rows = conn.query(
+                &format!(
+                    "SELECT d.id, d.webhook_id, d.session_id, d.attempts, d.started_at, \
                  d.next_attempt_at, w.url, w.secret, e.id, e.type, e.at, e.data \
                  FROM webhook_deliveries d \
                  JOIN webhooks w ON w.id = d.webhook_id AND w.enabled = 1 \
                  JOIN events e ON e.id = d.event_id \
                  WHERE d.id IN (SELECT MIN(id) FROM webhook_deliveries \
-                                WHERE status = 'pending' GROUP BY webhook_id, session_id)",
+                                WHERE status = 'pending' GROUP BY webhook_id, session_id){mine}"
+                ),
+                values,
+                |row| {
+                    Ok(Head {
+                        id: row.get(0)?,
+                        webhook_id: row.get(1)?,
+                        session_id: row.get(2)?,
+                        attempts: row.get(3)?,
+                        started_at: row.get(4)?,
+                        next_attempt_at: row.get(5)?,
+                        url: row.get(6)?,
+                        secret: row.get(7)?,
+                        event_id: row.get(8)?,
+                        event_kind: row.get(9)?,
+                        event_at: row.get(10)?,
+                        event_data: row.get(11)?,
+                    })
+                },
             )?;
-            let rows = statement.query_map([], |row| {
-                Ok(Head {
-                    id: row.get(0)?,
-                    webhook_id: row.get(1)?,
-                    session_id: row.get(2)?,
-                    attempts: row.get(3)?,
-                    started_at: row.get(4)?,
-                    next_attempt_at: row.get(5)?,
-                    url: row.get(6)?,
-                    secret: row.get(7)?,
-                    event_id: row.get(8)?,
-                    event_kind: row.get(9)?,
-                    event_at: row.get(10)?,
-                    event_data: row.get(11)?,
-                })
-            })?;
-            Ok(rows.collect::<Result<_, _>>()?)
+            Ok(rows)
         })
     }
 
@@ -353,13 +376,13 @@ impl Store {
     ) -> Result<Vec<Delivery>, StoreError> {
         let webhook_id = webhook_id.to_owned();
         self.call(move |conn| {
-            let mut statement = conn.prepare(&format!(
-                "SELECT {DELIVERY} FROM webhook_deliveries d \
+            let rows = conn.query(
+                &format!(
+                    "SELECT {DELIVERY} FROM webhook_deliveries d \
                  LEFT JOIN events e ON e.id = d.event_id \
-                 WHERE d.webhook_id = ?1 AND (?2 IS NULL OR d.status = ?2) \
-                 AND (?3 IS NULL OR d.id < ?3) ORDER BY d.id DESC LIMIT ?4"
-            ))?;
-            let rows = statement.query_map(
+                 WHERE d.webhook_id = ?1 AND (d.status = ?2 OR ?2 IS NULL) \
+                 AND (d.id < ?3 OR ?3 IS NULL) ORDER BY d.id DESC LIMIT ?4"
+                ),
                 params![
                     webhook_id,
                     status.map(DeliveryStatus::as_str),
@@ -368,7 +391,7 @@ impl Store {
                 ],
                 read_delivery,
             )?;
-            Ok(rows.collect::<Result<_, _>>()?)
+            Ok(rows)
         })
     }
 
@@ -407,14 +430,11 @@ impl Store {
     /// Every endpoint's pending and failed deliveries.
     pub fn delivery_stats(&self) -> Result<Vec<DeliveryStats>, StoreError> {
         self.call(|conn| {
-            let mut statement = conn.prepare(
-                "SELECT w.id, \
+            let rows = conn.query("SELECT w.id, \
                  (SELECT COUNT(*) FROM webhook_deliveries WHERE webhook_id = w.id AND status = 'pending'), \
                  (SELECT COUNT(*) FROM webhook_deliveries WHERE webhook_id = w.id AND status = 'failed'), \
                  (SELECT MIN(created_at) FROM webhook_deliveries WHERE webhook_id = w.id AND status = 'pending') \
-                 FROM webhooks w ORDER BY w.created_at, w.id",
-            )?;
-            let rows = statement.query_map([], |row| {
+                 FROM webhooks w ORDER BY w.created_at, w.id", params![], |row| {
                 Ok(DeliveryStats {
                     webhook_id: row.get(0)?,
                     pending: row.get(1)?,
@@ -422,14 +442,14 @@ impl Store {
                     oldest_pending_at: row.get(3)?,
                 })
             })?;
-            Ok(rows.collect::<Result<_, _>>()?)
+            Ok(rows)
         })
     }
 
     /// One statement built by `f`, its row count ignored.
     fn execute_owned(
         &self,
-        f: impl FnOnce(&mut Connection) -> rusqlite::Result<usize> + Send + 'static,
+        f: impl FnOnce(&Conn) -> Result<usize, SqlError> + Send + 'static,
     ) -> Result<(), StoreError> {
         self.call(move |conn| {
             f(conn)?;

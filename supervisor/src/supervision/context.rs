@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tokio::sync::{Mutex, Semaphore};
 use tokio::time::Instant;
 
+use crate::cluster::Cluster;
 use crate::daemon::config::{DataDir, ServeConfig};
 use crate::daemon::metrics::Metrics;
 use crate::messaging::outbox::Outbox;
@@ -33,6 +34,8 @@ pub struct Context {
     pub outbox: Arc<Outbox>,
     pub webhooks: Arc<Webhooks>,
     pub started: Instant,
+    /// With `--database`: this node's part among several.
+    pub cluster: Option<Arc<Cluster>>,
 }
 
 impl Context {
@@ -68,7 +71,14 @@ impl Context {
             outbox,
             webhooks,
             started: Instant::now(),
+            cluster: None,
         }
+    }
+
+    /// With several nodes: this node's part, over the store `fence`d with its leases.
+    pub fn with_cluster(mut self, cluster: Option<Cluster>) -> Self {
+        self.cluster = cluster.map(Arc::new);
+        self
     }
 
     /// The lifecycle's settings, from the configuration.
@@ -85,6 +95,9 @@ impl Context {
     /// Changes a session's status: in memory, in the store and as an event, together. The
     /// event goes out when the status or the error changed.
     pub fn set_status(&self, session: &Session, status: Status, error: LastError) {
+        if session.evicted() {
+            return;
+        }
         let (changed, last_error, phone_number) = session.update(|s| {
             let before = (s.status, s.last_error.clone());
             s.set_status(status);

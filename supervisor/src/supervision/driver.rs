@@ -29,7 +29,7 @@ use crate::messaging::inbox::Inbox;
 use crate::messaging::outbox::send_command;
 use crate::sessions::events::EventKind;
 use crate::sessions::pairing::{PairingCode, PairingFailure};
-use crate::sessions::session::{Control, SendFailure, Session, SessionState, now_ms};
+use crate::sessions::session::{Control, SendFailure, Session, SessionState, Status, now_ms};
 use crate::supervision::context::Context;
 use crate::supervision::lifecycle::{
     Action, Initial, Input, Lifecycle, PageEvent, Phase, Request, Timer, Token,
@@ -65,6 +65,7 @@ pub async fn run_session(
         gate: None,
         worker: None,
         pairing: Vec::new(),
+        linking: false,
         finished: false,
     };
     driver.perform_all(actions).await;
@@ -91,6 +92,9 @@ struct Driver {
     worker: Option<Worker>,
     /// Requests for a pairing code the worker has not answered yet.
     pairing: Vec<PairingReply>,
+    /// The page offered a way to link (a QR or a pairing code) since the session last
+    /// worked: with several nodes, the first WORKING after it saves the new link.
+    linking: bool,
     finished: bool,
 }
 
@@ -290,6 +294,7 @@ impl Driver {
             }
             WorkerEvent::Qr { payload } => {
                 tracing::info!("new QR code on show");
+                self.linking = true;
                 self.reached(StartPhase::FirstQr);
                 // The status first, so that readers see SCAN_QR_CODE before the code.
                 self.feed(Input::Page(PageEvent::Qr)).await;
@@ -306,6 +311,7 @@ impl Driver {
                 None
             }
             WorkerEvent::PairingCode { code } => {
+                self.linking = true;
                 tracing::info!("pairing code on show");
                 let code = PairingCode::shown(&code, now_ms());
                 session.update(|s| {
@@ -520,6 +526,14 @@ impl Driver {
         match action {
             Action::SetStatus(status, error) => {
                 self.ctx.set_status(&self.session, status, error);
+                // Linked just now: with several nodes, close, save and reopen, so that the
+                // link survives this node (`cluster::profile`).
+                if status == Status::Working && self.linking {
+                    self.linking = false;
+                    if self.ctx.cluster.is_some() {
+                        return Some(Input::Checkpoint);
+                    }
+                }
                 None
             }
             Action::AcquirePermit => {
@@ -567,6 +581,11 @@ impl Driver {
             }
             Action::RemoveSession => {
                 wipe(&self.ctx.data.session(&self.session.dir)).await;
+                if let Some(cluster) = &self.ctx.cluster
+                    && let Err(e) = cluster.profiles.forget(&self.session.id)
+                {
+                    tracing::warn!(error = %e, "could not remove the saved profile");
+                }
                 if let Err(e) = self.ctx.store.delete(&self.session.id) {
                     tracing::error!(error = %e, "could not remove the session from the store");
                 }
@@ -661,7 +680,15 @@ impl Driver {
         let Some(worker) = self.worker.take() else {
             return;
         };
-        worker.end(&self.ctx, graceful).await;
+        let clean = worker.end(&self.ctx, graceful).await;
+        if clean
+            && !self.session.evicted()
+            && let Some(cluster) = &self.ctx.cluster
+        {
+            cluster
+                .save_profile(&self.session.id, &self.ctx.data.profile(&self.session.dir))
+                .await;
+        }
         // Unanswered requests for a pairing code hear that the worker is gone.
         self.pairing.clear();
         self.session.update(SessionState::worker_ended);

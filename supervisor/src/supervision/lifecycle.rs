@@ -114,6 +114,9 @@ pub enum Input {
     Memory(u64),
     /// The answer to [`Action::TryRecycleGate`].
     RecycleGate(bool),
+    /// With several nodes: the session just linked; recycle it (when idle) so that the clean
+    /// close saves the link for the other nodes.
+    Checkpoint,
 }
 
 /// What to do with `lastError` along with a status change.
@@ -326,6 +329,20 @@ impl Lifecycle {
             }
             Input::Timer(timer) => self.timer(timer, &mut out),
             Input::Memory(bytes) => self.memory(bytes, &mut out),
+            Input::Checkpoint => {
+                if matches!(self.phase, Phase::Up { .. })
+                    && self.idle_and_linked()
+                    && self.wants_gate.is_none()
+                {
+                    self.wants_gate = Some(Wanted::Scheduled(
+                        "it linked: its profile is saved for the other nodes".into(),
+                    ));
+                    out.push(Action::TryRecycleGate);
+                } else if matches!(self.phase, Phase::Up { .. }) {
+                    // Busy sending: the scheduled recycle's tick tries again soon.
+                    out.push(Action::Arm(Timer::RecycleDue, self.policy.watch_interval));
+                }
+            }
             Input::RecycleGate(granted) => self.recycle_gate(granted, &mut out),
         }
         out

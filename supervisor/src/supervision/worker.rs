@@ -175,9 +175,15 @@ impl Worker {
     /// Ends the worker's process group: a shutdown command and the grace period first when
     /// `graceful`, then SIGKILL to the group, then any straggler on the profile. Returns once
     /// nothing of this worker runs.
-    pub async fn end(mut self, ctx: &Context, graceful: bool) {
+    /// Answers whether the worker closed its browser and exited cleanly, in time: only then
+    /// is the profile as the page left it.
+    pub async fn end(mut self, ctx: &Context, graceful: bool) -> bool {
+        let mut clean = false;
         if graceful && !self.exited && self.send(&SupervisorCommand::Shutdown).await {
-            let _ = tokio::time::timeout(ctx.config.stop_grace, self.child.wait()).await;
+            clean = matches!(
+                tokio::time::timeout(ctx.config.stop_grace, self.child.wait()).await,
+                Ok(Ok(status)) if status.success()
+            );
         }
         self.writer = None;
         // The group is signalled only while a process seen in it (the worker if not yet reaped,
@@ -196,6 +202,7 @@ impl Worker {
         }
         end_stragglers(&self.profile).await;
         ctx.link.forget(&self.name);
+        clean
     }
 }
 

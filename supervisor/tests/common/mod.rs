@@ -84,6 +84,7 @@ impl Api {
                 .map(|h| h.to_string())
                 .collect(),
             auto_switch: None,
+            cluster: None,
             outbox: options.outbox.unwrap_or(OutboxConfig {
                 send_wait: Duration::from_secs(1),
                 ttl: Duration::from_secs(3600),
