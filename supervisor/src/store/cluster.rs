@@ -372,3 +372,136 @@ impl Store {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TTL: i64 = 60_000;
+
+    fn store_with(sessions: &[&str]) -> Store {
+        let store = Store::open_in_memory().unwrap();
+        for (i, id) in sessions.iter().enumerate() {
+            store.insert(id, i as i64, "STARTING").unwrap();
+        }
+        store
+    }
+
+    #[test]
+    fn each_session_is_claimed_once_oldest_first_with_a_new_generation() {
+        let store = store_with(&["a", "b"]);
+        let first = store.claim("n1", TTL).unwrap().unwrap();
+        let second = store.claim("n2", TTL).unwrap().unwrap();
+        assert_eq!((first.session.id.as_str(), first.generation), ("a", 1));
+        assert_eq!((second.session.id.as_str(), second.generation), ("b", 1));
+        assert!(store.claim("n3", TTL).unwrap().is_none(), "both are held");
+        assert_eq!(store.renew("n1", TTL).unwrap(), [("a".to_owned(), 1)]);
+
+        store.release("n1", "a", 1).unwrap();
+        let again = store.claim("n2", TTL).unwrap().unwrap();
+        assert_eq!((again.session.id.as_str(), again.generation), ("a", 2));
+        assert!(
+            store.renew("n1", TTL).unwrap().is_empty(),
+            "n1 holds nothing now"
+        );
+        assert_eq!(
+            store.owner("a").unwrap().map(|o| o.node),
+            None,
+            "n2 has no node row yet"
+        );
+        store.heartbeat("n2", "http://n2:1", 5, false).unwrap();
+        assert_eq!(
+            store.owner("a").unwrap().map(|o| o.node).as_deref(),
+            Some("n2")
+        );
+    }
+
+    #[test]
+    fn nodes_racing_for_sessions_never_win_the_same_one() {
+        let (one, two) = super::super::two_connections();
+        for i in 0..20 {
+            one.insert(&format!("s{i:02}"), i, "STARTING").unwrap();
+        }
+        let (one, two) = (Arc::new(one), Arc::new(two));
+        let racers: Vec<_> = (0..6)
+            .map(|k| {
+                let store = if k % 2 == 0 { one.clone() } else { two.clone() };
+                std::thread::spawn(move || {
+                    let mut won = Vec::new();
+                    while let Some(claimed) = store.claim(&format!("n{k}"), TTL).unwrap() {
+                        won.push(claimed.session.id);
+                    }
+                    won
+                })
+            })
+            .collect();
+        let mut won: Vec<String> = racers.into_iter().flat_map(|r| r.join().unwrap()).collect();
+        won.sort();
+        let all: Vec<String> = (0..20).map(|i| format!("s{i:02}")).collect();
+        assert_eq!(won, all, "every session once, none twice");
+    }
+
+    #[test]
+    fn a_lapsed_lease_is_not_renewed_and_goes_to_the_next_claim() {
+        let store = store_with(&["a"]);
+        store.claim("n1", 0).unwrap().unwrap();
+        assert!(store.renew("n1", TTL).unwrap().is_empty(), "lapsed at once");
+        let taken = store.claim("n2", TTL).unwrap().unwrap();
+        assert_eq!(taken.generation, 2);
+    }
+
+    #[test]
+    fn writes_of_a_node_that_lost_the_session_are_refused() {
+        let mut store = store_with(&["a"]);
+        let fence = Fence::new("n1".into(), TTL);
+        store.set_fence(fence.clone());
+        assert!(
+            matches!(
+                store.set_status("a", "WORKING", None),
+                Err(StoreError::Fenced(_))
+            ),
+            "not claimed yet"
+        );
+        let claimed = store.claim("n1", TTL).unwrap().unwrap();
+        fence.hold("a", claimed.generation);
+        store.set_status("a", "WORKING", None).unwrap();
+
+        // The lease lapses and n2 takes the session: n1 still thinks it holds generation 1.
+        store.release("n1", "a", claimed.generation).unwrap();
+        store.claim("n2", TTL).unwrap().unwrap();
+        assert!(matches!(
+            store.set_status("a", "FAILED", Some("stale")),
+            Err(StoreError::Fenced(_))
+        ));
+        assert_eq!(
+            store.get("a").unwrap().unwrap().status,
+            "WORKING",
+            "unchanged"
+        );
+    }
+
+    #[test]
+    fn nodes_list_their_live_sessions_and_whether_they_beat_lately() {
+        let store = store_with(&["a", "b"]);
+        store.heartbeat("n1", "http://n1:1", 5, false).unwrap();
+        store.heartbeat("n2", "http://n2:1", 3, true).unwrap();
+        store.claim("n1", TTL).unwrap().unwrap();
+        store.claim("n1", TTL).unwrap().unwrap();
+        let nodes = store.nodes(TTL).unwrap();
+        assert_eq!(nodes.len(), 2);
+        assert_eq!(
+            (nodes[0].id.as_str(), nodes[0].sessions.clone()),
+            ("n1", vec!["a".to_owned(), "b".to_owned()])
+        );
+        assert!(nodes[0].alive && nodes[1].draining && nodes[1].sessions.is_empty());
+        assert_eq!(
+            store.cluster_load(TTL).unwrap(),
+            (2, 1),
+            "the draining node claims nothing"
+        );
+        assert!(
+            store.nodes(-TTL).unwrap().iter().all(|n| !n.alive),
+            "a heartbeat in the future only"
+        );
+    }
+}

@@ -702,6 +702,32 @@ fn init_postgres(conn: Conn) -> Result<Conn, StoreError> {
     migrated.map(|()| conn)
 }
 
+/// Two stores on one new database, each with its connection: as two nodes see it.
+#[cfg(test)]
+pub(crate) fn two_connections() -> (Store, Store) {
+    match std::env::var("WAMUX_TEST_STORE") {
+        Ok(url) => {
+            let database = std::thread::spawn(move || test_database(&url))
+                .join()
+                .unwrap()
+                .unwrap();
+            let first = Store::start(Source::Postgres(database.clone()), BUSY_TIMEOUT).unwrap();
+            let second = Store::start(Source::Postgres(database), BUSY_TIMEOUT).unwrap();
+            (first, second)
+        }
+        Err(_) => {
+            let dir = std::env::temp_dir().join(format!(
+                "wamux-two-{}-{}",
+                std::process::id(),
+                rand::random::<u32>()
+            ));
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = dir.join("wamux.db");
+            (Store::open(&path).unwrap(), Store::open(&path).unwrap())
+        }
+    }
+}
+
 /// A new, empty database on the PostgreSQL server at `url`; answers its URL.
 #[cfg(test)]
 fn test_database(url: &str) -> Result<String, StoreError> {
