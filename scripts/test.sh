@@ -31,6 +31,9 @@ cargo build --workspace --bins --locked
 # The multi-node tests (tests/tests/cluster.rs) need PostgreSQL: a server of their own, up from
 # here until this script exits (scripts/postgres.sh sets the EXIT trap that stops it).
 source scripts/postgres.sh
+# The supervisor's unit tests once more with the store on that server, each test on a database
+# of its own: the same queries, checked on both backends (in seconds).
+WAMUX_TEST_STORE="$WAMUX_TEST_POSTGRES_URL" cargo test -p wamux --lib --locked -q
 # With cargo-nextest (on the project's machines), test binaries run side by side with at most
 # two Chromium-starting tests at a time (.config/nextest.toml); without it, one binary after the
 # other. Either way one run shows every failing test, not only the first.
