@@ -337,6 +337,8 @@ async fn the_openapi_document_lists_every_route_the_router_serves() {
         }
     }
     let mut expected = vec![
+        "GET /api/nodes",
+        "POST /api/nodes/{nodeId}/drain",
         "GET /api/sessions",
         "POST /api/sessions",
         "POST /api/sessions/restore",

@@ -581,15 +581,7 @@ impl Cluster {
             &format!("{id} WORKING again after saving its profile"),
             DEADLINE,
             || async {
-                let (code, d) = node.get(&format!("/api/sessions/{id}")).await;
-                if code != 200 {
-                    return None;
-                }
-                assert_ne!(
-                    d["status"], "SCAN_QR_CODE",
-                    "{id} asked for a new scan: {d}"
-                );
-                assert_ne!(d["status"], "FAILED", "{id} failed: {d}");
+                let d = detail_without_a_scan(node, id).await?;
                 let now = self.census.browsers_of(id);
                 let reopened = !now.is_empty() && now.iter().all(|pid| !scanned.contains(pid));
                 (d["status"] == "WORKING" && reopened).then_some(())
@@ -637,19 +629,26 @@ pub async fn owned_by(via: &Daemon, node: &str) -> Vec<String> {
     ids
 }
 
+/// Session `id`'s detail through `via` (`None` while it cannot be read); fails at once if it
+/// asks for a new scan or failed.
+pub async fn detail_without_a_scan(via: &Daemon, id: &str) -> Option<Value> {
+    let (code, d) = via.get(&format!("/api/sessions/{id}")).await;
+    if code != 200 {
+        return None;
+    }
+    assert_ne!(
+        d["status"], "SCAN_QR_CODE",
+        "{id} asked for a new scan: {d}"
+    );
+    assert_ne!(d["status"], "FAILED", "{id} failed: {d}");
+    Some(d)
+}
+
 /// Waits until session `id`, asked through `via`, is WORKING on node `node`, for at most
 /// `limit`; fails at once if it asks for a new scan or fails on the way. Returns its detail.
 pub async fn working_on(via: &Daemon, id: &str, node: &str, limit: Duration) -> Value {
     eventually(&format!("{id} WORKING on {node}"), limit, || async {
-        let (code, d) = via.get(&format!("/api/sessions/{id}")).await;
-        if code != 200 {
-            return None;
-        }
-        assert_ne!(
-            d["status"], "SCAN_QR_CODE",
-            "{id} asked for a new scan: {d}"
-        );
-        assert_ne!(d["status"], "FAILED", "{id} failed: {d}");
+        let d = detail_without_a_scan(via, id).await?;
         (d["node"] == node && d["status"] == "WORKING").then_some(d)
     })
     .await

@@ -167,6 +167,18 @@ async fn the_sessions_of_a_dead_node_come_back_linked_on_another_with_their_mess
     cluster.node_mut("n1").kill_machine();
 
     let n2 = cluster.node("n2");
+    // Its leases hold for a few seconds more (renewed every third of the ttl): meanwhile a
+    // request for its sessions cannot reach their owner, and says so.
+    let (code, body) = n2.get("/api/sessions/uno/status").await;
+    assert!(
+        died.elapsed() < LEASE_TTL / 2,
+        "the check came too late to mean anything"
+    );
+    assert_eq!(
+        (code, &body["error"]["code"]),
+        (503, &json!("owner_unreachable")),
+        "{body}"
+    );
     for (k, id) in ids.iter().enumerate() {
         let limit = Duration::from_secs(60).saturating_sub(died.elapsed());
         let d = working_on(n2, id, "n2", limit).await;
@@ -299,7 +311,12 @@ async fn draining_a_node_moves_its_sessions_without_a_scan_or_a_lost_message() {
     );
     for (k, id, text, message) in &accepted {
         n2.wait_sent(id, message).await;
-        assert_eq!(times_sent(&fake, &phone(*k), text).await, 1, "{text}");
+        let sent = fake_get(&fake, &format!("/__fake/sent?from={}", phone(*k))).await;
+        assert_eq!(
+            times_sent(&fake, &phone(*k), text).await,
+            1,
+            "{text}; accepted {accepted:?}; sent {sent}"
+        );
     }
     for (k, id) in ids.iter().enumerate() {
         assert_eq!(n2.detail(id).await["phoneNumber"], phone(k).as_str());

@@ -128,6 +128,14 @@ impl Registry {
     /// Starts the `--warm-spares` browsers; call after [`Registry::restore`], so that the
     /// sessions people left running are first at the start gate.
     pub fn warm_spares(&self) {
+        if self.ctx.cluster.is_some() {
+            if self.ctx.config.warm_spares > 0 {
+                tracing::warn!(
+                    "--warm-spares is ignored with --database: a spare's profile could not travel"
+                );
+            }
+            return;
+        }
         self.spares.warm();
     }
 
@@ -172,22 +180,26 @@ impl Registry {
             return Err(RegistryError::Exists(id));
         }
         tracing::info!(session = %id, spare = dir.as_deref(), "session created");
-        self.ctx.events.publish(&id, EventKind::Created);
-        // A new session is STARTING from the first moment; announce it as its first status.
-        self.ctx.events.publish(
-            &id,
-            EventKind::Status {
-                status: Status::Starting,
-                last_error: None,
-                phone_number: None,
-            },
-        );
+        self.announce(&id);
         let mut state = SessionState::new(Status::Starting, None);
         state.proxy = masked_proxy(proxy.as_deref());
         Ok(self
             .launch(&mut table, id, dir, created_at, state, Initial::Run, spare)
             .id
             .clone())
+    }
+
+    /// Tells of a new session: created, and STARTING from the first moment (its first status).
+    fn announce(&self, id: &str) {
+        self.ctx.events.publish(id, EventKind::Created);
+        self.ctx.events.publish(
+            id,
+            EventKind::Status {
+                status: Status::Starting,
+                last_error: None,
+                phone_number: None,
+            },
+        );
     }
 
     /// With several nodes: the session is stored for every node to see, held by none; the
@@ -207,15 +219,7 @@ impl Registry {
             return Err(RegistryError::Exists(id));
         }
         tracing::info!(session = %id, "session created for the nodes to claim");
-        self.ctx.events.publish(&id, EventKind::Created);
-        self.ctx.events.publish(
-            &id,
-            EventKind::Status {
-                status: Status::Starting,
-                last_error: None,
-                phone_number: None,
-            },
-        );
+        self.announce(&id);
         cluster.wake.notify_one();
         Ok(id)
     }
@@ -259,12 +263,15 @@ impl Registry {
         };
         if kill {
             session.evict();
-            if let Some(pid) = session.state().worker_pid {
-                wamux_procfs::Group::led_by(pid).kill();
-            }
         }
+        // The shutdown is asked for before the kill, so that the task sees its worker's end as
+        // part of it and never starts another browser.
         let (reply, done) = oneshot::channel();
-        if session.control(Control::Shutdown { reply }) {
+        let asked = session.control(Control::Shutdown { reply });
+        if kill && let Some(pid) = session.state().worker_pid {
+            wamux_procfs::Group::led_by(pid).kill();
+        }
+        if asked {
             let _ = done.await;
         }
         self.table().remove(id);

@@ -14,6 +14,10 @@ use std::sync::{Arc, Mutex};
 use super::sql::{Conn, Dialect, params};
 use super::{Store, StoreError, StoredSession, row_to_session};
 
+/// What a session that changes hands shows until its new node runs it: no browser runs it now,
+/// whatever its last node reported; one a person stopped, or that failed, stays so.
+const STARTING: &str = "CASE WHEN status IN ('STOPPED', 'FAILED') THEN status ELSE 'STARTING' END";
+
 /// The database's clock, in ms.
 pub(super) fn now(conn: &Conn) -> &'static str {
     match conn.dialect() {
@@ -223,7 +227,7 @@ impl Store {
             let claimed: Option<(String, i64)> = tx.query_opt(
                 &format!(
                     "UPDATE sessions SET owner = ?1, generation = generation + 1, \
-                     lease_expires_at = {now} + ?2 \
+                     lease_expires_at = {now} + ?2, status = {STARTING} \
                      WHERE id = (SELECT id FROM sessions \
                                  WHERE owner IS NULL OR lease_expires_at IS NULL \
                                     OR lease_expires_at <= {now} \
@@ -273,8 +277,10 @@ impl Store {
         let values = params![session, node, generation];
         self.call(move |conn| {
             conn.execute(
-                "UPDATE sessions SET owner = NULL, lease_expires_at = NULL \
-                 WHERE id = ?1 AND owner = ?2 AND generation = ?3",
+                &format!(
+                    "UPDATE sessions SET owner = NULL, lease_expires_at = NULL, status = {STARTING} \
+                     WHERE id = ?1 AND owner = ?2 AND generation = ?3"
+                ),
                 values,
             )?;
             notify(conn, SESSIONS_CHANNEL)?;
@@ -390,8 +396,18 @@ mod tests {
     #[test]
     fn each_session_is_claimed_once_oldest_first_with_a_new_generation() {
         let store = store_with(&["a", "b"]);
+        store.set_status("a", "WORKING", None).unwrap();
+        store.set_status("b", "STOPPED", None).unwrap();
         let first = store.claim("n1", TTL).unwrap().unwrap();
         let second = store.claim("n2", TTL).unwrap().unwrap();
+        assert_eq!(
+            (
+                first.session.status.as_str(),
+                second.session.status.as_str()
+            ),
+            ("STARTING", "STOPPED"),
+            "not WORKING before it runs; a stopped one stays so"
+        );
         assert_eq!((first.session.id.as_str(), first.generation), ("a", 1));
         assert_eq!((second.session.id.as_str(), second.generation), ("b", 1));
         assert!(store.claim("n3", TTL).unwrap().is_none(), "both are held");
@@ -400,6 +416,10 @@ mod tests {
         store.release("n1", "a", 1).unwrap();
         let again = store.claim("n2", TTL).unwrap().unwrap();
         assert_eq!((again.session.id.as_str(), again.generation), ("a", 2));
+        assert_eq!(
+            again.session.status, "STARTING",
+            "not WORKING before it runs"
+        );
         assert!(
             store.renew("n1", TTL).unwrap().is_empty(),
             "n1 holds nothing now"
@@ -475,8 +495,8 @@ mod tests {
         ));
         assert_eq!(
             store.get("a").unwrap().unwrap().status,
-            "WORKING",
-            "unchanged"
+            "STARTING",
+            "as n2's claim left it, not as the stale write would"
         );
     }
 

@@ -1,15 +1,20 @@
-//! The session registry on disk: SQLite in WAL mode at `DATA_DIR/wamux.db`.
+//! The session registry on disk: SQLite in WAL mode at `DATA_DIR/wamux.db`, or with
+//! `--database` PostgreSQL, shared by several nodes (`cluster.rs`).
 //!
 //! Everything the daemon must remember across a restart or a `kill -9` goes through this one
-//! module, so that another database could take its place. Each write is its own transaction
-//! with `synchronous=FULL`: a write that returned is on disk, whatever happens next.
+//! module. Its queries are written once, over [`sql::Conn`], for both. Each write is its own
+//! transaction, with `synchronous=FULL` on SQLite: a write that returned is on disk (on
+//! PostgreSQL, committed), whatever happens next. On PostgreSQL a connection that broke is
+//! replaced before the next job.
 //!
 //! The connection lives on a thread of its own, fed one job at a time through a channel. The
 //! methods stay synchronous: on a multi-thread runtime worker they wait inside
 //! `block_in_place`, so an fsync or a database locked by someone else (up to the busy timeout)
 //! holds up only the caller, never the other tasks of that worker.
 //!
-//! Schema changes are numbered migrations applied in order and recorded in `user_version`.
+//! Schema changes are numbered migrations applied in order and recorded in `user_version`
+//! (SQLite) or `wamux_schema` (PostgreSQL, which reads the same migrations with 64-bit
+//! integers, under an advisory lock so that nodes starting together migrate once).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, mpsc};
@@ -654,6 +659,20 @@ fn init(source: Source, busy_timeout: Duration) -> Result<Conn, StoreError> {
             c.pragma_query_value(None, "user_version", |r| r.get::<_, u32>(0))
         })
         .expect("a SQLite connection")?;
+    migrate(&conn, version, |tx, sql, version| {
+        tx.execute_batch(sql)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {version}"))
+    })?;
+    Ok(conn)
+}
+
+/// Applies the migrations after `version`, each in a transaction with `apply`, which runs it
+/// and records the version it reached; refuses a schema newer than this wamux.
+fn migrate(
+    conn: &Conn,
+    version: u32,
+    apply: impl Fn(&Conn, &str, u32) -> Result<(), SqlError>,
+) -> Result<(), StoreError> {
     let known = MIGRATIONS.len() as u32;
     if version > known {
         return Err(StoreError::TooNew {
@@ -663,11 +682,10 @@ fn init(source: Source, busy_timeout: Duration) -> Result<Conn, StoreError> {
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
-        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
+        apply(&tx, sql, i as u32 + 1)?;
         tx.commit()?;
     }
-    Ok(conn)
+    Ok(())
 }
 
 /// The same migrations as SQLite's, their version in `wamux_schema`.
@@ -680,23 +698,14 @@ fn init_postgres(conn: Conn) -> Result<Conn, StoreError> {
         )?;
         let version: u32 =
             conn.query_row("SELECT version FROM wamux_schema", params![], |r| r.get(0))?;
-        let known = MIGRATIONS.len() as u32;
-        if version > known {
-            return Err(StoreError::TooNew {
-                found: version,
-                known,
-            });
-        }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let tx = conn.transaction()?;
+        migrate(&conn, version, |tx, sql, version| {
             tx.execute_batch(&for_postgres(sql))?;
             tx.execute(
                 "UPDATE wamux_schema SET version = ?1",
-                params![(i + 1) as i64],
+                params![i64::from(version)],
             )?;
-            tx.commit()?;
-        }
-        Ok(())
+            Ok(())
+        })
     })();
     conn.execute("SELECT pg_advisory_unlock(?1)", params![MIGRATION_LOCK])?;
     migrated.map(|()| conn)

@@ -618,6 +618,12 @@ impl Driver {
     }
 
     fn spawn(&mut self) -> Option<Input> {
+        // Another node runs it now: never a second browser for the account.
+        if self.session.evicted() {
+            return Some(Input::SpawnFailed(
+                "another node runs this session now".into(),
+            ));
+        }
         let worker = match Worker::spawn(&self.ctx, &self.session.id, &self.session.dir) {
             Ok(worker) => worker,
             Err(reason) => return Some(Input::SpawnFailed(reason)),
