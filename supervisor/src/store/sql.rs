@@ -36,17 +36,6 @@ pub enum SqlError {
     NoRow,
 }
 
-impl SqlError {
-    /// Whether the connection itself failed (rather than the statement), so that the next
-    /// statement needs a new one.
-    pub fn is_connection(&self) -> bool {
-        match self {
-            SqlError::Postgres(e) => e.is_closed() || e.code().is_none(),
-            _ => false,
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
     Sqlite,
