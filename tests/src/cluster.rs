@@ -11,6 +11,8 @@
 //! - A [`BrowserCensus`] samples `/proc` every [`SAMPLE`] for the Chromium browsers of every
 //!   node's sessions and keeps, per session, the most it ever saw at once: one account in two
 //!   browsers is what multi-node mode must never do.
+//! - An [`EventStream`] reads one node's `/api/events` in the background, live from the moment
+//!   it opens, and keeps every event with its SSE id.
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener as StdListener, ToSocketAddrs};
@@ -431,6 +433,91 @@ impl Drop for BrowserCensus {
             let _ = sampler.join();
         }
     }
+}
+
+/// One event of `/api/events`: its SSE `id:` (the event log's), `event:` name and `data:`
+/// (JSON, or the raw text when it is not).
+#[derive(Debug, Clone)]
+pub struct StreamedEvent {
+    pub id: Option<String>,
+    pub name: String,
+    pub data: Value,
+}
+
+/// `GET /api/events` of one node without `Last-Event-ID` (live only), read in the background
+/// until dropped.
+pub struct EventStream {
+    got: Arc<Mutex<Vec<StreamedEvent>>>,
+    reader: AbortHandle,
+}
+
+impl EventStream {
+    /// Opens the stream of `node`. The node subscribes it before it answers, so it carries
+    /// every event published after this returns.
+    pub async fn open(node: &Daemon) -> EventStream {
+        let mut response = reqwest::get(format!("{}/api/events", node.url))
+            .await
+            .expect("the node answers /api/events");
+        assert_eq!(response.status(), 200, "GET /api/events");
+        let got: Arc<Mutex<Vec<StreamedEvent>>> = Arc::default();
+        let reader = tokio::spawn({
+            let got = got.clone();
+            async move {
+                // Bytes, not text: a chunk may end inside a character.
+                let mut buffer = Vec::new();
+                while let Ok(Some(chunk)) = response.chunk().await {
+                    buffer.extend_from_slice(&chunk);
+                    while let Some(end) = buffer.windows(2).position(|w| w == b"\n\n") {
+                        let block: Vec<u8> = buffer.drain(..end + 2).collect();
+                        if let Some(event) = sse_event(&String::from_utf8_lossy(&block)) {
+                            got.lock()
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .push(event);
+                        }
+                    }
+                }
+            }
+        });
+        EventStream {
+            got,
+            reader: reader.abort_handle(),
+        }
+    }
+
+    /// Every event read so far, in arrival order.
+    pub fn got(&self) -> Vec<StreamedEvent> {
+        self.got
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl Drop for EventStream {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+/// The event of one SSE block, or `None` for a block without data (a keep-alive comment).
+fn sse_event(block: &str) -> Option<StreamedEvent> {
+    let (mut id, mut name, mut data) = (None, "message".to_owned(), Vec::new());
+    for line in block.lines() {
+        let (field, value) = line.split_once(':').unwrap_or((line, ""));
+        let value = value.strip_prefix(' ').unwrap_or(value);
+        match field {
+            "id" => id = Some(value.to_owned()),
+            "event" => name = value.to_owned(),
+            "data" => data.push(value),
+            _ => {}
+        }
+    }
+    if data.is_empty() {
+        return None;
+    }
+    let raw = data.join("\n");
+    let data = serde_json::from_str(&raw).unwrap_or(Value::String(raw));
+    Some(StreamedEvent { id, name, data })
 }
 
 /// One `wamux serve` of a [`Cluster`]; it derefs to its [`Daemon`].

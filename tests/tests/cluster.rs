@@ -1,6 +1,7 @@
 //! Multi-node mode end to end: `wamux serve` nodes on one PostgreSQL database, with real
 //! Chromium against the fake WhatsApp Web. Sessions spread over the nodes and any node answers
-//! for any of them; a session whose node dies, loses its database or is drained comes back
+//! for any of them, and every node's event stream and webhooks carry the events of every
+//! node, each once; a session whose node dies, loses its database or is drained comes back
 //! WORKING on another node with its number, without a new scan and without losing a message,
 //! and no account ever runs in two browsers at once.
 //!
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use wamux_e2e::cluster::*;
+use wamux_e2e::webhook_receiver::{Received, Receiver, SECRET};
 use wamux_e2e::*;
 
 /// Whom every message goes to.
@@ -133,8 +135,25 @@ async fn six_sessions_spread_two_per_node_and_any_node_answers_for_any_session()
         );
     }
 
+    // Each node's event stream, and an endpoint registered through one node, from before the
+    // sends: each carries the events of every node.
+    let mut streams = Vec::new();
+    for node in ["n1", "n2", "n3"] {
+        streams.push((node, EventStream::open(cluster.node(node)).await));
+    }
+    let receiver = Receiver::start().await;
+    let (code, hook) = cluster
+        .node("n2")
+        .post(
+            "/api/webhooks",
+            json!({"url": receiver.url, "events": ["*"], "sessions": ["*"], "secret": SECRET}),
+        )
+        .await;
+    assert_eq!(code, 201, "{hook}");
+
     // Through each node, a message for a session of another node: it leaves from that
     // session's account, once.
+    let mut sent: Vec<(String, String)> = Vec::new();
     for (via, owner) in [("n1", "n2"), ("n2", "n3"), ("n3", "n1")] {
         let (k, id) = ids
             .iter()
@@ -145,11 +164,88 @@ async fn six_sessions_spread_two_per_node_and_any_node_answers_for_any_session()
         let node = cluster.node(via);
         let (code, body) = send(node, id, &text, "").await;
         assert!(matches!(code, 200 | 202), "{code} {body}");
-        node.wait_sent(id, body["id"].as_str().expect("a message id"))
-            .await;
+        let message = body["id"].as_str().expect("a message id").to_owned();
+        node.wait_sent(id, &message).await;
         assert_eq!(times_sent(&fake, &phone(k), &text).await, 1, "{text}");
+        sent.push((id.to_string(), message));
+    }
+
+    // Each `message.sent` reaches the endpoint once, whichever node delivers it.
+    let sent_of = |got: &[Received], message: &str| -> Vec<Received> {
+        got.iter()
+            .filter(|r| r.body["type"] == "message.sent" && r.body["data"]["id"] == message)
+            .cloned()
+            .collect()
+    };
+    let delivered = eventually("a message.sent delivery of each message", DEADLINE, || {
+        let got = receiver.delivered(None);
+        let all = sent.iter().all(|(_, m)| !sent_of(&got, m).is_empty());
+        std::future::ready(all.then_some(got))
+    })
+    .await;
+    let twice = repeated(delivered.iter().map(|r| r.id.as_str()));
+    assert!(
+        twice.is_empty(),
+        "webhook-ids {twice:?} twice: {delivered:#?}"
+    );
+    let mut hooks = BTreeMap::new();
+    for (id, message) in &sent {
+        let of = sent_of(&delivered, message);
+        assert_eq!(of.len(), 1, "message.sent of {message}: {delivered:#?}");
+        assert_eq!(of[0].body["data"]["session"], id.as_str(), "{of:#?}");
+        hooks.insert(message, of[0].id.clone());
+    }
+
+    // And each `messageSent` reaches every node's stream once, with the id of the event its
+    // webhook delivery was made for: one event of the shared log, wherever it happened.
+    let sent_on = |got: &[StreamedEvent], message: &str| -> Vec<StreamedEvent> {
+        got.iter()
+            .filter(|e| e.name == "messageSent" && e.data["id"] == message)
+            .cloned()
+            .collect()
+    };
+    for (node, stream) in &streams {
+        let got = eventually(
+            &format!("each messageSent on {node}'s /api/events"),
+            DEADLINE,
+            || {
+                let got = stream.got();
+                let all = sent.iter().all(|(_, m)| !sent_on(&got, m).is_empty());
+                std::future::ready(all.then_some(got))
+            },
+        )
+        .await;
+        let twice = repeated(got.iter().filter_map(|e| e.id.as_deref()));
+        assert!(
+            twice.is_empty(),
+            "{node}: SSE ids {twice:?} twice: {got:#?}"
+        );
+        for (id, message) in &sent {
+            let of = sent_on(&got, message);
+            assert_eq!(of.len(), 1, "{node}: messageSent of {message}: {got:#?}");
+            assert_eq!(of[0].data["sessionId"], id.as_str(), "{node}: {of:#?}");
+            let event = of[0].id.as_deref().expect("an SSE id");
+            assert_eq!(
+                format!("msg_{event}"),
+                hooks[message],
+                "{node}: the event of {message}'s webhook"
+            );
+        }
     }
     cluster.census.assert_one_browser_each(&ids);
+}
+
+/// The ids that occur more than once in `ids`.
+fn repeated<'a>(ids: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut count: BTreeMap<&str, usize> = BTreeMap::new();
+    for id in ids {
+        *count.entry(id).or_default() += 1;
+    }
+    count
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .map(|(id, _)| id)
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
