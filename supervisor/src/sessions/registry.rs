@@ -103,19 +103,10 @@ impl Registry {
         let mut table = self.table();
         let mut started = 0;
         for s in stored {
-            let initial = initial(&s);
-            let status = match initial {
-                Initial::Run => {
-                    started += 1;
-                    Status::parse(&s.status).unwrap_or(Status::Starting)
-                }
-                Initial::Stopped => Status::Stopped,
-                Initial::Failed => Status::Failed,
-            };
-            let mut state = SessionState::new(status, s.phone_number);
-            state.restarts = s.restarts;
-            state.last_error = s.last_error;
-            state.proxy = masked_proxy(self.ctx.store.proxy(&s.id)?.as_deref());
+            let (initial, state) = self.stored_state(&s)?;
+            if initial == Initial::Run {
+                started += 1;
+            }
             let dir = s.profile_dir.clone();
             self.launch(&mut table, s.id, dir, s.created_at, state, initial, None);
         }
@@ -123,6 +114,21 @@ impl Registry {
         drop(table);
         self.spares.remove_leftovers(&kept);
         Ok(started)
+    }
+
+    /// How a stored session comes back: how its task begins, and its state until then.
+    fn stored_state(&self, s: &StoredSession) -> Result<(Initial, SessionState), RegistryError> {
+        let initial = initial(s);
+        let status = match initial {
+            Initial::Run => Status::parse(&s.status).unwrap_or(Status::Starting),
+            Initial::Stopped => Status::Stopped,
+            Initial::Failed => Status::Failed,
+        };
+        let mut state = SessionState::new(status, s.phone_number.clone());
+        state.restarts = s.restarts;
+        state.last_error = s.last_error.clone();
+        state.proxy = masked_proxy(self.ctx.store.proxy(&s.id)?.as_deref());
+        Ok((initial, state))
     }
 
     /// Starts the `--warm-spares` browsers; call after [`Registry::restore`], so that the
@@ -227,16 +233,7 @@ impl Registry {
     /// Starts a session this node just claimed (its profile restored already).
     pub fn adopt(&self, claimed: Claimed) -> Result<(), RegistryError> {
         let s = claimed.session;
-        let initial = initial(&s);
-        let status = match initial {
-            Initial::Run => Status::Starting,
-            Initial::Stopped => Status::Stopped,
-            Initial::Failed => Status::Failed,
-        };
-        let mut state = SessionState::new(status, s.phone_number);
-        state.restarts = s.restarts;
-        state.last_error = s.last_error;
-        state.proxy = masked_proxy(self.ctx.store.proxy(&s.id)?.as_deref());
+        let (initial, mut state) = self.stored_state(&s)?;
         state.node = self.ctx.cluster.as_ref().map(|c| c.node_id().to_owned());
         let mut table = self.table();
         if table.contains_key(&s.id) {
