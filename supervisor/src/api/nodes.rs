@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::{ApiError, AppState};
-use crate::cluster::node::{drain as drain_node, ms};
+use crate::cluster::node::drain as drain_node;
 
 pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let Some(cluster) = &state.cluster else {
@@ -22,7 +22,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError
             "draining": false,
         }]})));
     };
-    let nodes = state.store.nodes(ms(cluster.config.lease_ttl))?;
+    let nodes = state.store.nodes(cluster.ttl_ms())?;
     let nodes: Vec<Value> = nodes
         .into_iter()
         .map(|n| {

@@ -66,10 +66,7 @@ pub async fn forward(State(state): State<AppState>, request: Request, next: Next
             Err(e) => return ApiError::from(e).into_response(),
         },
         Some(Target::Node(id)) if id != cluster.node_id() => {
-            match state
-                .store
-                .nodes(crate::cluster::node::ms(cluster.config.lease_ttl))
-            {
+            match state.store.nodes(cluster.ttl_ms()) {
                 Ok(nodes) => match nodes.into_iter().find(|n| n.id == id) {
                     Some(node) => node.advertise_url,
                     None => return next.run(request).await,

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::Notify;
 
 use crate::daemon::config::ClusterConfig;
-use crate::store::{Fence, Store};
+use crate::store::{Fence, Store, StoreError};
 use profile::Profiles;
 
 /// This node's part: what the sessions' tasks and the API need of the cluster.
@@ -33,6 +33,8 @@ pub struct Cluster {
     /// The leases this node holds; the store fences its writes with them.
     pub fence: Arc<Fence>,
     pub profiles: Profiles,
+    /// `--max-sessions`: how many sessions this node may hold.
+    pub capacity: u32,
     draining: AtomicBool,
     /// Wakes the node's task before its next turn: a session was created or released.
     pub wake: Notify,
@@ -42,6 +44,7 @@ impl Cluster {
     pub fn new(
         config: ClusterConfig,
         advertise_url: String,
+        capacity: u32,
         fence: Arc<Fence>,
         store: Arc<Store>,
     ) -> Cluster {
@@ -54,6 +57,7 @@ impl Cluster {
             advertise_url,
             fence,
             profiles,
+            capacity,
             draining: AtomicBool::new(false),
             wake: Notify::new(),
         }
@@ -61,6 +65,21 @@ impl Cluster {
 
     pub fn node_id(&self) -> &str {
         &self.fence.node
+    }
+
+    /// `--lease-ttl` in ms, as the database reckons.
+    pub fn ttl_ms(&self) -> i64 {
+        self.fence.ttl_ms
+    }
+
+    /// Records in `store` that this node is alive, and whether it drains.
+    pub fn heartbeat(&self, store: &Store) -> Result<i64, StoreError> {
+        store.heartbeat(
+            self.node_id(),
+            &self.advertise_url,
+            self.capacity,
+            self.draining(),
+        )
     }
 
     pub fn draining(&self) -> bool {
@@ -72,6 +91,38 @@ impl Cluster {
         let before = self.draining.swap(true, Ordering::AcqRel);
         self.wake.notify_one();
         before
+    }
+
+    /// Gives back the lease on `session`, which this node no longer runs, so that another node
+    /// may take it at once; when that fails, the lease lapses instead.
+    pub fn release(&self, store: &Store, session: &str) {
+        let Some(generation) = self.fence.generation(session) else {
+            return;
+        };
+        self.fence.drop_session(session);
+        if let Err(e) = store.release(self.node_id(), session, generation) {
+            tracing::warn!(session, error = %e, "could not release the lease; it lapses instead");
+        }
+    }
+
+    /// Puts the last saved profile of `session` into `profile`, before its browser starts; a
+    /// session without one (or whose one is damaged) starts with what `profile` holds.
+    pub async fn restore_profile(&self, session: &str, profile: &Path) {
+        let profiles = self.profiles.clone();
+        let (id, profile) = (session.to_owned(), profile.to_owned());
+        let restored = tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&profile)?;
+            profiles.restore(&id, &profile)
+        })
+        .await;
+        match restored {
+            Ok(Ok(true)) => tracing::info!(session, "restored the saved profile"),
+            Ok(Ok(false)) => tracing::info!(session, "no saved profile: a scan links it"),
+            Ok(Err(e)) => {
+                tracing::warn!(session, error = %e, "could not restore the saved profile")
+            }
+            Err(e) => tracing::warn!(session, error = %e, "the profile restore panicked"),
+        }
     }
 
     /// Saves `profile` as `session`'s after a clean close; logs what went wrong, since the

@@ -45,21 +45,14 @@ pub async fn run(
         let began = Instant::now();
         let beat = {
             let (leases, cluster) = (leases.clone(), cluster.clone());
-            let capacity = ctx.config.max_sessions as u32;
             tokio::task::spawn_blocking(move || {
-                leases.heartbeat(
-                    cluster.node_id(),
-                    &cluster.advertise_url,
-                    capacity,
-                    cluster.draining(),
-                )?;
-                leases.renew(cluster.node_id(), ms(ttl))
+                cluster.heartbeat(&leases)?;
+                leases.renew(cluster.node_id(), cluster.ttl_ms())
             })
         };
-        let deadline = renewed.map(|at| at + give_up_after(ttl));
         let answer = tokio::select! {
             answer = beat => Some(answer),
-            () = sleep_until(deadline) => None,
+            () = sleep_until(deadline_after(renewed, ttl)) => None,
         };
         let healthy = match answer {
             Some(Ok(Ok(held))) => {
@@ -73,7 +66,7 @@ pub async fn run(
                     .collect();
                 for id in lost {
                     tracing::warn!(session = %id, "the lease is gone: stopping the browser");
-                    let_go(&cluster, &sessions, &id, true).await;
+                    give_up(&cluster, &sessions, &id).await;
                 }
                 true
             }
@@ -96,7 +89,7 @@ pub async fn run(
                 "no lease renewed in time: killing every browser before the leases lapse"
             );
             for (id, _) in cluster.fence.all() {
-                let_go(&cluster, &sessions, &id, true).await;
+                give_up(&cluster, &sessions, &id).await;
             }
         }
         if healthy && !cluster.draining() {
@@ -124,14 +117,11 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-/// Stops running `id` here: killed when its lease is lost, else closed cleanly.
-async fn let_go(cluster: &Cluster, sessions: &Registry, id: &str, kill: bool) {
-    if kill {
-        // Its writes are refused from now on, before anything of it stops.
-        cluster.fence.drop_session(id);
-    }
-    sessions.let_go(id, kill).await;
+/// Stops running `id` here, whose lease is lost (or about to be): its writes are refused from
+/// now on, before anything of it stops, and its browser is killed.
+async fn give_up(cluster: &Cluster, sessions: &Registry, id: &str) {
     cluster.fence.drop_session(id);
+    sessions.let_go(id, true).await;
 }
 
 /// Claims sessions nobody holds until this node holds its fair share.
@@ -141,17 +131,15 @@ async fn claim(
     sessions: &Arc<Registry>,
     leases: &Arc<Store>,
 ) {
-    let ttl = ms(cluster.config.lease_ttl);
-    let capacity = ctx.config.max_sessions as u32;
     loop {
-        let (leases2, node) = (leases.clone(), cluster.node_id().to_owned());
         let held = cluster.fence.all().len() as u32;
+        let (store, node) = (leases.clone(), cluster.clone());
         let won = tokio::task::spawn_blocking(move || -> Result<Option<Claimed>, StoreError> {
-            let (total, nodes) = leases2.cluster_load(ttl)?;
-            if held >= fair_share(total, nodes, capacity) {
+            let (total, nodes) = store.cluster_load(node.ttl_ms())?;
+            if held >= fair_share(total, nodes, node.capacity) {
                 return Ok(None);
             }
-            leases2.claim(&node, ttl)
+            store.claim(node.node_id(), node.ttl_ms())
         })
         .await;
         let claimed = match won {
@@ -173,29 +161,8 @@ async fn claim(
             .profile_dir
             .clone()
             .unwrap_or_else(|| id.clone());
-        let profile = ctx.data.profile(&dir);
-        let restore = {
-            let (profiles, id) = (cluster.profiles.clone(), id.clone());
-            tokio::task::spawn_blocking(move || {
-                std::fs::create_dir_all(&profile)?;
-                profiles
-                    .restore(&id, &profile)
-                    .map_err(std::io::Error::other)
-            })
-            .await
-        };
-        match restore {
-            Ok(Ok(true)) => {
-                tracing::info!(session = %id, generation = claimed.generation, "claimed, with its saved profile")
-            }
-            Ok(Ok(false)) => {
-                tracing::info!(session = %id, generation = claimed.generation, "claimed; no saved profile")
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(session = %id, error = %e, "claimed, but its saved profile could not be restored")
-            }
-            Err(e) => tracing::warn!(session = %id, error = %e, "claimed; the restore panicked"),
-        }
+        tracing::info!(session = %id, generation = claimed.generation, "claimed");
+        cluster.restore_profile(&id, &ctx.data.profile(&dir)).await;
         if let Err(e) = sessions.adopt(claimed) {
             tracing::error!(session = %id, error = %e, "could not start a claimed session");
             cluster.fence.drop_session(&id);
@@ -215,21 +182,12 @@ pub async fn drain(ctx: Arc<Context>, sessions: Arc<Registry>) {
     }
     tracing::info!("draining: handing every session over to the other nodes");
     // The heartbeat says so before anything moves, so that no other node counts this one.
-    let _ = ctx.store.heartbeat(
-        cluster.node_id(),
-        &cluster.advertise_url,
-        ctx.config.max_sessions as u32,
-        true,
-    );
+    if let Err(e) = cluster.heartbeat(&ctx.store) {
+        tracing::warn!(error = %e, "could not tell the other nodes of the drain");
+    }
     for id in sessions.local_ids() {
-        let generation = cluster.fence.generation(&id);
         sessions.let_go(&id, false).await;
-        cluster.fence.drop_session(&id);
-        if let Some(generation) = generation
-            && let Err(e) = ctx.store.release(cluster.node_id(), &id, generation)
-        {
-            tracing::warn!(session = %id, error = %e, "could not release the lease; it lapses instead");
-        }
+        cluster.release(&ctx.store, &id);
         tracing::info!(session = %id, "handed over");
     }
     tracing::info!("drained");

@@ -237,10 +237,8 @@ pub async fn run(
             stop_cluster.cancel();
             sessions.shutdown().await;
             if let Some(cluster) = &ctx.cluster {
-                for (id, generation) in cluster.fence.all() {
-                    if let Err(e) = ctx.store.release(cluster.node_id(), &id, generation) {
-                        tracing::warn!(session = %id, error = %e, "could not release the lease; it lapses instead");
-                    }
+                for (id, _) in cluster.fence.all() {
+                    cluster.release(&ctx.store, &id);
                 }
             }
         }
@@ -304,6 +302,7 @@ pub fn assemble(
                 .clone()
                 .or_else(|| config.public_url.clone())
                 .unwrap_or_else(|| format!("http://{}", config.listen)),
+            u32::try_from(config.max_sessions).unwrap_or(u32::MAX),
             fence.clone(),
             store.clone(),
         )),

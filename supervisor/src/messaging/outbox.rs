@@ -95,6 +95,20 @@ fn settled(status: MessageStatus) -> bool {
     !status.is_pending()
 }
 
+/// Since when an idempotency key stored at `now` still names its message.
+fn key_since(now: i64) -> i64 {
+    now - IDEMPOTENCY_WINDOW.as_millis() as i64
+}
+
+/// The message a reused idempotency key names, when the request is the same one again.
+fn same_request(found: StoredMessage, body: &str) -> Result<StoredMessage, OutboxError> {
+    if found.request_body.as_deref() == Some(body) {
+        Ok(found)
+    } else {
+        Err(OutboxError::KeyReused)
+    }
+}
+
 impl Outbox {
     pub fn new(
         store: Arc<Store>,
@@ -128,9 +142,7 @@ impl Outbox {
             request.idempotency_key,
             body.clone(),
         );
-        let key_since = message.created_at - IDEMPOTENCY_WINDOW.as_millis() as i64;
-        let inserted = self.store.insert_message(message, key_since)?;
-        self.accepted(inserted, &body)
+        self.store_new(message, None, &body)
     }
 
     /// Stores a media message with its staged file, as [`Outbox::accept`] a text; the staged
@@ -148,11 +160,7 @@ impl Outbox {
             request.idempotency_key,
             request.request_body.clone(),
         );
-        let key_since = message.created_at - IDEMPOTENCY_WINDOW.as_millis() as i64;
-        let inserted = self
-            .store
-            .insert_media_message(message, request.media, key_since)?;
-        self.accepted(inserted, &request.request_body)
+        self.store_new(message, Some(request.media), &request.request_body)
     }
 
     /// The message stored under `key` within the idempotency window, when `body` is what it
@@ -163,13 +171,10 @@ impl Outbox {
         key: &str,
         body: &str,
     ) -> Result<Option<StoredMessage>, OutboxError> {
-        let since = now_ms() - IDEMPOTENCY_WINDOW.as_millis() as i64;
-        match self.store.message_by_key(session_id, key, since)? {
-            Some(found) if found.request_body.as_deref() != Some(body) => {
-                Err(OutboxError::KeyReused)
-            }
-            found => Ok(found),
-        }
+        self.store
+            .message_by_key(session_id, key, key_since(now_ms()))?
+            .map(|found| same_request(found, body))
+            .transpose()
     }
 
     /// Where media files are kept; `None` for a store in memory, which keeps none.
@@ -198,11 +203,19 @@ impl Outbox {
         }
     }
 
-    fn accepted(
+    /// Stores `message` (with its file), or finds the one its idempotency key names; `body` is
+    /// the request it answers, which a reused key must repeat.
+    fn store_new(
         &self,
-        inserted: Inserted,
+        message: NewMessage,
+        media: Option<NewMedia>,
         body: &str,
     ) -> Result<(StoredMessage, bool), OutboxError> {
+        let since = key_since(message.created_at);
+        let inserted = match media {
+            None => self.store.insert_message(message, since)?,
+            Some(media) => self.store.insert_media_message(message, media, since)?,
+        };
         match inserted {
             Inserted::New(message) => {
                 tracing::info!(
@@ -220,10 +233,7 @@ impl Outbox {
                 );
                 Ok((message, true))
             }
-            Inserted::Existing(message) if message.request_body.as_deref() == Some(body) => {
-                Ok((message, false))
-            }
-            Inserted::Existing(_) => Err(OutboxError::KeyReused),
+            Inserted::Existing(message) => Ok((same_request(message, body)?, false)),
         }
     }
 

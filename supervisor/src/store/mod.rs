@@ -409,18 +409,16 @@ impl Store {
     /// Whether a write could go through now: takes the write lock and gives it back.
     pub fn check_writable(&self) -> Result<(), StoreError> {
         self.call(|conn| {
-            conn.execute_batch(match conn.dialect() {
-                Dialect::Sqlite => {
-                    "BEGIN IMMEDIATE;
-                     INSERT INTO sessions (id, created_at, status) VALUES (' probe', 0, '');
-                     ROLLBACK;"
-                }
-                Dialect::Postgres => {
-                    "BEGIN;
-                     INSERT INTO sessions (id, created_at, status) VALUES (' probe', 0, '');
-                     ROLLBACK;"
-                }
-            })?;
+            // SQLite takes its write lock at an IMMEDIATE begin, PostgreSQL at the insert.
+            let begin = match conn.dialect() {
+                Dialect::Sqlite => "BEGIN IMMEDIATE",
+                Dialect::Postgres => "BEGIN",
+            };
+            conn.execute_batch(&format!(
+                "{begin};
+                 INSERT INTO sessions (id, created_at, status) VALUES (' probe', 0, '');
+                 ROLLBACK;"
+            ))?;
             Ok(())
         })
     }

@@ -204,6 +204,20 @@ pub(super) fn by_id(
     )
 }
 
+/// The message stored under idempotency `key`, however long ago (one per key and session).
+fn keyed(
+    conn: &Conn,
+    session_id: &str,
+    key: &str,
+    files: Option<&MediaFiles>,
+) -> Result<Option<StoredMessage>, SqlError> {
+    conn.query_opt(
+        &format!("SELECT {COLUMNS} FROM messages WHERE session_id = ?1 AND idempotency_key = ?2"),
+        params![session_id, key],
+        |row| read(row, files),
+    )
+}
+
 /// The files named by the rows `selected` picks (an SQL condition on `messages`).
 fn files_of(conn: &Conn, selected: &str, params: Vec<Value>) -> Result<BTreeSet<String>, SqlError> {
     let files = conn.query(
@@ -272,15 +286,8 @@ impl Store {
         let (session_id, key) = (session_id.to_owned(), key.to_owned());
         let files = self.media_files();
         self.call(move |conn| {
-            let found = conn.query_opt(
-                &format!(
-                    "SELECT {COLUMNS} FROM messages \
-                         WHERE session_id = ?1 AND idempotency_key = ?2 AND created_at >= ?3"
-                ),
-                params![session_id, key, key_since],
-                |row| read(row, files.as_ref()),
-            )?;
-            Ok(found)
+            let found = keyed(conn, &session_id, &key, files.as_ref())?;
+            Ok(found.filter(|m| m.created_at >= key_since))
         })
     }
 
@@ -300,15 +307,7 @@ impl Store {
             let files = files.as_ref();
             let tx = conn.transaction()?;
             if let Some(key) = &message.idempotency_key {
-                let found = tx.query_opt(
-                    &format!(
-                        "SELECT {COLUMNS} FROM messages \
-                             WHERE session_id = ?1 AND idempotency_key = ?2"
-                    ),
-                    params![message.session_id, key],
-                    |row| read(row, files),
-                )?;
-                match found {
+                match keyed(&tx, &message.session_id, key, files)? {
                     Some(existing) if existing.created_at >= key_since => {
                         if let Some(media) = &media {
                             discard(&media.staged);

@@ -317,6 +317,11 @@ impl fmt::Debug for Conn {
     }
 }
 
+/// The parameters as the PostgreSQL client takes them.
+fn bound(params: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
+    params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
+}
+
 /// `?N` becomes `$N`; a `?` inside a quoted string stays.
 fn to_postgres(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len());
@@ -382,9 +387,7 @@ impl Conn {
                 Ok(conn.execute(sql, rusqlite::params_from_iter(params.iter().map(Sqlite)))?)
             }
             Backend::Postgres(client) => {
-                let refs: Vec<&(dyn ToSql + Sync)> =
-                    params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-                Ok(client.execute(to_postgres(sql).as_str(), &refs)? as usize)
+                Ok(client.execute(to_postgres(sql).as_str(), &bound(&params))? as usize)
             }
         }
     }
@@ -402,29 +405,9 @@ impl Conn {
         &self,
         sql: &str,
         params: Vec<Value>,
-        mut read: impl FnMut(&Row) -> Result<T, SqlError>,
+        read: impl FnMut(&Row) -> Result<T, SqlError>,
     ) -> Result<Vec<T>, SqlError> {
-        let rows = match &mut *self.backend.borrow_mut() {
-            Backend::Sqlite(conn) => {
-                let mut statement = conn.prepare(sql)?;
-                let columns = statement.column_count();
-                statement
-                    .query_map(rusqlite::params_from_iter(params.iter().map(Sqlite)), |r| {
-                        Row::from_sqlite(r, columns)
-                    })?
-                    .collect::<rusqlite::Result<Vec<_>>>()?
-            }
-            Backend::Postgres(client) => {
-                let refs: Vec<&(dyn ToSql + Sync)> =
-                    params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-                client
-                    .query(to_postgres(sql).as_str(), &refs)?
-                    .iter()
-                    .map(Row::from_postgres)
-                    .collect::<Result<Vec<_>, _>>()?
-            }
-        };
-        rows.iter().map(&mut read).collect()
+        self.rows(sql, params)?.iter().map(read).collect()
     }
 
     /// The first row of a query, if any.
@@ -434,8 +417,27 @@ impl Conn {
         params: Vec<Value>,
         read: impl FnOnce(&Row) -> Result<T, SqlError>,
     ) -> Result<Option<T>, SqlError> {
-        let rows = self.query(sql, params, |row| Ok(row.clone()))?;
-        rows.first().map(read).transpose()
+        self.rows(sql, params)?.first().map(read).transpose()
+    }
+
+    /// Every row of a query, as read from the backend.
+    fn rows(&self, sql: &str, params: Vec<Value>) -> Result<Vec<Row>, SqlError> {
+        match &mut *self.backend.borrow_mut() {
+            Backend::Sqlite(conn) => {
+                let mut statement = conn.prepare(sql)?;
+                let columns = statement.column_count();
+                Ok(statement
+                    .query_map(rusqlite::params_from_iter(params.iter().map(Sqlite)), |r| {
+                        Row::from_sqlite(r, columns)
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?)
+            }
+            Backend::Postgres(client) => client
+                .query(to_postgres(sql).as_str(), &bound(&params))?
+                .iter()
+                .map(Row::from_postgres)
+                .collect(),
+        }
     }
 
     /// The first row of a query, which must be there.
