@@ -69,7 +69,7 @@ pub async fn list(State(state): State<AppState>) -> Response {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .as_ref()
-        .filter(|(at, _)| *at == revision)
+        .filter(|(at, _)| Some(*at) == revision)
         .map(|(_, body)| body.clone());
     let body = match cached {
         Some(body) => body,
@@ -82,8 +82,10 @@ pub async fn list(State(state): State<AppState>) -> Response {
                 }))
                 .expect("JSON values serialize"),
             );
-            *state.list_cache.0.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some((revision, body.clone()));
+            if let Some(revision) = revision {
+                *state.list_cache.0.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some((revision, body.clone()));
+            }
             body
         }
     };

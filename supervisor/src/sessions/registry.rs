@@ -43,8 +43,6 @@ pub struct Registry {
     sessions: Mutex<HashMap<String, Arc<Session>>>,
     /// Counts sessions added and removed (see [`Registry::revision`]).
     membership: std::sync::atomic::AtomicU64,
-    /// Counts the reads of the revision with several nodes.
-    lists: std::sync::atomic::AtomicU64,
     tasks: TaskTracker,
 }
 
@@ -54,8 +52,6 @@ pub struct Revision {
     membership: u64,
     /// The sum of the sessions' own revisions, each of which only grows.
     states: u64,
-    /// With several nodes, a new number at every read.
-    shared: Option<u64>,
 }
 
 /// A stored proxy URL as the API shows it.
@@ -82,7 +78,6 @@ impl Registry {
             ctx,
             sessions: Mutex::new(HashMap::new()),
             membership: std::sync::atomic::AtomicU64::new(0),
-            lists: std::sync::atomic::AtomicU64::new(0),
             tasks: TaskTracker::new(),
         }
     }
@@ -271,6 +266,11 @@ impl Registry {
         if asked {
             let _ = done.await;
         }
+        self.forget(id);
+    }
+
+    /// Takes a session whose task ended off this node's table.
+    fn forget(&self, id: &str) {
         self.table().remove(id);
         self.membership
             .fetch_add(1, std::sync::atomic::Ordering::Release);
@@ -350,17 +350,17 @@ impl Registry {
 
     /// Where the list of sessions and their states stand: read before building something
     /// from [`Registry::list`], and it tells whether that is still what the list shows.
-    pub fn revision(&self) -> Revision {
+    /// `None` with several nodes, whose sessions change unseen: nothing built from the list
+    /// can be kept.
+    pub fn revision(&self) -> Option<Revision> {
+        if self.ctx.cluster.is_some() {
+            return None;
+        }
         let table = self.table();
-        Revision {
+        Some(Revision {
             membership: self.membership.load(std::sync::atomic::Ordering::Acquire),
             states: table.values().map(|s| s.revision()).sum(),
-            // Other nodes' sessions change unseen: with several nodes, no two lists match.
-            shared: self.ctx.cluster.as_ref().map(|_| {
-                self.lists
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            }),
-        }
+        })
     }
 
     /// Every session, oldest first: with several nodes, every node's.
@@ -455,9 +455,7 @@ impl Registry {
         } else {
             self.ask(id, |reply| Control::Delete { reply }).await?;
         }
-        self.table().remove(id);
-        self.membership
-            .fetch_add(1, std::sync::atomic::Ordering::Release);
+        self.forget(id);
         self.ctx.store.unassign_session(id)?;
         tracing::info!(session = %id, "session deleted");
         self.ctx.events.publish(id, EventKind::Deleted);
