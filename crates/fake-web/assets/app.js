@@ -60,7 +60,7 @@
   var byeSent = false;
   var urlCleaned = false;
   var mods = null; // the page's own modules (section 10), or null in the DOM-only build
-  var mediaUi = { attach: "plus-rounded", photo_accept: "full", caption_label: "aria-label", send: "label" };
+  var mediaUi = null; // the hello answer's media selectors (section 11); chats open after it
 
   function t(key) {
     return TEXT[variant][key];
@@ -652,11 +652,11 @@
 
   // --- media (contract section 11) ---
 
+  var PHOTO_VIDEO_TYPES = ["video/mp4", "video/3gpp", "video/quicktime"];
   var PHOTO_ACCEPT = {
-    full: "image/*,video/mp4,video/3gpp,video/quicktime",
+    full: ["image/*"].concat(PHOTO_VIDEO_TYPES).join(","),
     image: "image/*",
   };
-  var PHOTO_VIDEO_TYPES = ["video/mp4", "video/3gpp", "video/quicktime"];
 
   // The attach button of the knob: a button or div[role=button] around span[data-icon], or
   // the oldest div[title=Attach] without one.
@@ -1653,7 +1653,7 @@
       .then(function (hello) {
         variant = hello.variant;
         pageId = hello.page;
-        if (hello.media) mediaUi = hello.media;
+        mediaUi = hello.media;
         if (hello.modules && hello.modules !== "none") mods = installModules(hello);
         if (hello.stale_token) {
           if (mods) mods.loggedOut();

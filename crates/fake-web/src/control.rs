@@ -177,8 +177,7 @@ async fn incoming(
         id,
         name: body.group_name.as_deref(),
     });
-    let (to, from) = (body.to.text(), body.from.text());
-    let id = match body.media {
+    let content = match body.media {
         Some(file) => {
             // Decoded and hashed before the lock: a big file takes a while.
             let bytes = media::decode_base64("media.base64", &file.base64)?;
@@ -189,15 +188,7 @@ async fn incoming(
                 bytes,
             )?;
             let caption = body.caption.or(body.text).unwrap_or_default();
-            let content = Content::media(&caption, media);
-            lock(&shared).incoming_content(
-                &to,
-                &from,
-                &body.name,
-                content,
-                group,
-                Instant::now(),
-            )?
+            Content::media(&caption, media)
         }
         None => {
             if body.caption.is_some() {
@@ -206,9 +197,17 @@ async fn incoming(
             let text = body
                 .text
                 .ok_or_else(|| Failure::BadRequest("text is required without a media".into()))?;
-            lock(&shared).incoming(&to, &from, &body.name, &text, group, Instant::now())?
+            Content::text(&text)
         }
     };
+    let id = lock(&shared).incoming(
+        &body.to.text(),
+        &body.from.text(),
+        &body.name,
+        content,
+        group,
+        Instant::now(),
+    )?;
     Ok(Json(serde_json::json!({ "id": id })))
 }
 

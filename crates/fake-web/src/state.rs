@@ -253,7 +253,7 @@ pub struct SentView {
 pub struct SendAnswer {
     pub id: String,
     pub before: Vec<MessageView>,
-    /// The stored file, for a media send.
+    /// The stored message's file, when it has one (a media send).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub media: Option<MediaView>,
 }
@@ -338,6 +338,12 @@ impl Content {
             text: caption.trim().to_owned(),
             media: Some(media),
         }
+    }
+}
+
+impl From<&str> for Content {
+    fn from(text: &str) -> Self {
+        Self::text(text)
     }
 }
 
@@ -1123,10 +1129,7 @@ impl State {
         media: Media,
         now: Instant,
     ) -> Outcome<SendAnswer> {
-        let mut answer =
-            self.send_message(page_id, jid, Content::media(caption, media), id, now)?;
-        answer.media = self.messages.get(&answer.id).and_then(Message::media_view);
-        Ok(answer)
+        self.send_message(page_id, jid, Content::media(caption, media), id, now)
     }
 
     fn send_message(
@@ -1151,7 +1154,7 @@ impl State {
                     return Ok(SendAnswer {
                         id: chosen.clone(),
                         before: Vec::new(),
-                        media: None,
+                        media: known.media_view(),
                     });
                 }
                 return Err(Failure::Conflict(format!("message id {chosen} is taken")));
@@ -1172,15 +1175,12 @@ impl State {
             before.push(self.message_view(&self.messages[&row.id], now));
         }
         let id = chosen.unwrap_or_else(|| self.new_message_id(ids::outgoing_message_id));
-        let kind = content.media.as_ref().map(|media| media.kind.as_str());
-        let size = content.media.as_ref().map(Media::size);
+        let media = content.media.as_ref().map(|media| media.view(&id));
+        let kind = media.as_ref().map(|media| media.kind.as_str());
+        let size = media.as_ref().map(|media| media.size);
         self.add_outgoing(id.clone(), &phone, &jid, content, now, false);
         tracing::info!(from = %phone, %to, id = %id, kind, size, "message sent by a page");
-        Ok(SendAnswer {
-            id,
-            before,
-            media: None,
-        })
+        Ok(SendAnswer { id, before, media })
     }
 
     /// Puts a message of the account `phone` at the end of its chat `jid`; `sent` shows it
@@ -1351,29 +1351,17 @@ impl State {
     }
 
     /// A message from `from` (shown as `name`) arrives for the linked account `to`, in their
-    /// chat or, with `group`, in that group's chat.
+    /// chat or, with `group`, in that group's chat: a text or a media message.
     pub fn incoming(
         &mut self,
         to: &str,
         from: &str,
         name: &str,
-        text: &str,
+        content: impl Into<Content>,
         group: Option<GroupRef<'_>>,
         now: Instant,
     ) -> Outcome<String> {
-        self.incoming_content(to, from, name, Content::text(text), group, now)
-    }
-
-    /// A message arrives, as [`State::incoming`], with any [`Content`] (a media message).
-    pub fn incoming_content(
-        &mut self,
-        to: &str,
-        from: &str,
-        name: &str,
-        content: Content,
-        group: Option<GroupRef<'_>>,
-        now: Instant,
-    ) -> Outcome<String> {
+        let content = content.into();
         let to = digits("to", to)?;
         let from = digits("from", from)?;
         let group = group
@@ -2093,7 +2081,14 @@ mod tests {
         let mut ids = Vec::new();
         for n in 0..FEED_LEN + 3 {
             let id = state
-                .incoming("111222333", "444555666", "Ann", &format!("m{n}"), None, now)
+                .incoming(
+                    "111222333",
+                    "444555666",
+                    "Ann",
+                    format!("m{n}").as_str(),
+                    None,
+                    now,
+                )
                 .unwrap();
             ids.push(id);
         }
@@ -2423,7 +2418,7 @@ mod tests {
         let voice =
             Media::incoming(MediaKind::Ptt, None, None, Bytes::from_static(b"OggS")).unwrap();
         let id = state
-            .incoming_content(
+            .incoming(
                 "111222333",
                 "444555666",
                 "Ann",

@@ -2,20 +2,20 @@
 //! played by the tests through the same private endpoints it uses (`/__fake/page/...`); no
 //! browser is started here.
 
+mod common;
+
 use std::{
-    future::Future,
-    io::{BufRead as _, BufReader},
-    process::{Command, Stdio},
+    process::Command,
     time::{Duration, Instant},
 };
 
+use common::{Binary, DEADLINE, assert_bad_request, eventually, send_json};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use wamux_fake_web::{FakeConfig, FakeServer, Modules, Variant};
 
 const DESKTOP_UA: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
 const HEADLESS_UA: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/156.0.0.0 Safari/537.36";
-const DEADLINE: Duration = Duration::from_secs(10);
 
 fn fast() -> FakeConfig {
     FakeConfig {
@@ -41,46 +41,17 @@ async fn start(config: FakeConfig) -> (FakeServer, Client) {
     (server, Client::new())
 }
 
-/// Polls `probe` until it gives a value, failing after [`DEADLINE`].
-async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let end = Instant::now() + DEADLINE;
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 async fn post(
     client: &Client,
     server: &FakeServer,
     path: &str,
     body: Value,
 ) -> (StatusCode, Value) {
-    let response = client
-        .post(format!("{}{path}", server.url()))
-        .json(&body)
-        .send()
-        .await
-        .expect("request");
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
+    send_json(client.post(format!("{}{path}", server.url())).json(&body)).await
 }
 
 async fn get(client: &Client, server: &FakeServer, path: &str) -> (StatusCode, Value) {
-    let response = client
-        .get(format!("{}{path}", server.url()))
-        .send()
-        .await
-        .expect("request");
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
+    send_json(client.get(format!("{}{path}", server.url()))).await
 }
 
 /// Registers a page load as the page script does; `send_phone` makes it a `/send` page.
@@ -787,12 +758,6 @@ async fn bad_json_is_400_everywhere() {
     server.shutdown().await;
 }
 
-/// Asserts a 400 with a JSON error body.
-fn assert_bad_request(status: StatusCode, body: &Value, what: &str) {
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {body}");
-    assert!(body["error"].is_string(), "{what}: {body}");
-}
-
 #[tokio::test]
 async fn stats_chats_seen_and_exists() {
     let (server, client) = start(fast()).await;
@@ -1094,32 +1059,17 @@ async fn phone_page_lists_the_qr_on_show() {
 
 #[test]
 fn binary_prints_its_address_and_stops_on_sigterm() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wamux-fake-web"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--boot-min-ms",
-            "0",
-            "--variant",
-            "legacy",
-            "--modules",
-            "none",
-            "--decrypt-delay-ms",
-            "0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the binary starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim_end()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
+    let mut binary = Binary::start(&[
+        "--boot-min-ms",
+        "0",
+        "--variant",
+        "legacy",
+        "--modules",
+        "none",
+        "--decrypt-delay-ms",
+        "0",
+    ]);
+    let url = &binary.url;
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let health = runtime.block_on(async {
@@ -1129,13 +1079,13 @@ fn binary_prints_its_address_and_stops_on_sigterm() {
     });
     assert_eq!(health.unwrap(), StatusCode::OK);
     let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &binary.child.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
     let end = Instant::now() + DEADLINE;
     let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = binary.child.try_wait().unwrap() {
             break status;
         }
         assert!(Instant::now() < end, "the binary did not stop on SIGTERM");

@@ -3,20 +3,17 @@
 //! endpoints the page script uses, `/__fake/sent` for media, and the media flags of the binary.
 //! No browser is started here.
 
-use std::{
-    future::Future,
-    io::{BufRead as _, BufReader},
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+mod common;
+
+use std::time::Duration;
 
 use base64::{Engine as _, engine::general_purpose::STANDARD};
+use common::{Binary, assert_bad_request, eventually, send_json};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use wamux_fake_web::{FakeConfig, FakeServer};
 
-const DEADLINE: Duration = Duration::from_secs(10);
 const ME: &str = "111222333";
 const ANN: &str = "444555666";
 
@@ -53,14 +50,7 @@ impl Fake {
     }
 
     async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let response = self
-            .client
-            .get(format!("{}{path}", self.server.url()))
-            .send()
-            .await
-            .expect("request");
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
+        send_json(self.client.get(format!("{}{path}", self.server.url()))).await
     }
 
     /// The bytes and the `Content-Type` of a page's media fetch, or the error status.
@@ -112,6 +102,17 @@ impl Fake {
         page
     }
 
+    /// The page opens its chat with Ann.
+    async fn open_chat(&self, page: &str) {
+        let (status, answer) = self
+            .post(
+                "/__fake/page/open",
+                &json!({ "page": page, "jid": format!("{ANN}@c.us") }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+    }
+
     async fn sent(&self, from: &str) -> Vec<Value> {
         let (status, sent) = self.get(&format!("/__fake/sent?from={from}")).await;
         assert_eq!(status, StatusCode::OK, "{sent}");
@@ -120,14 +121,7 @@ impl Fake {
 }
 
 async fn post_to(client: &Client, base: &str, path: &str, body: &Value) -> (StatusCode, Value) {
-    let response = client
-        .post(format!("{base}{path}"))
-        .json(body)
-        .send()
-        .await
-        .expect("request");
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
+    send_json(client.post(format!("{base}{path}")).json(body)).await
 }
 
 async fn hello(client: &Client, base: &str) -> Value {
@@ -140,22 +134,6 @@ async fn hello(client: &Client, base: &str) -> Value {
     .await;
     assert_eq!(status, StatusCode::OK, "{hello}");
     hello
-}
-
-/// Polls `probe` until it gives a value, failing after [`DEADLINE`].
-async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let end = Instant::now() + DEADLINE;
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -176,14 +154,6 @@ fn noise(len: usize) -> Vec<u8> {
             state.to_le_bytes()[0]
         })
         .collect()
-}
-
-fn assert_bad_request(status: StatusCode, answer: &Value, what: &str) {
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {answer}");
-    assert!(
-        answer["error"].as_str().is_some_and(|e| !e.is_empty()),
-        "{what}: {answer}"
-    );
 }
 
 /// What the page script posts once the media editor's send is pressed.
@@ -227,13 +197,7 @@ async fn incoming_media_arrive_with_their_bytes_for_the_page() {
     assert_eq!(status, StatusCode::OK, "{answer}");
     let id = answer["id"].as_str().expect("an id").to_owned();
 
-    let (status, _) = fake
-        .post(
-            "/__fake/page/open",
-            &json!({ "page": page, "jid": format!("{ANN}@c.us") }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    fake.open_chat(&page).await;
     let app = fake.poll(&page).await["app"].clone();
     let row = &app["open"]["messages"][0];
     assert_eq!(row["data_id"], format!("false_{ANN}@c.us_{id}"));
@@ -413,13 +377,7 @@ async fn a_page_send_of_media_is_listed_with_its_hash_once() {
     }
 
     // The rows show the files and go " Sent " as texts do; the feed gives the models' types.
-    let (status, _) = fake
-        .post(
-            "/__fake/page/open",
-            &json!({ "page": page, "jid": format!("{ANN}@c.us") }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    fake.open_chat(&page).await;
     let app = eventually("the Sent labels", || async {
         let app = fake.poll(&page).await["app"].clone();
         let rows = app["open"]["messages"].as_array()?.clone();
@@ -556,16 +514,6 @@ async fn files_above_16_mib_go_through() {
     fake.server.shutdown().await;
 }
 
-/// Kills the child when the test ends, however it ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The binary's media flags reach the page script (its hello answer).
 #[tokio::test]
 async fn media_flags_reach_the_page() {
@@ -597,23 +545,11 @@ async fn media_flags_reach_the_page() {
             json!({ "attach": "attach-menu-plus", "photo_accept": "full", "caption_label": "aria-label", "send": "label" }),
         ),
     ] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_wamux-fake-web"))
-            .args(["--listen", "127.0.0.1:0"])
-            .args(&args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the binary starts");
-        let stdout = child.stdout.take().unwrap();
-        let running = Running(child);
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        let url = line
-            .trim_end()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?} for {args:?}"))
-            .to_owned();
-        assert_eq!(hello(&client, &url).await["media"], expected, "{args:?}");
-        drop(running);
+        let binary = Binary::start(&args);
+        assert_eq!(
+            hello(&client, &binary.url).await["media"],
+            expected,
+            "{args:?}"
+        );
     }
 }
