@@ -52,6 +52,14 @@ fn last_event_id(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
         })
 }
 
+/// An event as the log holds it: its id, its type, its data.
+fn as_logged(e: StoredEvent) -> SseEvent {
+    SseEvent::default()
+        .id(e.id.to_string())
+        .event(e.kind)
+        .data(e.data)
+}
+
 /// Every logged event after `after` (of `session` when given), oldest first.
 fn replay(
     state: &AppState,
@@ -92,12 +100,7 @@ pub async fn stream(
     // Live events up to here were replayed (or, without Last-Event-ID, are not asked for:
     // the stream starts now).
     let floor = replayed.last().map(|e| e.id).or(last_seen).unwrap_or(0);
-    let replayed = futures_util::stream::iter(replayed.into_iter().map(|e| {
-        Ok(SseEvent::default()
-            .id(e.id.to_string())
-            .event(e.kind)
-            .data(e.data))
-    }));
+    let replayed = futures_util::stream::iter(replayed.into_iter().map(|e| Ok(as_logged(e))));
     let shutdown = state.shutdown.clone();
     let filter = query.session;
     let live = futures_util::stream::unfold((rx, remote), move |(mut rx, mut remote)| {
@@ -112,10 +115,13 @@ pub async fn stream(
                     logged = remote.recv() => match logged {
                         Ok(e) if e.id <= floor => continue,
                         Ok(e) if filter.as_ref().is_none_or(|id| *id == e.session_id) => {
-                            let sse = SseEvent::default().id(e.id.to_string()).event(e.kind).data(e.data);
-                            return Some((Ok(sse), (rx, remote)));
+                            return Some((Ok(as_logged(e)), (rx, remote)));
                         }
-                        Ok(_) | Err(RecvError::Lagged(_)) => continue,
+                        Ok(_) => continue,
+                        Err(RecvError::Lagged(missed)) => {
+                            let lagged = SseEvent::default().event("lagged").data(missed.to_string());
+                            return Some((Ok(lagged), (rx, remote)));
+                        }
                         Err(RecvError::Closed) => return None,
                     },
                 };

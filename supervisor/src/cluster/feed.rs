@@ -57,6 +57,10 @@ pub async fn run(ctx: Arc<Context>, stop: CancellationToken) {
         let after = (cursor - LOOK_BACK).max(0);
         let page = wait_store(&ctx, move |store| store.events_after(after, None, PAGE)).await;
         let Some(page) = page else { continue };
+        if page.len() == PAGE as usize {
+            // More than a page behind: the next read at once.
+            events.notify_one();
+        }
         for event in page {
             if !handed.insert(event.id) {
                 continue;
