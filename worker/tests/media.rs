@@ -12,10 +12,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use common::{
-    Fake, Launch, Outcome, PHONE, TempDir, Worker, killed_and_restarted, linked_worker,
-    sent_eventually,
-};
+use common::{Fake, Launch, Outcome, PHONE, TempDir, Worker, killed_while_pending, linked_worker};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use wamux_fake_web::{Attach, CaptionLabel, FakeConfig, MediaSend, Modules, PhotoAccept, Variant};
@@ -402,17 +399,13 @@ async fn a_resumed_media_send_whose_first_attempt_went_out_does_not_send_again()
     let profile = profile_dir.path().join("session");
     let mut launch = Launch::new(&url);
     launch.profile = Some(&profile);
-    let mut worker = linked_worker(&fake, launch).await;
+    let worker = linked_worker(&fake, launch).await;
 
     let caption = "solo una vez";
-    let attempt = worker
-        .begin(1, send_media(1, FRIEND, caption, &photo, None), true)
-        .await;
+    let command = send_media(1, FRIEND, caption, &photo, None);
+    let (mut worker, attempt, first_id) =
+        killed_while_pending(&fake, worker, &url, 1, command).await;
     assert_eq!(attempt, Attempt::default(), "a new chat, through the DOM");
-    let sent = sent_eventually(&fake, 1).await;
-    assert_eq!(sent[0]["status"], "pending", "killed before it shows Sent");
-    let first_id = sent[0]["id"].as_str().unwrap().to_owned();
-    let mut worker = killed_and_restarted(worker, &url, &profile).await;
     // The earlier attempt is looked for before the file: one that went out needs none.
     let gone = OutgoingMedia {
         path: store.path().join("gone").display().to_string(),

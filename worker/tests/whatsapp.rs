@@ -7,8 +7,8 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    Fake, Launch, PHONE, TempDir, Worker, assert_no_process_on, killed_and_restarted,
-    linked_worker, sent_eventually,
+    Fake, Launch, PHONE, TempDir, Worker, assert_no_process_on, killed_while_pending,
+    linked_worker, text_command,
 };
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
@@ -472,15 +472,13 @@ async fn a_resumed_send_finds_the_message_that_went_out_and_acks_follow() {
     let profile = profile_dir.path().join("session");
     let mut launch = Launch::new(&url);
     launch.profile = Some(&profile);
-    let mut worker = linked_worker(&fake, launch).await;
+    let worker = linked_worker(&fake, launch).await;
 
     let text = "only  once,\tplease";
-    let attempt = worker.begin_send(1, FRIEND, text, true).await;
+    let command = text_command(1, FRIEND, text, None);
+    let (mut worker, attempt, first_id) =
+        killed_while_pending(&fake, worker, &url, 1, command).await;
     assert_eq!(attempt, Attempt::default(), "a new chat, through the DOM");
-    let sent = sent_eventually(&fake, 1).await;
-    assert_eq!(sent[0]["status"], "pending", "killed before it shows Sent");
-    let first_id = sent[0]["id"].as_str().unwrap().to_owned();
-    let mut worker = killed_and_restarted(worker, &url, &profile).await;
     let (outcome, again) = worker.send(1, FRIEND, text, Some(attempt)).await;
     assert_eq!(outcome.expect("found").message_id, first_id);
     assert_eq!(again, None, "nothing was sent");
@@ -591,17 +589,16 @@ async fn a_planned_id_makes_a_resumed_send_through_the_modules_go_out_once() {
     let profile = profile_dir.path().join("session");
     let mut launch = Launch::new(&url);
     launch.profile = Some(&profile);
-    let mut worker = linked_worker(&fake, launch).await;
+    let worker = linked_worker(&fake, launch).await;
     assert_eq!(engines(&worker), Some(ALL_MODULES));
 
     let text = "una sola vez";
-    let attempt = worker.begin_send(1, FRIEND, text, true).await;
+    let command = text_command(1, FRIEND, text, None);
+    let (mut worker, attempt, sent_id) =
+        killed_while_pending(&fake, worker, &url, 1, command).await;
     let planned = attempt.planned.clone().expect("a planned id");
     assert!(attempt.seen.is_empty());
-    let sent = sent_eventually(&fake, 1).await;
-    assert_eq!(sent[0]["id"], json!(planned));
-    assert_eq!(sent[0]["status"], "pending", "killed before it is sent");
-    let mut worker = killed_and_restarted(worker, &url, &profile).await;
+    assert_eq!(sent_id, planned);
     let (outcome, again) = worker.send(1, FRIEND, text, Some(attempt)).await;
     assert_eq!(outcome.expect("found").message_id, planned);
     assert_eq!(again, None, "found in the page, nothing sent");

@@ -123,11 +123,17 @@ impl Driver {
         self.bounded("click", element.click()).await
     }
 
-    /// Runs `script` with `element` as `arguments[0]`.
-    pub async fn execute_on(&self, script: &str, element: &Element) -> Result<Value, DriverError> {
+    /// Runs `script` with `element` as `arguments[0]` and `rest` after it.
+    pub async fn execute_on(
+        &self,
+        script: &str,
+        element: &Element,
+        rest: Vec<Value>,
+    ) -> Result<Value, DriverError> {
         let arg =
             serde_json::to_value(element).map_err(|err| DriverError::Page(err.to_string()))?;
-        self.execute(script, vec![arg]).await
+        self.execute(script, std::iter::once(arg).chain(rest).collect())
+            .await
     }
 
     pub async fn clear(&self, element: &Element) -> Result<(), DriverError> {

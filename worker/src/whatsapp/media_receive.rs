@@ -85,16 +85,13 @@ pub async fn fetch(
     let Some(media) = message.media.as_mut() else {
         return Ok(());
     };
-    let fetched = fetch_file(
-        driver,
-        store,
+    let row = RowRef {
         base_url,
-        &message.chat_id,
-        &message.message_id,
-        &message.kind,
-        media.size,
-    )
-    .await?;
+        chat: &message.chat_id,
+        id: &message.message_id,
+        kind: &message.kind,
+    };
+    let fetched = fetch_file(driver, store, &row, media.size).await?;
     match fetched {
         Fetched::Kept {
             path,
@@ -131,16 +128,13 @@ fn too_large(max: u64) -> String {
 async fn fetch_file(
     driver: &Driver,
     store: &MediaStore,
-    base_url: &str,
-    chat: &str,
-    id: &str,
-    kind: &str,
+    row: &RowRef<'_>,
     size: Option<u64>,
 ) -> Result<Fetched, DriverError> {
     let Some(dir) = &store.dir else {
         return Ok(Fetched::Missing(NO_MEDIA_DIR.into()));
     };
-    let path = dir.join(file_name(chat, id));
+    let path = dir.join(file_name(row.chat, row.id));
     if let Some(kept) = already_kept(&path).await {
         debug!(path = %path.display(), "media file already there");
         return Ok(kept);
@@ -148,13 +142,7 @@ async fn fetch_file(
     if size.is_some_and(|size| size > store.max_size) {
         return Ok(Fetched::Missing(too_large(store.max_size)));
     }
-    let row = RowRef {
-        base_url,
-        chat,
-        id,
-        kind,
-    };
-    match timeout(store.timeout, read_into(driver, store, &row, &path)).await {
+    match timeout(store.timeout, read_into(driver, store, row, &path)).await {
         Ok(Ok(fetched)) => Ok(fetched),
         Ok(Err(err)) if err.is_fatal() => Err(err),
         Ok(Err(err)) => Ok(Fetched::Missing(format!(

@@ -293,7 +293,7 @@ fn normalize(text: &str) -> String {
 pub fn parse_own_number(raw: &str) -> Option<String> {
     let wid = serde_json::from_str::<String>(raw).unwrap_or_else(|_| raw.to_owned());
     let user = wid.split('@').next()?.split(':').next()?;
-    (!user.is_empty() && user.bytes().all(|b| b.is_ascii_digit())).then(|| user.to_owned())
+    is_digits(user).then(|| user.to_owned())
 }
 
 /// The digits of a person's chat (`DIGITS@c.us`), which a `/send` link opens; `None` for a
@@ -301,7 +301,12 @@ pub fn parse_own_number(raw: &str) -> Option<String> {
 pub fn phone_of_chat(chat_id: &str) -> Option<&str> {
     chat_id
         .strip_suffix("@c.us")
-        .filter(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|digits| is_digits(digits))
+}
+
+/// Whether `text` is a phone number's digits: at least one, and nothing else.
+pub fn is_digits(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The parts of a message row's `data-id`.
@@ -544,7 +549,7 @@ pub async fn click(driver: &Driver, target: Target<'_>) -> Result<bool, DriverEr
                 ?target,
                 "pointer click refused ({reason}), clicking through the DOM"
             );
-            match driver.execute_on(DOM_CLICK_SCRIPT, &element).await {
+            match driver.execute_on(DOM_CLICK_SCRIPT, &element, vec![]).await {
                 Ok(_) => {}
                 // Drawn again meanwhile (a stale element): not clicked, the caller looks again.
                 Err(err) if !err.is_fatal() => {
@@ -561,7 +566,9 @@ pub async fn click(driver: &Driver, target: Target<'_>) -> Result<bool, DriverEr
 
 /// The text `element` shows, non-breaking spaces as spaces.
 pub async fn text_of(driver: &Driver, element: &Element) -> Result<String, DriverError> {
-    let value = driver.execute_on(ELEMENT_TEXT_SCRIPT, element).await?;
+    let value = driver
+        .execute_on(ELEMENT_TEXT_SCRIPT, element, vec![])
+        .await?;
     Ok(value.as_str().unwrap_or_default().to_owned())
 }
 
@@ -571,9 +578,8 @@ pub async fn type_text(driver: &Driver, element: &Element, text: &str) -> Result
     if text.chars().all(|c| u32::from(c) <= 0xFFFF) {
         return driver.send_keys(element, &keys_for(text)).await;
     }
-    let arg = serde_json::to_value(element).map_err(|err| DriverError::Page(err.to_string()))?;
     driver
-        .execute(INSERT_TEXT_SCRIPT, vec![arg, json!(text)])
+        .execute_on(INSERT_TEXT_SCRIPT, element, vec![json!(text)])
         .await
         .map(drop)
 }

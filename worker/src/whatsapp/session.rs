@@ -312,15 +312,11 @@ impl Session<'_> {
             self.events.send(WorkerEvent::LoggedOut).await;
         }
         match screen {
-            Screen::PairingCode(code) if pairing::is_whole(code) => {
-                self.last_qr = None;
-                if self.last_code.as_ref() != Some(code) {
-                    info!("new pairing code on show");
-                    self.last_code = Some(code.clone());
-                    self.events
-                        .send(WorkerEvent::PairingCode { code: code.clone() })
-                        .await;
-                }
+            Screen::PairingCode(code)
+                if pairing::is_whole(code) && self.last_code.as_ref() != Some(code) =>
+            {
+                info!("new pairing code on show");
+                self.report_code(code.clone()).await;
             }
             Screen::Qr(payload) => {
                 self.last_code = None;
@@ -572,7 +568,7 @@ impl Session<'_> {
     /// The digits to send to, or why nothing can be sent now.
     fn recipient<'p>(&self, phone_number: &'p str) -> Result<&'p str, SendError> {
         let digits = phone_number.strip_prefix('+').unwrap_or(phone_number);
-        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        if !page::is_digits(digits) {
             return Err(SendError::Failed(format!(
                 "not a phone number in digits: {phone_number:?}"
             )));
@@ -697,9 +693,7 @@ impl Session<'_> {
         match pairing::request_code(&self.driver, &digits, self.options.send_timeout).await {
             Ok(code) => {
                 info!("pairing code on show");
-                self.last_qr = None;
-                self.last_code = Some(code.clone());
-                self.events.send(WorkerEvent::PairingCode { code }).await;
+                self.report_code(code).await;
                 Ok(())
             }
             Err(err)
@@ -718,6 +712,13 @@ impl Session<'_> {
                 Ok(())
             }
         }
+    }
+
+    /// Reports `code`, from now on the one on show (which a QR code no longer is).
+    async fn report_code(&mut self, code: String) {
+        self.last_qr = None;
+        self.last_code = Some(code.clone());
+        self.events.send(WorkerEvent::PairingCode { code }).await;
     }
 
     /// Whether the page shows a pairing code (whole or being drawn); when it cannot be read,

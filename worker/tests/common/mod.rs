@@ -341,12 +341,7 @@ impl Worker {
         text: &str,
         resume: Option<Attempt>,
     ) -> (Outcome, Option<Attempt>) {
-        let command = SupervisorCommand::SendText {
-            request_id,
-            phone_number: to.into(),
-            text: text.into(),
-            resume,
-        };
+        let command = text_command(request_id, to, text, resume);
         self.run_send(request_id, command).await
     }
 
@@ -390,12 +385,7 @@ impl Worker {
         text: &str,
         record: bool,
     ) -> Attempt {
-        let command = SupervisorCommand::SendText {
-            request_id,
-            phone_number: to.into(),
-            text: text.into(),
-            resume: None,
-        };
+        let command = text_command(request_id, to, text, None);
         self.begin(request_id, command, record).await
     }
 
@@ -477,16 +467,54 @@ impl Drop for Worker {
     }
 }
 
-/// Kills `worker` (its browser with it) in the middle of whatever it does, and starts the next
-/// one on the same profile, linked.
-pub async fn killed_and_restarted(worker: Worker, url: &str, profile: &Path) -> Worker {
+/// The `SendText` command of `text` to `to`.
+pub fn text_command(
+    request_id: u64,
+    to: &str,
+    text: &str,
+    resume: Option<Attempt>,
+) -> SupervisorCommand {
+    SupervisorCommand::SendText {
+        request_id,
+        phone_number: to.into(),
+        text: text.into(),
+        resume,
+    }
+}
+
+/// Begins `command` (the first send of `worker`, request `request_id`) with its attempt
+/// recorded; once the fake has the message while it still shows pending, kills `worker` (its
+/// browser with it) and starts the next one on the same profile, linked. `worker` must run on
+/// a profile of the test's own ([`Launch::profile`]), which outlives it. Returns the next
+/// worker, the attempt, and the id of the message the fake has.
+pub async fn killed_while_pending(
+    fake: &Fake,
+    mut worker: Worker,
+    url: &str,
+    request_id: u64,
+    command: SupervisorCommand,
+) -> (Worker, Attempt, String) {
+    let attempt = worker.begin(request_id, command, true).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let sent = loop {
+        let sent = fake.sent(PHONE).await;
+        if !sent.is_empty() {
+            break sent;
+        }
+        assert!(Instant::now() < deadline, "the fake got no message");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(sent[0]["status"], "pending", "killed before it shows Sent");
+    let message_id = sent[0]["id"].as_str().expect("the message's id").to_owned();
+
+    let profile = worker.profile.clone();
     drop(worker);
-    assert_no_process_on(profile, Duration::from_secs(10)).await;
+    assert_no_process_on(&profile, Duration::from_secs(10)).await;
     let mut launch = Launch::new(url);
-    launch.profile = Some(profile);
+    launch.profile = Some(&profile);
     let mut worker = Worker::start(launch).await;
     assert_eq!(worker.expect_ready(Duration::from_secs(60)).await, PHONE);
-    worker
+    (worker, attempt, message_id)
 }
 
 /// Starts a worker on `profile` and links it by a QR scan.
@@ -496,22 +524,6 @@ pub async fn linked_worker(fake: &Fake, launch: Launch<'_>) -> Worker {
     fake.scan(&payload, PHONE).await;
     assert_eq!(worker.expect_ready(Duration::from_secs(30)).await, PHONE);
     worker
-}
-
-/// Polls the fake until the account [`PHONE`] has sent `count` messages; returns them.
-pub async fn sent_eventually(fake: &Fake, count: usize) -> Vec<serde_json::Value> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let sent = fake.sent(PHONE).await;
-        if sent.len() >= count {
-            return sent;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the fake got {sent:?}, not {count} messages"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// Every process on the machine whose command line mentions `profile`.
